@@ -1,0 +1,273 @@
+// Package access manages who may talk to Kith: sources with their write keys,
+// which may only send events, and secret API keys with scopes, which are kept
+// only as hashes.
+package access
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/kithhq/kith"
+)
+
+// Service creates, lists, revokes and checks sources and API keys.
+type Service struct {
+	sources kith.SourceStore
+	keys    kith.KeyStore
+	now     func() time.Time
+	ttl     time.Duration
+
+	mu    sync.Mutex
+	cache map[string]cached // write key → source, for the ingestion hot path
+}
+
+type cached struct {
+	src     *kith.Source
+	expires time.Time
+}
+
+// maxCached bounds the write-key cache; past it the cache starts afresh.
+const maxCached = 10000
+
+// New returns a Service over the given stores. A revocation made through
+// another process (the CLI, another node) takes effect within cacheTTL.
+func New(sources kith.SourceStore, keys kith.KeyStore, cacheTTL time.Duration) *Service {
+	return &Service{sources: sources, keys: keys, now: time.Now, ttl: cacheTTL, cache: map[string]cached{}}
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+func checkName(name string) error {
+	if !nameRE.MatchString(name) {
+		return kith.Invalid("name", "name must be 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+	return nil
+}
+
+const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+// randomString returns n characters drawn uniformly from alphabet.
+func randomString(n int) string {
+	b := make([]byte, n)
+	buf := make([]byte, 1)
+	for i := 0; i < n; {
+		rand.Read(buf)
+		if int(buf[0]) >= 256-256%len(alphabet) { // reject to avoid modulo bias
+			continue
+		}
+		b[i] = alphabet[int(buf[0])%len(alphabet)]
+		i++
+	}
+	return string(b)
+}
+
+// CreateSource creates a source of the given kind with a new write key.
+func (s *Service) CreateSource(ctx context.Context, name, kind string) (*kith.Source, error) {
+	return s.createSource(ctx, name, kind, randomString(32))
+}
+
+func (s *Service) createSource(ctx context.Context, name, kind, writeKey string) (*kith.Source, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	k, err := kith.ParseKind(kind)
+	if err != nil {
+		return nil, err
+	}
+	src := &kith.Source{ID: "src_" + randomString(16), Name: name, Kind: k, WriteKey: writeKey, CreatedAt: s.now().UTC()}
+	if err := s.sources.CreateSource(ctx, src); err != nil {
+		return nil, err
+	}
+	return src, nil
+}
+
+// EnsureSource makes sure a source with that name and write key exists, as a
+// database image makes sure of its first password. It is an error if the name
+// is taken by a source with another write key.
+func (s *Service) EnsureSource(ctx context.Context, name, kind, writeKey string) (*kith.Source, error) {
+	if len(writeKey) < 8 {
+		return nil, kith.Invalid("writeKey", "a write key must be at least 8 characters")
+	}
+	if src, err := s.sources.SourceByWriteKey(ctx, writeKey); err == nil {
+		if src.Name != name {
+			return nil, kith.Errorf(kith.ECONFLICT, "write key belongs to source %q, not %q", src.Name, name)
+		}
+		return src, nil
+	} else if !kith.IsCode(err, kith.ENOTFOUND) {
+		return nil, err
+	}
+	return s.createSource(ctx, name, kind, writeKey)
+}
+
+// Sources lists every source.
+func (s *Service) Sources(ctx context.Context) ([]kith.Source, error) { return s.sources.Sources(ctx) }
+
+// RevokeSource revokes the source with that id or name; its write key stops
+// sending at once on this node.
+func (s *Service) RevokeSource(ctx context.Context, idOrName string) (*kith.Source, error) {
+	src, err := s.sources.RevokeSource(ctx, idOrName, s.now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	delete(s.cache, src.WriteKey)
+	s.mu.Unlock()
+	return src, nil
+}
+
+// SourceForWriteKey returns the active source with that write key, or
+// EUNAUTHORIZED. Answers are cached for the TTL given to New.
+func (s *Service) SourceForWriteKey(ctx context.Context, writeKey string) (*kith.Source, error) {
+	if writeKey == "" {
+		return nil, kith.Errorf(kith.EUNAUTHORIZED, "a write key is required: send it as the Basic auth user name or as writeKey in the body")
+	}
+	now := s.now()
+	s.mu.Lock()
+	c, ok := s.cache[writeKey]
+	s.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.src, nil
+	}
+	src, err := s.sources.SourceByWriteKey(ctx, writeKey)
+	if kith.IsCode(err, kith.ENOTFOUND) || err == nil && src.Revoked() {
+		return nil, kith.Errorf(kith.EUNAUTHORIZED, "unknown or revoked write key")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up write key: %w", err)
+	}
+	s.mu.Lock()
+	if len(s.cache) >= maxCached {
+		s.cache = map[string]cached{}
+	}
+	s.cache[writeKey] = cached{src: src, expires: now.Add(s.ttl)}
+	s.mu.Unlock()
+	return src, nil
+}
+
+// HashSecret returns the hash under which an API key's secret is stored.
+func HashSecret(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+func parseScopes(names []string) ([]kith.Scope, error) {
+	if len(names) == 0 {
+		return nil, kith.Invalid("scopes", "at least one scope is required (%s)", scopeList())
+	}
+	var out []kith.Scope
+	seen := map[kith.Scope]bool{}
+	for _, n := range names {
+		ok := false
+		for _, s := range kith.Scopes {
+			if string(s) == n {
+				ok = true
+				if !seen[s] {
+					out = append(out, s)
+					seen[s] = true
+				}
+			}
+		}
+		if !ok {
+			return nil, kith.Invalid("scopes", "unknown scope %q; use %s", n, scopeList())
+		}
+	}
+	return out, nil
+}
+
+func scopeList() string {
+	s := ""
+	for i, sc := range kith.Scopes {
+		if i > 0 {
+			s += ", "
+		}
+		s += string(sc)
+	}
+	return s
+}
+
+// CreateKey creates an API key with the given scopes and returns its secret,
+// which is shown this once and never stored.
+func (s *Service) CreateKey(ctx context.Context, name string, scopes []string) (string, *kith.APIKey, error) {
+	secret := "kith_" + randomString(40)
+	k, err := s.createKey(ctx, name, secret, scopes)
+	return secret, k, err
+}
+
+func (s *Service) createKey(ctx context.Context, name, secret string, scopes []string) (*kith.APIKey, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	sc, err := parseScopes(scopes)
+	if err != nil {
+		return nil, err
+	}
+	hint := ""
+	if len(secret) >= 24 {
+		hint = secret[:9]
+	}
+	k := &kith.APIKey{ID: "key_" + randomString(16), Name: name, Scopes: sc, Hash: HashSecret(secret),
+		Hint: hint, CreatedAt: s.now().UTC()}
+	if err := s.keys.CreateAPIKey(ctx, k); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// EnsureKey makes sure an API key with that secret exists, creating it under
+// name with the given scopes if not.
+func (s *Service) EnsureKey(ctx context.Context, name, secret string, scopes []string) (*kith.APIKey, error) {
+	if len(secret) < 16 {
+		return nil, kith.Invalid("secret", "an API key secret must be at least 16 characters")
+	}
+	if k, err := s.keys.APIKeyByHash(ctx, HashSecret(secret)); err == nil {
+		return k, nil
+	} else if !kith.IsCode(err, kith.ENOTFOUND) {
+		return nil, err
+	}
+	return s.createKey(ctx, name, secret, scopes)
+}
+
+// Keys lists every API key (without secrets, which are not kept).
+func (s *Service) Keys(ctx context.Context) ([]kith.APIKey, error) { return s.keys.APIKeys(ctx) }
+
+// RevokeKey revokes the API key with that id or name.
+func (s *Service) RevokeKey(ctx context.Context, idOrName string) (*kith.APIKey, error) {
+	return s.keys.RevokeAPIKey(ctx, idOrName, s.now().UTC())
+}
+
+// Authenticate returns the active API key whose secret is given, or EUNAUTHORIZED.
+func (s *Service) Authenticate(ctx context.Context, secret string) (*kith.APIKey, error) {
+	if secret == "" {
+		return nil, kith.Errorf(kith.EUNAUTHORIZED, "an API key is required: send Authorization: Bearer KEY")
+	}
+	h := HashSecret(secret)
+	k, err := s.keys.APIKeyByHash(ctx, h)
+	if kith.IsCode(err, kith.ENOTFOUND) {
+		return nil, kith.Errorf(kith.EUNAUTHORIZED, "unknown API key")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up api key: %w", err)
+	}
+	// The lookup is by hash; compare anyway so a store that matched loosely cannot admit a wrong key.
+	if subtle.ConstantTimeCompare(k.Hash, h) != 1 {
+		return nil, kith.Errorf(kith.EUNAUTHORIZED, "unknown API key")
+	}
+	if k.Revoked() {
+		return nil, kith.Errorf(kith.EUNAUTHORIZED, "this API key was revoked")
+	}
+	return k, nil
+}
+
+// Require returns EFORBIDDEN unless the key carries the scope.
+func Require(k *kith.APIKey, scope kith.Scope) error {
+	if !k.Allows(scope) {
+		return kith.Errorf(kith.EFORBIDDEN, "this API key lacks the %s scope", scope)
+	}
+	return nil
+}

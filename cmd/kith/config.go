@@ -1,0 +1,118 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Config is everything `kith serve` can be told. Resolution order:
+// defaults < config file (--config, KITH_CONFIG) < KITH_* environment < flags.
+type Config struct {
+	Addr              string   `json:"addr"`
+	DataDir           string   `json:"data_dir"`
+	BootstrapWriteKey string   `json:"bootstrap_write_key"`
+	BootstrapAPIKey   string   `json:"bootstrap_api_key"`
+	LogLevel          string   `json:"log_level"`  // debug, info, warn, error
+	LogFormat         string   `json:"log_format"` // text or json
+	ShutdownTimeout   Duration `json:"shutdown_timeout"`
+	WriteKeyCacheTTL  Duration `json:"write_key_cache_ttl"`
+}
+
+// Duration is a time.Duration that reads "30s" from JSON.
+type Duration time.Duration
+
+// UnmarshalJSON reads a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string such as \"30s\"")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// DefaultConfig returns the embedded defaults.
+func DefaultConfig() Config {
+	return Config{
+		Addr:             "127.0.0.1:8080",
+		DataDir:          "kith-data",
+		LogLevel:         "info",
+		LogFormat:        "text",
+		ShutdownTimeout:  Duration(30 * time.Second),
+		WriteKeyCacheTTL: Duration(10 * time.Second),
+	}
+}
+
+// configFlags registers the flags every command that opens the store shares,
+// and returns a function that resolves the final Config after parsing.
+func configFlags(fs *flag.FlagSet, withServe bool) func() (Config, error) {
+	def := DefaultConfig()
+	configPath := fs.String("config", "", "JSON config file (env KITH_CONFIG)")
+	dataDir := fs.String("data-dir", def.DataDir, "directory for the embedded store (env KITH_DATA_DIR)")
+	var addr, wk, ak, level, format *string
+	var shutdown *time.Duration
+	if withServe {
+		addr = fs.String("addr", def.Addr, "address to listen on, HOST:PORT (env KITH_ADDR)")
+		wk = fs.String("bootstrap-write-key", "", "make sure a source named 'default' with this write key exists (env KITH_BOOTSTRAP_WRITE_KEY)")
+		ak = fs.String("bootstrap-api-key", "", "make sure an admin API key with this secret exists (env KITH_BOOTSTRAP_API_KEY)")
+		level = fs.String("log-level", def.LogLevel, "log level: debug, info, warn or error (env KITH_LOG_LEVEL)")
+		format = fs.String("log-format", def.LogFormat, "log format: text or json (env KITH_LOG_FORMAT)")
+		shutdown = fs.Duration("shutdown-timeout", time.Duration(def.ShutdownTimeout), "how long to let in-flight requests finish on shutdown")
+	}
+	return func() (Config, error) {
+		cfg := def
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+		path := os.Getenv("KITH_CONFIG")
+		if set["config"] {
+			path = *configPath
+		}
+		if path != "" {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return cfg, fmt.Errorf("read config: %w", err)
+			}
+			if err := json.Unmarshal(b, &cfg); err != nil {
+				return cfg, fmt.Errorf("config %s: %w", path, err)
+			}
+		}
+		env := func(name string, dst *string) {
+			if v, ok := os.LookupEnv(name); ok {
+				*dst = v
+			}
+		}
+		env("KITH_DATA_DIR", &cfg.DataDir)
+		env("KITH_ADDR", &cfg.Addr)
+		env("KITH_BOOTSTRAP_WRITE_KEY", &cfg.BootstrapWriteKey)
+		env("KITH_BOOTSTRAP_API_KEY", &cfg.BootstrapAPIKey)
+		env("KITH_LOG_LEVEL", &cfg.LogLevel)
+		env("KITH_LOG_FORMAT", &cfg.LogFormat)
+
+		flagStr := func(name string, p *string, dst *string) {
+			if set[name] && p != nil {
+				*dst = *p
+			}
+		}
+		flagStr("data-dir", dataDir, &cfg.DataDir)
+		flagStr("addr", addr, &cfg.Addr)
+		flagStr("bootstrap-write-key", wk, &cfg.BootstrapWriteKey)
+		flagStr("bootstrap-api-key", ak, &cfg.BootstrapAPIKey)
+		flagStr("log-level", level, &cfg.LogLevel)
+		flagStr("log-format", format, &cfg.LogFormat)
+		if set["shutdown-timeout"] {
+			cfg.ShutdownTimeout = Duration(*shutdown)
+		}
+		if cfg.DataDir == "" {
+			return cfg, usageError{"a data directory is required (--data-dir or KITH_DATA_DIR)"}
+		}
+		return cfg, nil
+	}
+}

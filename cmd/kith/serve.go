@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/kithhq/kith"
+	"github.com/kithhq/kith/access"
+	kithhttp "github.com/kithhq/kith/http"
+	"github.com/kithhq/kith/ingest"
+	"github.com/kithhq/kith/metrics"
+	"github.com/kithhq/kith/store/sqlite"
+)
+
+// Main is a running Kith server. Tests start it as `kith serve` would.
+type Main struct {
+	Config Config
+	Logger *slog.Logger
+
+	DB      *sqlite.DB
+	Access  *access.Service
+	Metrics *metrics.Metrics
+
+	ln       net.Listener
+	srv      *http.Server
+	serveErr chan error
+}
+
+// NewMain returns a Main with the default config.
+func NewMain() *Main { return &Main{Config: DefaultConfig()} }
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{fmt.Sprintf("log level %q: use debug, info, warn or error", level)}
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, usageError{fmt.Sprintf("log format %q: use text or json", format)}
+}
+
+// Run opens the store, makes sure bootstrap credentials exist and starts
+// serving in the background. It returns once the listener is open.
+func (m *Main) Run(ctx context.Context) (err error) {
+	if m.Logger == nil {
+		m.Logger = slog.Default()
+	}
+	m.Metrics = metrics.New()
+	m.DB, err = sqlite.Open(ctx, m.Config.DataDir, sqlite.Options{OnCommit: m.Metrics.ObserveCommit})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			m.DB.Close()
+		}
+	}()
+	m.Access = access.New(m.DB, m.DB, time.Duration(m.Config.WriteKeyCacheTTL))
+	if err := m.bootstrap(ctx); err != nil {
+		return err
+	}
+
+	handler := kithhttp.NewServer(kithhttp.Config{
+		Ingest:  ingest.New(m.DB, m.Access),
+		Access:  m.Access,
+		Metrics: m.Metrics,
+		Logger:  m.Logger,
+		Version: versionString(),
+		Ready: func(ctx context.Context) error {
+			_, err := m.DB.Synchronous(ctx)
+			return err
+		},
+	})
+	m.ln, err = net.Listen("tcp", m.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
+	}
+	m.srv = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	m.serveErr = make(chan error, 1)
+	go func() { m.serveErr <- m.srv.Serve(m.ln) }()
+	m.Logger.Info("kith serving", "addr", m.Addr(), "data_dir", m.Config.DataDir, "db", m.DB.Path(), "version", versionString())
+	return nil
+}
+
+func (m *Main) bootstrap(ctx context.Context) error {
+	if wk := m.Config.BootstrapWriteKey; wk != "" {
+		src, err := m.Access.EnsureSource(ctx, "default", string(kith.KindServer), wk)
+		if err != nil {
+			return fmt.Errorf("bootstrap write key: %w", err)
+		}
+		m.Logger.Info("bootstrap source ready", "source", src.Name, "id", src.ID)
+	}
+	if ak := m.Config.BootstrapAPIKey; ak != "" {
+		k, err := m.Access.EnsureKey(ctx, "bootstrap-admin", ak, []string{string(kith.ScopeAdmin)})
+		if err != nil {
+			return fmt.Errorf("bootstrap api key: %w", err)
+		}
+		m.Logger.Info("bootstrap API key ready", "key", k.Name, "id", k.ID)
+	}
+	return nil
+}
+
+// Addr returns the address the server listens on.
+func (m *Main) Addr() string {
+	if m.ln == nil {
+		return ""
+	}
+	return m.ln.Addr().String()
+}
+
+// URL returns the server's base URL.
+func (m *Main) URL() string { return "http://" + m.Addr() }
+
+// Done returns a channel that receives the error that ended serving.
+func (m *Main) Done() <-chan error { return m.serveErr }
+
+// Close shuts down gracefully: stop accepting, let in-flight requests finish
+// (each waits for its durable append), flush the log and close the store.
+func (m *Main) Close() error {
+	var errs []error
+	if m.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(m.Config.ShutdownTimeout))
+		if err := m.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown http: %w", err))
+		}
+		cancel()
+	}
+	if m.DB != nil {
+		if err := m.DB.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close store: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("kith serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	resolve := configFlags(fs, true)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: kith serve [flags]
+
+Runs Kith: Segment-compatible ingestion (/v1/track, /v1/batch, …), the REST API,
+/healthz and /metrics on one port, with the embedded SQLite store in --data-dir.
+
+Flags:
+`)
+		fs.PrintDefaults()
+		fmt.Fprint(stderr, `
+Example:
+  KITH_BOOTSTRAP_WRITE_KEY=dev-write-key KITH_BOOTSTRAP_API_KEY=dev-admin-secret-123 \
+    kith serve --addr 127.0.0.1:8080 --data-dir ./kith-data
+`)
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("serve takes no arguments, got %q", strings.Join(fs.Args(), " "))}
+	}
+	cfg, err := resolve()
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	m := &Main{Config: cfg, Logger: logger}
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down: finishing in-flight requests")
+	case err := <-m.serveErr:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Close()
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	if err := m.Close(); err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}

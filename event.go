@@ -1,0 +1,61 @@
+package kith
+
+import (
+	"context"
+	"time"
+)
+
+// EventType is the type of a Segment message.
+type EventType string
+
+// The Segment message types.
+const (
+	TypeTrack    EventType = "track"
+	TypeIdentify EventType = "identify"
+	TypePage     EventType = "page"
+	TypeScreen   EventType = "screen"
+	TypeGroup    EventType = "group"
+	TypeAlias    EventType = "alias"
+)
+
+// Event is one accepted message, as stored in the event log: the message
+// exactly as sent, plus what Kith knew when it arrived.
+type Event struct {
+	Seq         int64 // position in the log, assigned by Append; 0 before
+	MessageID   string
+	Type        EventType
+	SourceID    string
+	Channel     Kind // the kind of the source that sent it
+	UserID      string
+	AnonymousID string
+	// Timestamp is when the event happened, corrected for the client's clock
+	// skew: ReceivedAt - (SentAt - OriginalTimestamp), or ReceivedAt when
+	// the client gave no time.
+	Timestamp         time.Time
+	OriginalTimestamp time.Time // the client's own time, zero when absent
+	SentAt            time.Time // when the client says it sent the message, zero when absent
+	ReceivedAt        time.Time // when Kith received the request
+	Payload           []byte    // the message exactly as sent (JSON)
+}
+
+// AppendResult says what an Append did.
+type AppendResult struct {
+	Appended   int // events newly stored
+	Duplicates int // events skipped because their messageId was already stored for their source
+}
+
+// EventLog is the append-only log every accepted event goes to before it is
+// acknowledged. Implementations: the embedded store and NATS JetStream.
+type EventLog interface {
+	// Append stores events and returns only once they are durable. An event
+	// whose (SourceID, MessageID) is already in the log is skipped, so a
+	// client's retry never duplicates. Append is safe for concurrent use;
+	// concurrent calls may share one commit.
+	Append(ctx context.Context, events []Event) (AppendResult, error)
+}
+
+// EventReader reads the log in order, for processors that follow it with a cursor.
+type EventReader interface {
+	// ReadEvents returns up to limit events with Seq > after, in Seq order.
+	ReadEvents(ctx context.Context, after int64, limit int) ([]Event, error)
+}

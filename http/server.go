@@ -1,0 +1,114 @@
+package http
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/kithhq/kith"
+	"github.com/kithhq/kith/access"
+	"github.com/kithhq/kith/ingest"
+	"github.com/kithhq/kith/metrics"
+)
+
+// Server routes Kith's HTTP API to the domain services.
+type Server struct {
+	ingest  *ingest.Service
+	access  *access.Service
+	metrics *metrics.Metrics
+	log     *slog.Logger
+	version string
+	ready   func(context.Context) error
+	mux     *http.ServeMux
+}
+
+// Config is what a Server needs.
+type Config struct {
+	Ingest  *ingest.Service
+	Access  *access.Service
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+	Version string
+	// Ready reports whether the store can serve; /healthz answers 503 when it errs.
+	Ready func(context.Context) error
+}
+
+// NewServer returns a Server with every route registered.
+func NewServer(c Config) *Server {
+	s := &Server{ingest: c.Ingest, access: c.Access, metrics: c.Metrics, log: c.Logger,
+		version: c.Version, ready: c.Ready, mux: http.NewServeMux()}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.metrics == nil {
+		s.metrics = metrics.New()
+	}
+
+	// Segment-compatible ingestion, long and short paths.
+	s.mux.HandleFunc("POST /v1/{endpoint}", s.handleIngest)
+	s.mux.HandleFunc("OPTIONS /v1/{endpoint}", s.handlePreflight)
+	s.mux.HandleFunc("GET /v1/projects/{writeKey}/settings", s.handleSettings)
+	s.mux.HandleFunc("OPTIONS /v1/projects/{writeKey}/settings", s.handlePreflight)
+
+	// Administration.
+	s.mux.Handle("GET /v1/sources", s.scoped(kith.ScopeAdmin, s.handleListSources))
+	s.mux.Handle("POST /v1/sources", s.scoped(kith.ScopeAdmin, s.handleCreateSource))
+	s.mux.Handle("POST /v1/sources/{id}/revoke", s.scoped(kith.ScopeAdmin, s.handleRevokeSource))
+	s.mux.Handle("DELETE /v1/sources/{id}", s.scoped(kith.ScopeAdmin, s.handleRevokeSource))
+	s.mux.Handle("GET /v1/keys", s.scoped(kith.ScopeAdmin, s.handleListKeys))
+	s.mux.Handle("POST /v1/keys", s.scoped(kith.ScopeAdmin, s.handleCreateKey))
+	s.mux.Handle("POST /v1/keys/{id}/revoke", s.scoped(kith.ScopeAdmin, s.handleRevokeKey))
+	s.mux.Handle("DELETE /v1/keys/{id}", s.scoped(kith.ScopeAdmin, s.handleRevokeKey))
+
+	s.mux.HandleFunc("GET /healthz", s.handleHealth)
+	s.mux.Handle("GET /metrics", s.metrics.Handler())
+	s.mux.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"version": s.version})
+	})
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	if s.ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.ready(ctx); err != nil {
+			s.log.Warn("health check failed", "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.version})
+}
+
+type ctxKey int
+
+const apiKeyCtx ctxKey = iota
+
+// scoped authenticates the Bearer API key and requires a scope.
+func (s *Server) scoped(scope kith.Scope, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			s.writeError(w, r, kith.Errorf(kith.EUNAUTHORIZED, "an API key is required: send Authorization: Bearer KEY"))
+			return
+		}
+		key, err := s.access.Authenticate(r.Context(), strings.TrimSpace(secret))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if err := access.Require(key, scope); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), apiKeyCtx, key)))
+	})
+}

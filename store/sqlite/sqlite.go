@@ -1,0 +1,247 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kithhq/kith"
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// FileName is the database file's name inside the data directory.
+const FileName = "kith.db"
+
+// DB is the embedded store. It implements kith.EventLog, kith.EventReader,
+// kith.SourceStore and kith.KeyStore.
+type DB struct {
+	path string
+	w    *sql.DB // exactly one connection: every write goes through it
+	r    *sql.DB // read-only pool
+
+	// Group commit: Append hands requests to the writer goroutine.
+	mu      sync.RWMutex // guards closed against sends on appends
+	closed  bool
+	appends chan *appendReq
+	done    chan struct{}
+
+	// MaxCommitEvents caps the events one group commit takes.
+	maxCommitEvents int
+	onCommit        func(events int, took time.Duration)
+}
+
+// Options tune a DB. The zero value is the default.
+type Options struct {
+	// MaxCommitEvents caps the events that one group commit writes (default 8192).
+	MaxCommitEvents int
+	// OnCommit, when set, is called by the writer after each group commit
+	// with the number of events it wrote and how long the commit took.
+	OnCommit func(events int, took time.Duration)
+}
+
+// Open opens (creating if needed) the store in dir and runs its migrations.
+func Open(ctx context.Context, dir string, opt Options) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	pragmas := []string{
+		"busy_timeout(10000)",
+		"journal_mode(WAL)",
+		// FULL: every commit fsyncs the WAL, so an acknowledged event survives
+		// a power loss, not just a process crash.
+		"synchronous(FULL)",
+		"foreign_keys(ON)",
+		"cache_size(-65536)",
+	}
+	q := url.Values{}
+	for _, p := range pragmas {
+		q.Add("_pragma", p)
+	}
+	wq := url.Values{"_txlock": {"immediate"}}
+	for k, v := range q {
+		wq[k] = v
+	}
+	w, err := sql.Open("sqlite", "file:"+path+"?"+wq.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+
+	rq := url.Values{}
+	for k, v := range q {
+		rq[k] = v
+	}
+	rq.Add("_pragma", "query_only(1)")
+	r, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(8)
+	r.SetMaxIdleConns(8)
+
+	db := &DB{
+		path:            path,
+		w:               w,
+		r:               r,
+		appends:         make(chan *appendReq, 1024),
+		done:            make(chan struct{}),
+		maxCommitEvents: opt.MaxCommitEvents,
+		onCommit:        opt.OnCommit,
+	}
+	if db.maxCommitEvents <= 0 {
+		db.maxCommitEvents = 8192
+	}
+	if err := db.migrate(ctx); err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
+	go db.writeLoop()
+	return db, nil
+}
+
+// Path returns the database file's path.
+func (db *DB) Path() string { return db.path }
+
+// Close flushes pending appends, waits for the writer and closes the database.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return nil
+	}
+	db.closed = true
+	close(db.appends)
+	db.mu.Unlock()
+	<-db.done
+	// Fold the WAL into the main file so a cold start reads one file.
+	_, _ = db.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	return errors.Join(db.r.Close(), db.w.Close())
+}
+
+// Synchronous returns the synchronous setting of the connection that commits
+// writes, as SQLite reports it: "FULL" when every commit is fsync'd.
+func (db *DB) Synchronous(ctx context.Context) (string, error) {
+	var n int
+	if err := db.w.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&n); err != nil {
+		return "", fmt.Errorf("read synchronous: %w", err)
+	}
+	switch n {
+	case 0:
+		return "OFF", nil
+	case 1:
+		return "NORMAL", nil
+	case 2:
+		return "FULL", nil
+	case 3:
+		return "EXTRA", nil
+	}
+	return strconv.Itoa(n), nil
+}
+
+// JournalMode returns the journal mode of the write connection ("wal").
+func (db *DB) JournalMode(ctx context.Context) (string, error) {
+	var m string
+	if err := db.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&m); err != nil {
+		return "", fmt.Errorf("read journal_mode: %w", err)
+	}
+	return m, nil
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		base := filepath.Base(name)
+		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migrate: bad migration name %s", base)
+		}
+		var n int
+		if err := db.w.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations WHERE version = ?", v).Scan(&n); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if n > 0 {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		tx, err := db.w.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", base, err)
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %s: %w", base, err)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", v, time.Now().UnixNano()); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %s: %w", base, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate %s: %w", base, err)
+		}
+	}
+	return nil
+}
+
+// classify maps SQLite error codes to Kith's error codes.
+func classify(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return &kith.Error{Code: kith.ENOTFOUND, Message: what + " not found"}
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return &kith.Error{Code: kith.ECONFLICT, Message: what + " already exists"}
+		}
+	}
+	return err
+}
+
+func nanos(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.Unix(0, n.Int64).UTC()
+}
