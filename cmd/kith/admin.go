@@ -62,7 +62,8 @@ configuration. Kinds: ` + kindNames() + `
 	name := fs.String("name", "", "source name (create)")
 	kind := fs.String("kind", "", "channel kind (create): "+kindNames())
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args[1:]); err != nil {
+	pos, err := parseArgs(fs, args[1:])
+	if err != nil {
 		return err
 	}
 	cfg, err := resolve()
@@ -74,6 +75,9 @@ configuration. Kinds: ` + kindNames() + `
 		return err
 	}
 	defer closeDB()
+	if sub != "revoke" && len(pos) > 0 {
+		return usageError{fmt.Sprintf("sources %s takes no arguments, got %q", sub, strings.Join(pos, " "))}
+	}
 	switch sub {
 	case "create":
 		if *name == "" || *kind == "" {
@@ -103,10 +107,10 @@ configuration. Kinds: ` + kindNames() + `
 		}
 		return tw.Flush()
 	case "revoke":
-		if fs.NArg() != 1 {
+		if len(pos) != 1 {
 			return usageError{"sources revoke takes one ID or NAME"}
 		}
-		src, err := svc.RevokeSource(ctx, fs.Arg(0))
+		src, err := svc.RevokeSource(ctx, pos[0])
 		if err != nil {
 			return err
 		}
@@ -145,7 +149,8 @@ API keys go in 'Authorization: Bearer KEY'. Scopes: ` + strings.Join(scopes, ", 
 	var scope multiFlag
 	fs.Var(&scope, "scope", "scope to grant (create); repeat or separate with commas")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args[1:]); err != nil {
+	pos, err := parseArgs(fs, args[1:])
+	if err != nil {
 		return err
 	}
 	cfg, err := resolve()
@@ -157,6 +162,9 @@ API keys go in 'Authorization: Bearer KEY'. Scopes: ` + strings.Join(scopes, ", 
 		return err
 	}
 	defer closeDB()
+	if sub != "revoke" && len(pos) > 0 {
+		return usageError{fmt.Sprintf("keys %s takes no arguments, got %q", sub, strings.Join(pos, " "))}
+	}
 	switch sub {
 	case "create":
 		if *name == "" {
@@ -186,10 +194,10 @@ API keys go in 'Authorization: Bearer KEY'. Scopes: ` + strings.Join(scopes, ", 
 		}
 		return tw.Flush()
 	case "revoke":
-		if fs.NArg() != 1 {
+		if len(pos) != 1 {
 			return usageError{"keys revoke takes one ID or NAME"}
 		}
-		k, err := svc.RevokeKey(ctx, fs.Arg(0))
+		k, err := svc.RevokeKey(ctx, pos[0])
 		if err != nil {
 			return err
 		}
@@ -210,4 +218,25 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// parseArgs parses flags wherever they stand among the arguments, so that
+// `kith sources revoke web --data-dir d` works as well as the flags-first
+// form, and returns the positional arguments.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
 }
