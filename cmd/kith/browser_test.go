@@ -322,8 +322,9 @@ func visitPage(t *testing.T, browser context.Context, site *testSite) *visit {
 		}
 	})
 
-	ctx, cancel := context.WithTimeout(tab, 15*time.Second)
+	ctx, cancel := context.WithTimeout(tab, 10*time.Second)
 	defer cancel()
+	start := time.Now()
 	if err := chromedp.Do(ctx, chromedp.Navigate(site.url)); err != nil {
 		t.Fatalf("load %s: %v", site.url, err)
 	}
@@ -337,7 +338,25 @@ func visitPage(t *testing.T, browser context.Context, site *testSite) *visit {
 	if res.Err != "" {
 		t.Fatalf("page script: %s", res.Err)
 	}
-	return &visit{pageURL: site.url, anonymousID: res.AnonymousID, requests: snapshot()}
+	t.Logf("page loaded and sent its events in %v", time.Since(start).Round(time.Millisecond))
+	// The browser may report a response just after the script saw it.
+	for {
+		reqs := snapshot()
+		settled := true
+		for _, r := range reqs {
+			if r.method != http.MethodOptions && r.status == 0 && r.failure == "" {
+				settled = false
+			}
+		}
+		if settled {
+			return &visit{pageURL: site.url, anonymousID: res.AnonymousID, requests: reqs}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the browser's requests did not end: %v", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // waitForEvents polls Kith's event log until it holds at least n events after
