@@ -25,6 +25,7 @@ type Service struct {
 
 	mu    sync.Mutex
 	cache map[string]cached // write key → source, for the ingestion hot path
+	gen   uint64            // bumped by every revocation, so a lookup that raced one is not cached
 }
 
 type cached struct {
@@ -117,6 +118,7 @@ func (s *Service) RevokeSource(ctx context.Context, idOrName string) (*kith.Sour
 	}
 	s.mu.Lock()
 	delete(s.cache, src.WriteKey)
+	s.gen++
 	s.mu.Unlock()
 	return src, nil
 }
@@ -130,6 +132,7 @@ func (s *Service) SourceForWriteKey(ctx context.Context, writeKey string) (*kith
 	now := s.now()
 	s.mu.Lock()
 	c, ok := s.cache[writeKey]
+	gen := s.gen
 	s.mu.Unlock()
 	if ok && now.Before(c.expires) {
 		return c.src, nil
@@ -142,10 +145,12 @@ func (s *Service) SourceForWriteKey(ctx context.Context, writeKey string) (*kith
 		return nil, fmt.Errorf("look up write key: %w", err)
 	}
 	s.mu.Lock()
-	if len(s.cache) >= maxCached {
-		s.cache = map[string]cached{}
+	if s.gen == gen {
+		if len(s.cache) >= maxCached {
+			s.cache = map[string]cached{}
+		}
+		s.cache[writeKey] = cached{src: src, expires: now.Add(s.ttl)}
 	}
-	s.cache[writeKey] = cached{src: src, expires: now.Add(s.ttl)}
 	s.mu.Unlock()
 	return src, nil
 }

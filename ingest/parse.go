@@ -19,6 +19,8 @@ const (
 	MaxMessageBytes = 32 * 1024  // one message
 	MaxBatchBytes   = 500 * 1024 // one request body
 	maxIDLength     = 1024       // userId, anonymousId, messageId and other ids
+	minYear         = 1900       // client times outside [minYear, maxYear) are refused
+	maxYear         = 2200
 )
 
 // Endpoint names what a request was posted to: a message type, or a batch.
@@ -356,6 +358,9 @@ func timeField(raw json.RawMessage, field string) (*time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return nil, kith.Invalid(field, "%q is not an ISO-8601 time such as 2026-01-02T15:04:05.000Z", s)
+	}
+	if y := t.UTC().Year(); y < minYear || y >= maxYear {
+		return nil, kith.Invalid(field, "%q is outside the years %d to %d", s, minYear, maxYear-1)
 	}
 	return &t, nil
 }

@@ -171,6 +171,7 @@ func TestParseErrors(t *testing.T) {
 		{"batch not array", EndpointBatch, `{"batch":{"type":"track"}}`, kith.EINVALID, "batch"},
 		{"batch sentAt bad", EndpointBatch, `{"batch":[],"sentAt":"noon"}`, kith.EINVALID, "sentAt"},
 		{"id too long", "page", `{"anonymousId":"` + strings.Repeat("z", maxIDLength+1) + `"}`, kith.EINVALID, "anonymousId"},
+		{"year out of range", "page", `{"anonymousId":"a","timestamp":"1500-01-01T00:00:00Z"}`, kith.EINVALID, "timestamp"},
 		{"context not object", "page", `{"anonymousId":"a","context":"web"}`, kith.EINVALID, "context"},
 	}
 	for _, tt := range tests {

@@ -65,8 +65,10 @@ func (db *DB) SourceByWriteKey(ctx context.Context, writeKey string) (*kith.Sour
 
 // RevokeSource marks the source with that id or name revoked.
 func (db *DB) RevokeSource(ctx context.Context, idOrName string, at time.Time) (*kith.Source, error) {
+	// An id wins over a name, so one call never revokes two sources.
 	s, err := scanSource(db.w.QueryRowContext(ctx, `UPDATE sources SET revoked_at = coalesce(revoked_at, ?)
-		WHERE id = ? OR name = ? RETURNING `+sourceCols, at.UnixNano(), idOrName, idOrName))
+		WHERE id = coalesce((SELECT id FROM sources WHERE id = ?), (SELECT id FROM sources WHERE name = ?))
+		RETURNING `+sourceCols, at.UnixNano(), idOrName, idOrName))
 	if err != nil {
 		return nil, fmt.Errorf("revoke source %s: %w", idOrName, classify(err, "source "+idOrName))
 	}
@@ -139,7 +141,8 @@ func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (*kith.APIKey, erro
 // RevokeAPIKey marks the key with that id or name revoked.
 func (db *DB) RevokeAPIKey(ctx context.Context, idOrName string, at time.Time) (*kith.APIKey, error) {
 	k, err := scanKey(db.w.QueryRowContext(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?)
-		WHERE id = ? OR name = ? RETURNING `+keyCols, at.UnixNano(), idOrName, idOrName))
+		WHERE id = coalesce((SELECT id FROM api_keys WHERE id = ?), (SELECT id FROM api_keys WHERE name = ?))
+		RETURNING `+keyCols, at.UnixNano(), idOrName, idOrName))
 	if err != nil {
 		return nil, fmt.Errorf("revoke api key %s: %w", idOrName, classify(err, "API key "+idOrName))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/kithhq/kith"
@@ -21,6 +22,16 @@ type appendReq struct {
 func (db *DB) Append(ctx context.Context, events []kith.Event) (kith.AppendResult, error) {
 	if len(events) == 0 {
 		return kith.AppendResult{}, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return kith.AppendResult{}, err
+	}
+	// Refuse what the table cannot hold before joining a group commit, so
+	// one bad event never fails the other requests of its group.
+	for i := range events {
+		if err := checkEvent(&events[i]); err != nil {
+			return kith.AppendResult{}, err
+		}
 	}
 	req := &appendReq{events: events, done: make(chan struct{})}
 	db.mu.RLock()
@@ -69,10 +80,50 @@ func (db *DB) writeLoop() {
 			if err != nil {
 				r.err = err
 				r.res = kith.AppendResult{}
+				for i := range r.events {
+					r.events[i].Seq = 0 // rolled back
+				}
 			}
 			close(r.done)
 		}
 	}
+}
+
+// Times are stored as Unix nanoseconds, which hold 1678 to 2262.
+var (
+	minTime = time.Unix(0, math.MinInt64).Add(time.Second)
+	maxTime = time.Unix(0, math.MaxInt64).Add(-time.Second)
+)
+
+func checkTime(t time.Time, field string) error {
+	if !t.IsZero() && (t.Before(minTime) || t.After(maxTime)) {
+		return kith.Invalid(field, "time %s is outside the range the store keeps (%d to %d)", t.Format(time.RFC3339), minTime.Year()+1, maxTime.Year()-1)
+	}
+	return nil
+}
+
+func checkEvent(e *kith.Event) error {
+	switch {
+	case e.SourceID == "":
+		return kith.Invalid("sourceId", "an event needs its source")
+	case e.MessageID == "":
+		return kith.Invalid("messageId", "an event needs a messageId")
+	case e.Type == "":
+		return kith.Invalid("type", "an event needs a type")
+	case e.Payload == nil:
+		return kith.Invalid("payload", "an event needs its payload")
+	case e.Timestamp.IsZero() || e.ReceivedAt.IsZero():
+		return kith.Invalid("timestamp", "an event needs its time and received time")
+	}
+	for _, f := range []struct {
+		t    time.Time
+		name string
+	}{{e.Timestamp, "timestamp"}, {e.OriginalTimestamp, "originalTimestamp"}, {e.SentAt, "sentAt"}, {e.ReceivedAt, "receivedAt"}} {
+		if err := checkTime(f.t, f.name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 const insertEvent = `INSERT INTO events (source_id, message_id, type, channel, user_id, anonymous_id,
