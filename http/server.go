@@ -11,33 +11,36 @@ import (
 	"github.com/kithhq/kith/access"
 	"github.com/kithhq/kith/ingest"
 	"github.com/kithhq/kith/metrics"
+	"github.com/kithhq/kith/profile"
 )
 
 // Server routes Kith's HTTP API to the domain services.
 type Server struct {
-	ingest  *ingest.Service
-	access  *access.Service
-	metrics *metrics.Metrics
-	log     *slog.Logger
-	version string
-	ready   func(context.Context) error
-	mux     *http.ServeMux
+	ingest   *ingest.Service
+	access   *access.Service
+	profiles *profile.Service
+	metrics  *metrics.Metrics
+	log      *slog.Logger
+	version  string
+	ready    func(context.Context) error
+	mux      *http.ServeMux
 }
 
 // Config is what a Server needs.
 type Config struct {
-	Ingest  *ingest.Service
-	Access  *access.Service
-	Metrics *metrics.Metrics
-	Logger  *slog.Logger
-	Version string
+	Ingest   *ingest.Service
+	Access   *access.Service
+	Profiles *profile.Service // nil: no profile API
+	Metrics  *metrics.Metrics
+	Logger   *slog.Logger
+	Version  string
 	// Ready reports whether the store can serve; /healthz answers 503 when it errs.
 	Ready func(context.Context) error
 }
 
 // NewServer returns a Server with every route registered.
 func NewServer(c Config) *Server {
-	s := &Server{ingest: c.Ingest, access: c.Access, metrics: c.Metrics, log: c.Logger,
+	s := &Server{ingest: c.Ingest, access: c.Access, profiles: c.Profiles, metrics: c.Metrics, log: c.Logger,
 		version: c.Version, ready: c.Ready, mux: http.NewServeMux()}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -61,6 +64,16 @@ func NewServer(c Config) *Server {
 	s.mux.Handle("POST /v1/keys", s.scoped(kith.ScopeAdmin, s.handleCreateKey))
 	s.mux.Handle("POST /v1/keys/{id}/revoke", s.scoped(kith.ScopeAdmin, s.handleRevokeKey))
 	s.mux.Handle("DELETE /v1/keys/{id}", s.scoped(kith.ScopeAdmin, s.handleRevokeKey))
+
+	if s.profiles != nil {
+		s.mux.Handle("GET /v1/profiles", s.scoped(kith.ScopeProfilesRead, s.handleSearch))
+		s.mux.Handle("GET /v1/profiles/lookup", s.scoped(kith.ScopeProfilesRead, s.handleLookup))
+		s.mux.Handle("GET /v1/profiles/{id}", s.scoped(kith.ScopeProfilesRead, s.handleGetProfile))
+		s.mux.Handle("GET /v1/profiles/{id}/events", s.scoped(kith.ScopeProfilesRead, s.handleTimeline))
+		s.mux.Handle("GET /v1/profiles/{id}/identities", s.scoped(kith.ScopeProfilesRead, s.handleIdentities))
+		s.mux.Handle("POST /v1/merges/{mergeId}/undo", s.scoped(kith.ScopeProfilesWrite, s.handleUndoMerge))
+		s.mux.Handle("GET /v1/processing", s.scoped(kith.ScopeProfilesRead, s.handleProcessing))
+	}
 
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
 	s.mux.Handle("GET /metrics", s.metrics.Handler())

@@ -21,6 +21,8 @@ type Metrics struct {
 	IngestLatency    *prometheus.HistogramVec // request latency by endpoint kind (single, batch)
 	CommitEvents     prometheus.Histogram     // events per group commit
 	CommitSeconds    prometheus.Histogram     // duration of a group commit, fsync included
+	Processed        prometheus.Counter       // events applied to profiles
+	ProcessSeconds   prometheus.Histogram     // duration of one processing batch
 }
 
 // New creates and registers Kith's metrics, and the Go runtime's.
@@ -48,7 +50,15 @@ func New() *Metrics {
 			Name: "kith_log_commit_seconds", Help: "Duration of one group commit of the event log, fsync included.",
 			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 14),
 		}),
+		Processed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kith_processed_events_total", Help: "Events applied to profiles (identity resolution and profile update).",
+		}),
+		ProcessSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "kith_process_batch_seconds", Help: "Duration of one processing batch, commit included.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
 	}
+	m.reg.MustRegister(m.Processed, m.ProcessSeconds)
 	m.reg.MustRegister(m.IngestRequests, m.IngestEvents, m.IngestRejections, m.IngestLatency,
 		m.CommitEvents, m.CommitSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -59,6 +69,24 @@ func New() *Metrics {
 func (m *Metrics) ObserveCommit(events int, took time.Duration) {
 	m.CommitEvents.Observe(float64(events))
 	m.CommitSeconds.Observe(took.Seconds())
+}
+
+// ObserveBatch records one processing batch.
+func (m *Metrics) ObserveBatch(events int, took time.Duration) {
+	m.Processed.Add(float64(events))
+	m.ProcessSeconds.Observe(took.Seconds())
+}
+
+// RegisterLag exports processing lag, measured by lag at scrape time.
+func (m *Metrics) RegisterLag(lag func() (events, seconds float64)) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kith_processing_lag_events", Help: "Events in the log not yet applied to profiles.",
+		}, func() float64 { e, _ := lag(); return e }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kith_processing_lag_seconds", Help: "How long the oldest unprocessed event has waited.",
+		}, func() float64 { _, s := lag(); return s }),
+	)
 }
 
 // Handler serves the metrics in the Prometheus text format.

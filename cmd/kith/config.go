@@ -2,8 +2,11 @@ package main
 
 import (
 	"encoding/json"
+
 	"flag"
 	"fmt"
+	"github.com/kithhq/kith/identity"
+	"github.com/kithhq/kith/profile"
 	"os"
 	"time"
 )
@@ -11,14 +14,24 @@ import (
 // Config is everything `kith serve` can be told. Resolution order:
 // defaults < config file (--config, KITH_CONFIG) < KITH_* environment < flags.
 type Config struct {
-	Addr              string   `json:"addr"`
-	DataDir           string   `json:"data_dir"`
-	BootstrapWriteKey string   `json:"bootstrap_write_key"`
-	BootstrapAPIKey   string   `json:"bootstrap_api_key"`
-	LogLevel          string   `json:"log_level"`  // debug, info, warn, error
-	LogFormat         string   `json:"log_format"` // text or json
-	ShutdownTimeout   Duration `json:"shutdown_timeout"`
-	WriteKeyCacheTTL  Duration `json:"write_key_cache_ttl"`
+	Addr              string          `json:"addr"`
+	DataDir           string          `json:"data_dir"`
+	BootstrapWriteKey string          `json:"bootstrap_write_key"`
+	BootstrapAPIKey   string          `json:"bootstrap_api_key"`
+	LogLevel          string          `json:"log_level"`  // debug, info, warn, error
+	LogFormat         string          `json:"log_format"` // text or json
+	ShutdownTimeout   Duration        `json:"shutdown_timeout"`
+	WriteKeyCacheTTL  Duration        `json:"write_key_cache_ttl"`
+	Identity          identity.Config `json:"identity"`
+	Intents           IntentsConfig   `json:"intents"`
+}
+
+// IntentsConfig configures intent inference (see profile.IntentConfig).
+type IntentsConfig struct {
+	HalfLife       Duration             `json:"half_life"`
+	CategoryTopics bool                 `json:"category_topics"`
+	Rules          []profile.IntentRule `json:"rules"`
+	Top            int                  `json:"top"`
 }
 
 // Duration is a time.Duration that reads "30s" from JSON.
@@ -47,6 +60,14 @@ func DefaultConfig() Config {
 		LogFormat:        "text",
 		ShutdownTimeout:  Duration(30 * time.Second),
 		WriteKeyCacheTTL: Duration(10 * time.Second),
+		Identity:         identity.DefaultConfig(),
+		Intents: IntentsConfig{HalfLife: Duration(72 * time.Hour), CategoryTopics: true, Top: 5,
+			Rules: []profile.IntentRule{
+				{Topic: "car insurance", PathPrefix: "/insurance/car"},
+				{Topic: "home insurance", PathPrefix: "/insurance/home"},
+				{Topic: "mortgage refinancing", PathPrefix: "/mortgages/refinanc"},
+				{Topic: "basketball hoop", PathPrefix: "/sports/basketball/hoop"},
+			}},
 	}
 }
 
@@ -95,6 +116,7 @@ func configFlags(fs *flag.FlagSet, withServe bool) func() (Config, error) {
 		env("KITH_BOOTSTRAP_API_KEY", &cfg.BootstrapAPIKey)
 		env("KITH_LOG_LEVEL", &cfg.LogLevel)
 		env("KITH_LOG_FORMAT", &cfg.LogFormat)
+		env("KITH_DEFAULT_REGION", &cfg.Identity.DefaultRegion)
 
 		flagStr := func(name string, p *string, dst *string) {
 			if set[name] && p != nil {
@@ -109,6 +131,9 @@ func configFlags(fs *flag.FlagSet, withServe bool) func() (Config, error) {
 		flagStr("log-format", format, &cfg.LogFormat)
 		if set["shutdown-timeout"] {
 			cfg.ShutdownTimeout = Duration(*shutdown)
+		}
+		if err := cfg.Identity.Validate(); err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
 		}
 		if cfg.DataDir == "" {
 			return cfg, usageError{"a data directory is required (--data-dir or KITH_DATA_DIR)"}

@@ -17,6 +17,7 @@ import (
 	kithhttp "github.com/kithhq/kith/http"
 	"github.com/kithhq/kith/ingest"
 	"github.com/kithhq/kith/metrics"
+	"github.com/kithhq/kith/profile"
 	"github.com/kithhq/kith/store/sqlite"
 )
 
@@ -25,9 +26,14 @@ type Main struct {
 	Config Config
 	Logger *slog.Logger
 
-	DB      *sqlite.DB
-	Access  *access.Service
-	Metrics *metrics.Metrics
+	DB        *sqlite.DB
+	Access    *access.Service
+	Metrics   *metrics.Metrics
+	Processor *profile.Processor
+	Profiles  *profile.Service
+
+	stopProcessing context.CancelFunc
+	processing     chan struct{}
 
 	ln       net.Listener
 	srv      *http.Server
@@ -59,12 +65,20 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		m.Logger = slog.Default()
 	}
 	m.Metrics = metrics.New()
-	m.DB, err = sqlite.Open(ctx, m.Config.DataDir, sqlite.Options{OnCommit: m.Metrics.ObserveCommit})
+	var proc *profile.Processor
+	m.DB, err = sqlite.Open(ctx, m.Config.DataDir, sqlite.Options{OnCommit: func(n int, took time.Duration) {
+		m.Metrics.ObserveCommit(n, took)
+		proc.Notify()
+	}})
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
+			if m.stopProcessing != nil {
+				m.stopProcessing()
+				<-m.processing
+			}
 			m.DB.Close()
 		}
 	}()
@@ -72,13 +86,37 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.bootstrap(ctx); err != nil {
 		return err
 	}
+	in := m.Config.Intents
+	proc = profile.NewProcessor(m.DB, profile.Config{
+		Identity: m.Config.Identity,
+		Intents: profile.IntentConfig{HalfLife: time.Duration(in.HalfLife), CategoryTopics: in.CategoryTopics,
+			Rules: in.Rules, Top: in.Top},
+	}, m.Logger, m.Metrics.ObserveBatch)
+	m.Processor = proc
+	m.Profiles = profile.NewService(m.DB, proc)
+	m.Metrics.RegisterLag(func() (float64, float64) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		lag, err := proc.Lag(ctx)
+		if err != nil {
+			return -1, -1
+		}
+		return float64(lag.Events), lag.Age.Seconds()
+	})
+	pctx, cancel := context.WithCancel(context.Background())
+	m.stopProcessing, m.processing = cancel, make(chan struct{})
+	go func() {
+		defer close(m.processing)
+		proc.Run(pctx)
+	}()
 
 	handler := kithhttp.NewServer(kithhttp.Config{
-		Ingest:  ingest.New(m.DB, m.Access),
-		Access:  m.Access,
-		Metrics: m.Metrics,
-		Logger:  m.Logger,
-		Version: versionString(),
+		Ingest:   ingest.New(m.DB, m.Access),
+		Access:   m.Access,
+		Profiles: m.Profiles,
+		Metrics:  m.Metrics,
+		Logger:   m.Logger,
+		Version:  versionString(),
 		Ready: func(ctx context.Context) error {
 			_, err := m.DB.Synchronous(ctx)
 			return err
@@ -143,6 +181,11 @@ func (m *Main) Close() error {
 			errs = append(errs, fmt.Errorf("shutdown http: %w", err))
 		}
 		cancel()
+	}
+	if m.stopProcessing != nil {
+		// The batch in progress commits or rolls back with its cursor.
+		m.stopProcessing()
+		<-m.processing
 	}
 	if m.DB != nil {
 		if err := m.DB.Close(); err != nil {

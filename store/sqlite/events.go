@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/kithhq/kith"
@@ -177,29 +178,47 @@ func (db *DB) commit(batch []*appendReq) error {
 	return nil
 }
 
+// eventCols lists the events table's columns, qualified by alias.
+func eventCols(alias string) string {
+	cols := []string{"seq", "source_id", "message_id", "type", "channel", "user_id", "anonymous_id",
+		"timestamp", "original_timestamp", "sent_at", "received_at", "payload"}
+	for i, c := range cols {
+		cols[i] = alias + "." + c
+	}
+	return strings.Join(cols, ", ")
+}
+
+// scanEvent scans the columns of eventCols, then extra destinations.
+func scanEvent(row interface{ Scan(...any) error }, extra ...any) (*kith.Event, error) {
+	var e kith.Event
+	var typ, ch string
+	var ts, rcv int64
+	var ots, sent sql.NullInt64
+	dest := append([]any{&e.Seq, &e.SourceID, &e.MessageID, &typ, &ch, &e.UserID, &e.AnonymousID,
+		&ts, &ots, &sent, &rcv, &e.Payload}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return nil, fmt.Errorf("read event: %w", err)
+	}
+	e.Type, e.Channel = kith.EventType(typ), kith.Kind(ch)
+	e.Timestamp, e.ReceivedAt = time.Unix(0, ts).UTC(), time.Unix(0, rcv).UTC()
+	e.OriginalTimestamp, e.SentAt = fromNanos(ots), fromNanos(sent)
+	return &e, nil
+}
+
 // ReadEvents returns up to limit events with Seq > after, in Seq order.
 func (db *DB) ReadEvents(ctx context.Context, after int64, limit int) ([]kith.Event, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT seq, source_id, message_id, type, channel, user_id, anonymous_id,
-		timestamp, original_timestamp, sent_at, received_at, payload
-		FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	rows, err := db.r.QueryContext(ctx, `SELECT `+eventCols("e")+` FROM events e WHERE e.seq > ? ORDER BY e.seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
 	defer rows.Close()
 	var out []kith.Event
 	for rows.Next() {
-		var e kith.Event
-		var typ, ch string
-		var ts, rcv int64
-		var ots, sent sql.NullInt64
-		if err := rows.Scan(&e.Seq, &e.SourceID, &e.MessageID, &typ, &ch, &e.UserID, &e.AnonymousID,
-			&ts, &ots, &sent, &rcv, &e.Payload); err != nil {
-			return nil, fmt.Errorf("read events: %w", err)
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
 		}
-		e.Type, e.Channel = kith.EventType(typ), kith.Kind(ch)
-		e.Timestamp, e.ReceivedAt = time.Unix(0, ts).UTC(), time.Unix(0, rcv).UTC()
-		e.OriginalTimestamp, e.SentAt = fromNanos(ots), fromNanos(sent)
-		out = append(out, e)
+		out = append(out, *e)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read events: %w", err)

@@ -1,0 +1,419 @@
+package profile
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kithhq/kith"
+	"github.com/kithhq/kith/identity"
+)
+
+// Store is what the processor needs from the embedded or scale-out store.
+type Store interface {
+	kith.EventReader
+	// Process runs fn in one transaction that also moves the named cursor
+	// to seq, so the changes and the cursor commit together.
+	Process(ctx context.Context, cursor string, seq int64, fn func(kith.ProfileTx) error) error
+	// Update runs fn in one transaction without moving a cursor.
+	Update(ctx context.Context, fn func(kith.ProfileTx) error) error
+	// Cursor returns the named cursor's position (0 if never moved).
+	Cursor(ctx context.Context, name string) (int64, error)
+	// LastSeq returns the newest event's position in the log.
+	LastSeq(ctx context.Context) (int64, error)
+}
+
+// Config configures processing.
+type Config struct {
+	Identity  identity.Config
+	Intents   IntentConfig
+	BatchSize int // events per transaction (default 2000)
+}
+
+// CursorName is the processor's cursor in the store.
+const CursorName = "profiles"
+
+// Processor follows the event log and applies each event to its profile
+// exactly once: the cursor moves in the same transaction as the changes.
+type Processor struct {
+	store  Store
+	cfg    Config
+	log    *slog.Logger
+	wake   chan struct{}
+	mu     sync.Mutex // one batch or undo at a time
+	now    func() time.Time
+	onDone func(events int, took time.Duration)
+}
+
+// NewProcessor returns a processor over store. onBatch, if set, is called
+// after each committed batch.
+func NewProcessor(store Store, cfg Config, log *slog.Logger, onBatch func(events int, took time.Duration)) *Processor {
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 2000
+	}
+	if cfg.Intents.HalfLife <= 0 {
+		cfg.Intents.HalfLife = 72 * time.Hour
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Processor{store: store, cfg: cfg, log: log, wake: make(chan struct{}, 1), now: time.Now, onDone: onBatch}
+}
+
+// Config returns the processor's configuration.
+func (p *Processor) Config() Config { return p.cfg }
+
+// Notify tells the processor that new events were appended.
+func (p *Processor) Notify() {
+	if p == nil {
+		return
+	}
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run processes events until ctx ends. A failing batch is retried after a
+// pause; it is never skipped.
+func (p *Processor) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		n, err := p.Step(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			p.log.Error("processing failed; retrying", "err", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return nil
+			}
+			backoff = min(2*backoff, 10*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		if n > 0 {
+			continue
+		}
+		select {
+		case <-p.wake:
+		case <-time.After(250 * time.Millisecond):
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// Step processes the next batch of events, if any, and returns how many.
+func (p *Processor) Step(ctx context.Context) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	start := time.Now()
+	cur, err := p.store.Cursor(ctx, CursorName)
+	if err != nil {
+		return 0, err
+	}
+	evs, err := p.store.ReadEvents(ctx, cur, p.cfg.BatchSize)
+	if err != nil || len(evs) == 0 {
+		return 0, err
+	}
+	err = p.store.Process(ctx, CursorName, evs[len(evs)-1].Seq, func(tx kith.ProfileTx) error {
+		b := p.newBatch(tx, nil)
+		for i := range evs {
+			if err := b.apply(ctx, &evs[i]); err != nil {
+				return fmt.Errorf("apply event %d (%s): %w", evs[i].Seq, evs[i].MessageID, err)
+			}
+		}
+		return b.flush(ctx)
+	})
+	if err != nil {
+		return 0, err
+	}
+	if p.onDone != nil {
+		p.onDone(len(evs), time.Since(start))
+	}
+	return len(evs), nil
+}
+
+// Lag is how far processing is behind the log.
+type Lag struct {
+	Cursor  int64         `json:"cursor"`
+	LastSeq int64         `json:"last_seq"`
+	Events  int64         `json:"events"`
+	Age     time.Duration `json:"-"` // how long the oldest unprocessed event has waited
+}
+
+// Lag measures how far processing is behind.
+func (p *Processor) Lag(ctx context.Context) (Lag, error) {
+	cur, err := p.store.Cursor(ctx, CursorName)
+	if err != nil {
+		return Lag{}, err
+	}
+	last, err := p.store.LastSeq(ctx)
+	if err != nil {
+		return Lag{}, err
+	}
+	l := Lag{Cursor: cur, LastSeq: last, Events: max(0, last-cur)}
+	if l.Events > 0 {
+		evs, err := p.store.ReadEvents(ctx, cur, 1)
+		if err != nil {
+			return l, err
+		}
+		if len(evs) > 0 {
+			l.Age = max(0, p.now().Sub(evs[0].ReceivedAt))
+		}
+	}
+	return l, nil
+}
+
+// UndoMerge reverses one merge: the profiles of its cluster are rebuilt
+// from their events as if it had never happened, and a do-not-link rule
+// keeps the same evidence from joining them again.
+func (p *Processor) UndoMerge(ctx context.Context, mergeID string) (*kith.Merge, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out *kith.Merge
+	err := p.store.Update(ctx, func(tx kith.ProfileTx) error {
+		m, err := tx.Merge(ctx, mergeID)
+		if err != nil {
+			return err
+		}
+		if !m.UndoneAt.IsZero() {
+			return kith.Errorf(kith.ECONFLICT, "merge %s was already undone at %s", m.ID, m.UndoneAt.Format(time.RFC3339))
+		}
+		root, err := tx.Profile(ctx, m.Survivor)
+		if err != nil {
+			return err
+		}
+		rootID := root.ID
+		if root.MergedInto != "" {
+			rootID = root.MergedInto
+		}
+		cluster, err := tx.Cluster(ctx, rootID)
+		if err != nil {
+			return err
+		}
+		merges, err := tx.ClusterMerges(ctx, rootID)
+		if err != nil {
+			return err
+		}
+		events, err := tx.TimelineEvents(ctx, rootID)
+		if err != nil {
+			return err
+		}
+		now := p.now().UTC()
+		if err := tx.AddDoNotLink(ctx, m.Survivor, m.Absorbed, m.ID, now); err != nil {
+			return err
+		}
+		if err := tx.MarkMergeUndone(ctx, m.ID, now); err != nil {
+			return err
+		}
+		ids := make([]string, len(cluster))
+		reuse := &reuse{profiles: map[int64]string{}, merges: map[[2]string]string{}}
+		for i, c := range cluster {
+			ids[i] = c.ID
+			reuse.profiles[c.CreatedSeq] = c.ID
+		}
+		for _, om := range merges {
+			if om.ID != m.ID {
+				reuse.merges[[2]string{om.Survivor, om.Absorbed}] = om.ID
+			}
+		}
+		if err := tx.DeleteProfiles(ctx, ids); err != nil {
+			return err
+		}
+		b := p.newBatch(tx, reuse)
+		for i := range events {
+			if err := b.apply(ctx, &events[i]); err != nil {
+				return fmt.Errorf("replay event %d: %w", events[i].Seq, err)
+			}
+		}
+		if err := b.flush(ctx); err != nil {
+			return err
+		}
+		m.UndoneAt = now
+		out = m
+		return nil
+	})
+	return out, err
+}
+
+// reuse keeps ids stable when a cluster is rebuilt: a profile re-created
+// by the same event, or a merge of the same two profiles, keeps its id.
+type reuse struct {
+	profiles map[int64]string
+	merges   map[[2]string]string
+}
+
+// batch applies events inside one transaction, keeping the profiles it
+// touched in memory and writing each back once at the end.
+type batch struct {
+	p     *Processor
+	tx    kith.ProfileTx
+	cache map[string]*kith.Profile
+	dirty map[string]bool
+	reuse *reuse
+}
+
+func (p *Processor) newBatch(tx kith.ProfileTx, r *reuse) *batch {
+	b := &batch{p: p, cache: map[string]*kith.Profile{}, dirty: map[string]bool{}, reuse: r}
+	b.tx = &cachedTx{ProfileTx: tx, b: b}
+	return b
+}
+
+// cachedTx serves profiles this batch already holds from memory: their
+// newest state is not written until flush.
+type cachedTx struct {
+	kith.ProfileTx
+	b *batch
+}
+
+func (c *cachedTx) Profile(ctx context.Context, id string) (*kith.Profile, error) {
+	if p, ok := c.b.cache[id]; ok {
+		return p, nil
+	}
+	p, err := c.ProfileTx.Profile(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	c.b.cache[id] = p
+	return p, nil
+}
+
+func (b *batch) apply(ctx context.Context, e *kith.Event) error {
+	m, warnings := decode(e)
+	ids, w := b.p.cfg.Identity.Extract(signals(e, m))
+	warnings = append(warnings, w...)
+	if e.Type == kith.TypeAlias {
+		if prev := rawString(m.PreviousID); prev != "" {
+			id, err := b.previousID(ctx, prev)
+			if err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+	}
+	plan, err := b.p.cfg.Identity.Resolve(ctx, b.tx, ids)
+	if err != nil {
+		return err
+	}
+	warnings = append(warnings, plan.Warnings...)
+	var target *kith.Profile
+	if plan.Target == "" {
+		target = newProfile(b.newProfileID(e.Seq), e)
+		b.cache[target.ID] = target
+	} else if target, err = b.tx.Profile(ctx, plan.Target); err != nil {
+		return err
+	}
+	b.dirty[target.ID] = true
+	if plan.Target == "" {
+		// Written now so links and timeline rows have their profile.
+		if err := b.tx.PutProfile(ctx, target); err != nil {
+			return err
+		}
+	}
+	for _, a := range plan.Absorb {
+		absorbed, err := b.tx.Profile(ctx, a)
+		if err != nil {
+			return err
+		}
+		b.p.cfg.Intents.absorb(target, absorbed)
+		m := kith.Merge{ID: b.mergeID(target.ID, a), Survivor: target.ID, Absorbed: a, Seq: e.Seq,
+			MessageID: e.MessageID, Reason: plan.Reasons[a], At: e.Timestamp}
+		if err := b.tx.Absorb(ctx, m); err != nil {
+			return err
+		}
+		absorbed.MergedInto = target.ID
+		b.dirty[a] = false
+		delete(b.cache, a)
+	}
+	for _, id := range plan.Links {
+		l := kith.Link{Identifier: id, ProfileID: target.ID, Seq: e.Seq, MessageID: e.MessageID, SourceID: e.SourceID, At: e.Timestamp}
+		if err := b.tx.AddLink(ctx, l); err != nil {
+			return err
+		}
+	}
+	for _, c := range plan.Conflicts {
+		c.Seq, c.MessageID, c.At = e.Seq, e.MessageID, e.Timestamp
+		if !contains(c.Profiles, target.ID) {
+			c.Profiles = append(c.Profiles, target.ID)
+		}
+		if err := b.tx.AddConflict(ctx, c); err != nil {
+			return err
+		}
+	}
+	b.p.cfg.Intents.fold(target, e, m)
+	return b.tx.AddTimeline(ctx, target.ID, e, warnings)
+}
+
+// previousID reads an alias call's previousId as the user id a profile
+// holds, or else as an anonymous id.
+func (b *batch) previousID(ctx context.Context, prev string) (kith.Identifier, error) {
+	uid := kith.Identifier{Type: kith.IDUserID, Value: prev}
+	found, err := b.tx.ProfilesFor(ctx, []kith.Identifier{uid})
+	if err != nil {
+		return uid, err
+	}
+	if len(found[uid]) > 0 {
+		return uid, nil
+	}
+	return kith.Identifier{Type: kith.IDAnonymousID, Value: prev}, nil
+}
+
+func (b *batch) flush(ctx context.Context) error {
+	for id, d := range b.dirty {
+		if !d {
+			continue
+		}
+		p := b.cache[id]
+		p.SearchKeys = SearchKeys(p)
+		if err := b.tx.PutProfile(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *batch) newProfileID(seq int64) string {
+	if b.reuse != nil {
+		if id, ok := b.reuse.profiles[seq]; ok {
+			return id
+		}
+	}
+	return NewID("prf_")
+}
+
+func (b *batch) mergeID(survivor, absorbed string) string {
+	if b.reuse != nil {
+		if id, ok := b.reuse.merges[[2]string{survivor, absorbed}]; ok {
+			return id
+		}
+	}
+	return NewID("mrg_")
+}
+
+var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// NewID returns a random id with a prefix. Profile ids are never derived
+// from identifiers, so an id reveals nothing about the person.
+func NewID(prefix string) string {
+	b := make([]byte, 10)
+	rand.Read(b)
+	return prefix + strings.ToLower(idEncoding.EncodeToString(b))
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,165 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kithhq/kith"
+)
+
+// Profile returns a profile by id, absorbed or not; ENOTFOUND if none.
+func (db *DB) Profile(ctx context.Context, id string) (*kith.Profile, error) {
+	return getProfile(ctx, db.r, id)
+}
+
+// ProfileIDsFor returns the current profiles holding an identifier.
+func (db *DB) ProfileIDsFor(ctx context.Context, id kith.Identifier) ([]string, error) {
+	return profilesFor(ctx, db.r, id)
+}
+
+// Links returns the identifiers a profile holds with the event that linked each.
+func (db *DB) Links(ctx context.Context, profileID string) ([]kith.Link, error) {
+	return links(ctx, db.r, profileID)
+}
+
+// Merges returns every merge, undone ones included, that joined a profile
+// of the cluster of root.
+func (db *DB) Merges(ctx context.Context, root string) ([]kith.Merge, error) {
+	ms, err := clusterMerges(ctx, db.r, root, true)
+	if err != nil {
+		return nil, err
+	}
+	// Undone merges whose profiles were split off are still part of this
+	// profile's history: include those naming it.
+	rows, err := db.r.QueryContext(ctx, `SELECT `+mergeCols+` FROM merges
+		WHERE undone_at IS NOT NULL AND (survivor = ?1 OR absorbed = ?1)`, root)
+	if err != nil {
+		return nil, fmt.Errorf("merges of %s: %w", root, err)
+	}
+	defer rows.Close()
+	seen := map[string]bool{}
+	for _, m := range ms {
+		seen[m.ID] = true
+	}
+	for rows.Next() {
+		m, err := scanMerge(rows)
+		if err != nil {
+			return nil, err
+		}
+		if !seen[m.ID] {
+			ms = append(ms, *m)
+		}
+	}
+	return ms, rows.Err()
+}
+
+// MergeByID returns one merge.
+func (db *DB) MergeByID(ctx context.Context, id string) (*kith.Merge, error) {
+	return getMerge(ctx, db.r, id)
+}
+
+// Conflicts returns the conflicts recorded for a profile, oldest first.
+func (db *DB) Conflicts(ctx context.Context, profileID string) ([]kith.Conflict, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT seq, message_id, profiles, reason, at FROM conflicts
+		WHERE profile_id = ? ORDER BY seq`, profileID)
+	if err != nil {
+		return nil, fmt.Errorf("conflicts of %s: %w", profileID, err)
+	}
+	defer rows.Close()
+	var out []kith.Conflict
+	for rows.Next() {
+		var c kith.Conflict
+		var ps string
+		var at int64
+		if err := rows.Scan(&c.Seq, &c.MessageID, &ps, &c.Reason, &at); err != nil {
+			return nil, err
+		}
+		c.Profiles, c.At = strings.Fields(ps), time.Unix(0, at).UTC()
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Timeline returns up to limit events of a profile, newest event time
+// first, strictly before cursor (nil: from the newest).
+func (db *DB) Timeline(ctx context.Context, profileID string, before *kith.TimelineCursor, limit int) ([]kith.TimelineEvent, error) {
+	q := `SELECT ` + eventCols("e") + `, t.warnings FROM timeline t JOIN events e ON e.seq = t.seq WHERE t.profile_id = ?`
+	args := []any{profileID}
+	if before != nil {
+		q += ` AND (t.ts, t.seq) < (?, ?)`
+		args = append(args, before.Time.UnixNano(), before.Seq)
+	}
+	q += ` ORDER BY t.ts DESC, t.seq DESC LIMIT ?`
+	args = append(args, limit)
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("timeline of %s: %w", profileID, err)
+	}
+	defer rows.Close()
+	var out []kith.TimelineEvent
+	for rows.Next() {
+		var w sql.NullString
+		e, err := scanEvent(rows, &w)
+		if err != nil {
+			return nil, err
+		}
+		te := kith.TimelineEvent{Event: *e, ProfileID: profileID}
+		if w.Valid {
+			_ = json.Unmarshal([]byte(w.String), &te.Warnings)
+		}
+		out = append(out, te)
+	}
+	return out, rows.Err()
+}
+
+// SearchProfiles finds current profiles whose name starts with q (either
+// "first last" or "last first"), or that hold an identifier of one of the
+// given types starting with q. Up to limit ids, best matches first.
+func (db *DB) SearchProfiles(ctx context.Context, name string, prefixes []kith.Identifier, limit int) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	add := func(rows *sql.Rows, err error) error {
+		if err != nil {
+			return fmt.Errorf("search: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() && len(out) < limit {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			if !seen[id] {
+				seen[id] = true
+				out = append(out, id)
+			}
+		}
+		return rows.Err()
+	}
+	for _, id := range prefixes {
+		if len(out) >= limit {
+			break
+		}
+		err := add(db.r.QueryContext(ctx, `SELECT profile_id FROM identifiers WHERE type = ? AND value >= ? AND value < ?
+			ORDER BY value LIMIT ?`, id.Type, id.Value, id.Value+"\U0010FFFF", limit))
+		if err != nil {
+			return nil, err
+		}
+	}
+	if name = strings.ToLower(strings.Join(strings.Fields(name), " ")); name != "" {
+		for _, col := range []string{"search1", "search2"} {
+			if len(out) >= limit {
+				break
+			}
+			err := add(db.r.QueryContext(ctx, `SELECT id FROM profiles WHERE `+col+` >= ? AND `+col+` < ? AND merged_into IS NULL
+				ORDER BY `+col+` LIMIT ?`, name, name+"\U0010FFFF", limit))
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,431 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kithhq/kith"
+)
+
+// querier is what both a transaction and the read pool offer.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// profileTx implements kith.ProfileTx inside one write transaction.
+type profileTx struct{ q querier }
+
+// Process runs fn in one write transaction that also moves the named cursor
+// to seq. Profile state is derived from the log, so this commit does not
+// wait for an fsync of its own (synchronous=NORMAL for the transaction): a
+// power loss may forget the latest batches, and the cursor with them, and
+// they are processed again from the durable log.
+func (db *DB) Process(ctx context.Context, cursor string, seq int64, fn func(kith.ProfileTx) error) error {
+	return db.update(ctx, true, func(tx *sql.Tx) error {
+		if err := fn(&profileTx{q: tx}); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO cursors (name, seq) VALUES (?, ?)
+			ON CONFLICT (name) DO UPDATE SET seq = excluded.seq`, cursor, seq)
+		return err
+	})
+}
+
+// Update runs fn in one write transaction, committed durably.
+func (db *DB) Update(ctx context.Context, fn func(kith.ProfileTx) error) error {
+	return db.update(ctx, false, func(tx *sql.Tx) error { return fn(&profileTx{q: tx}) })
+}
+
+func (db *DB) update(ctx context.Context, derived bool, fn func(*sql.Tx) error) error {
+	conn, err := db.w.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("update: %w", err)
+	}
+	defer conn.Close()
+	if derived {
+		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+			return fmt.Errorf("update: %w", err)
+		}
+		// Back to FULL before the connection serves the next append.
+		defer conn.ExecContext(context.Background(), "PRAGMA synchronous = FULL")
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("update: begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("update: commit: %w", err)
+	}
+	return nil
+}
+
+// Cursor returns the named processor cursor.
+func (db *DB) Cursor(ctx context.Context, name string) (int64, error) {
+	var seq int64
+	err := db.r.QueryRowContext(ctx, "SELECT seq FROM cursors WHERE name = ?", name).Scan(&seq)
+	if err == sql.ErrNoRows {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read cursor %s: %w", name, err)
+	}
+	return seq, nil
+}
+
+// LastSeq returns the newest event's position (0 for an empty log).
+func (db *DB) LastSeq(ctx context.Context) (int64, error) {
+	var seq sql.NullInt64
+	if err := db.r.QueryRowContext(ctx, "SELECT max(seq) FROM events").Scan(&seq); err != nil {
+		return 0, fmt.Errorf("last seq: %w", err)
+	}
+	return seq.Int64, nil
+}
+
+// profileDoc is the JSON kept in profiles.doc.
+type profileDoc struct {
+	Traits   map[string]kith.Trait              `json:"traits"`
+	Channels map[kith.Kind]*kith.ChannelSeen    `json:"channels"`
+	Intents  map[string]*kith.Intent            `json:"intents"`
+	Events   int                                `json:"events"`
+	Names    []string                           `json:"names,omitempty"`
+	_        struct{}                           `json:"-"`
+}
+
+const profileCols = "id, created_seq, created_at, updated_at, merged_into, doc"
+
+func scanProfile(row interface{ Scan(...any) error }) (*kith.Profile, error) {
+	var p kith.Profile
+	var created, updated int64
+	var merged sql.NullString
+	var doc []byte
+	if err := row.Scan(&p.ID, &p.CreatedSeq, &created, &updated, &merged, &doc); err != nil {
+		return nil, err
+	}
+	var d profileDoc
+	if err := json.Unmarshal(doc, &d); err != nil {
+		return nil, fmt.Errorf("profile %s: corrupt document: %w", p.ID, err)
+	}
+	p.CreatedAt, p.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
+	p.MergedInto = merged.String
+	p.Traits, p.Channels, p.Intents, p.Events, p.SearchKeys = d.Traits, d.Channels, d.Intents, d.Events, d.Names
+	if p.Traits == nil {
+		p.Traits = map[string]kith.Trait{}
+	}
+	if p.Channels == nil {
+		p.Channels = map[kith.Kind]*kith.ChannelSeen{}
+	}
+	if p.Intents == nil {
+		p.Intents = map[string]*kith.Intent{}
+	}
+	return &p, nil
+}
+
+func getProfile(ctx context.Context, q querier, id string) (*kith.Profile, error) {
+	p, err := scanProfile(q.QueryRowContext(ctx, "SELECT "+profileCols+" FROM profiles WHERE id = ?", id))
+	if err != nil {
+		return nil, classify(err, "profile "+id)
+	}
+	return p, nil
+}
+
+func (t *profileTx) Profile(ctx context.Context, id string) (*kith.Profile, error) {
+	return getProfile(ctx, t.q, id)
+}
+
+func (t *profileTx) PutProfile(ctx context.Context, p *kith.Profile) error {
+	doc, err := json.Marshal(profileDoc{Traits: p.Traits, Channels: p.Channels, Intents: p.Intents, Events: p.Events, Names: p.SearchKeys})
+	if err != nil {
+		return fmt.Errorf("put profile %s: %w", p.ID, err)
+	}
+	var s1, s2 any
+	if len(p.SearchKeys) > 0 {
+		s1 = p.SearchKeys[0]
+	}
+	if len(p.SearchKeys) > 1 {
+		s2 = p.SearchKeys[1]
+	}
+	var merged any
+	if p.MergedInto != "" {
+		merged = p.MergedInto
+	}
+	_, err = t.q.ExecContext(ctx, `INSERT INTO profiles (id, created_seq, created_at, updated_at, merged_into, search1, search2, doc)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET created_seq = excluded.created_seq, created_at = excluded.created_at,
+			updated_at = excluded.updated_at, merged_into = excluded.merged_into,
+			search1 = excluded.search1, search2 = excluded.search2, doc = excluded.doc`,
+		p.ID, p.CreatedSeq, p.CreatedAt.UnixNano(), p.UpdatedAt.UnixNano(), merged, s1, s2, doc)
+	if err != nil {
+		return fmt.Errorf("put profile %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+func (t *profileTx) ProfilesFor(ctx context.Context, ids []kith.Identifier) (map[kith.Identifier][]string, error) {
+	out := make(map[kith.Identifier][]string, len(ids))
+	for _, id := range ids {
+		ps, err := profilesFor(ctx, t.q, id)
+		if err != nil {
+			return nil, err
+		}
+		if len(ps) > 0 {
+			out[id] = ps
+		}
+	}
+	return out, nil
+}
+
+func profilesFor(ctx context.Context, q querier, id kith.Identifier) ([]string, error) {
+	rows, err := q.QueryContext(ctx, "SELECT profile_id FROM identifiers WHERE type = ? AND value = ? ORDER BY profile_id", id.Type, id.Value)
+	if err != nil {
+		return nil, fmt.Errorf("profiles for %s: %w", id, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func (t *profileTx) Identifiers(ctx context.Context, profileID string) ([]kith.Identifier, error) {
+	links, err := links(ctx, t.q, profileID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]kith.Identifier, len(links))
+	for i, l := range links {
+		out[i] = l.Identifier
+	}
+	return out, nil
+}
+
+func links(ctx context.Context, q querier, profileID string) ([]kith.Link, error) {
+	rows, err := q.QueryContext(ctx, `SELECT type, value, seq, message_id, source_id, at FROM identifiers
+		WHERE profile_id = ? ORDER BY seq, type, value`, profileID)
+	if err != nil {
+		return nil, fmt.Errorf("identifiers of %s: %w", profileID, err)
+	}
+	defer rows.Close()
+	var out []kith.Link
+	for rows.Next() {
+		l := kith.Link{ProfileID: profileID}
+		var at int64
+		if err := rows.Scan(&l.Type, &l.Value, &l.Seq, &l.MessageID, &l.SourceID, &at); err != nil {
+			return nil, err
+		}
+		l.At = time.Unix(0, at).UTC()
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+func (t *profileTx) AddLink(ctx context.Context, l kith.Link) error {
+	_, err := t.q.ExecContext(ctx, `INSERT INTO identifiers (type, value, profile_id, seq, message_id, source_id, at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		l.Type, l.Value, l.ProfileID, l.Seq, l.MessageID, l.SourceID, l.At.UnixNano())
+	if err != nil {
+		return fmt.Errorf("link %s to %s: %w", l.Identifier, l.ProfileID, err)
+	}
+	return nil
+}
+
+func (t *profileTx) AddTimeline(ctx context.Context, profileID string, e *kith.Event, warnings []string) error {
+	var w any
+	if len(warnings) > 0 {
+		b, _ := json.Marshal(warnings)
+		w = string(b)
+	}
+	_, err := t.q.ExecContext(ctx, `INSERT INTO timeline (profile_id, ts, seq, warnings) VALUES (?, ?, ?, ?)
+		ON CONFLICT DO NOTHING`, profileID, e.Timestamp.UnixNano(), e.Seq, w)
+	if err != nil {
+		return fmt.Errorf("timeline of %s: %w", profileID, err)
+	}
+	return nil
+}
+
+func (t *profileTx) Absorb(ctx context.Context, m kith.Merge) error {
+	stmts := []struct {
+		q    string
+		args []any
+	}{
+		{`INSERT INTO identifiers (type, value, profile_id, seq, message_id, source_id, at)
+			SELECT type, value, ?, seq, message_id, source_id, at FROM identifiers WHERE profile_id = ? ON CONFLICT DO NOTHING`, []any{m.Survivor, m.Absorbed}},
+		{`DELETE FROM identifiers WHERE profile_id = ?`, []any{m.Absorbed}},
+		{`UPDATE timeline SET profile_id = ? WHERE profile_id = ?`, []any{m.Survivor, m.Absorbed}},
+		{`INSERT INTO conflicts (profile_id, seq, message_id, profiles, reason, at)
+			SELECT ?, seq, message_id, profiles, reason, at FROM conflicts WHERE profile_id = ? ON CONFLICT DO NOTHING`, []any{m.Survivor, m.Absorbed}},
+		{`DELETE FROM conflicts WHERE profile_id = ?`, []any{m.Absorbed}},
+		{`UPDATE profiles SET merged_into = ? WHERE id = ? OR merged_into = ?`, []any{m.Survivor, m.Absorbed, m.Absorbed}},
+		{`INSERT INTO merges (id, survivor, absorbed, seq, message_id, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			[]any{m.ID, m.Survivor, m.Absorbed, m.Seq, m.MessageID, m.Reason, m.At.UnixNano()}},
+	}
+	for _, s := range stmts {
+		if _, err := t.q.ExecContext(ctx, s.q, s.args...); err != nil {
+			return fmt.Errorf("merge %s into %s: %w", m.Absorbed, m.Survivor, err)
+		}
+	}
+	return nil
+}
+
+func (t *profileTx) AddConflict(ctx context.Context, c kith.Conflict) error {
+	for _, p := range c.Profiles {
+		_, err := t.q.ExecContext(ctx, `INSERT INTO conflicts (profile_id, seq, message_id, profiles, reason, at)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, p, c.Seq, c.MessageID, strings.Join(c.Profiles, " "), c.Reason, c.At.UnixNano())
+		if err != nil {
+			return fmt.Errorf("record conflict: %w", err)
+		}
+	}
+	return nil
+}
+
+func (t *profileTx) DoNotLink(ctx context.Context, a, b string) (bool, error) {
+	var n int
+	err := t.q.QueryRowContext(ctx, `SELECT count(*) FROM do_not_link d
+		JOIN profiles pa ON pa.id = d.a JOIN profiles pb ON pb.id = d.b
+		WHERE (coalesce(pa.merged_into, pa.id) = ?1 AND coalesce(pb.merged_into, pb.id) = ?2)
+		   OR (coalesce(pa.merged_into, pa.id) = ?2 AND coalesce(pb.merged_into, pb.id) = ?1)`, a, b).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("do-not-link %s %s: %w", a, b, err)
+	}
+	return n > 0, nil
+}
+
+const mergeCols = "id, survivor, absorbed, seq, message_id, reason, at, undone_at"
+
+func scanMerge(row interface{ Scan(...any) error }) (*kith.Merge, error) {
+	var m kith.Merge
+	var at int64
+	var undone sql.NullInt64
+	if err := row.Scan(&m.ID, &m.Survivor, &m.Absorbed, &m.Seq, &m.MessageID, &m.Reason, &at, &undone); err != nil {
+		return nil, err
+	}
+	m.At, m.UndoneAt = time.Unix(0, at).UTC(), fromNanos(undone)
+	return &m, nil
+}
+
+func (t *profileTx) Merge(ctx context.Context, id string) (*kith.Merge, error) {
+	return getMerge(ctx, t.q, id)
+}
+
+func getMerge(ctx context.Context, q querier, id string) (*kith.Merge, error) {
+	m, err := scanMerge(q.QueryRowContext(ctx, "SELECT "+mergeCols+" FROM merges WHERE id = ?", id))
+	if err != nil {
+		return nil, classify(err, "merge "+id)
+	}
+	return m, nil
+}
+
+func (t *profileTx) Cluster(ctx context.Context, root string) ([]*kith.Profile, error) {
+	rows, err := t.q.QueryContext(ctx, "SELECT "+profileCols+" FROM profiles WHERE id = ? OR merged_into = ? ORDER BY created_seq", root, root)
+	if err != nil {
+		return nil, fmt.Errorf("cluster of %s: %w", root, err)
+	}
+	defer rows.Close()
+	var out []*kith.Profile
+	for rows.Next() {
+		p, err := scanProfile(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func (t *profileTx) ClusterMerges(ctx context.Context, root string) ([]kith.Merge, error) {
+	return clusterMerges(ctx, t.q, root, false)
+}
+
+func clusterMerges(ctx context.Context, q querier, root string, withUndone bool) ([]kith.Merge, error) {
+	cond := " AND m.undone_at IS NULL"
+	if withUndone {
+		cond = ""
+	}
+	rows, err := q.QueryContext(ctx, `SELECT m.id, m.survivor, m.absorbed, m.seq, m.message_id, m.reason, m.at, m.undone_at
+		FROM merges m WHERE (m.survivor IN (SELECT id FROM profiles WHERE id = ?1 OR merged_into = ?1)
+		   OR m.absorbed IN (SELECT id FROM profiles WHERE id = ?1 OR merged_into = ?1))`+cond+` ORDER BY m.seq, m.id`, root)
+	if err != nil {
+		return nil, fmt.Errorf("merges of %s: %w", root, err)
+	}
+	defer rows.Close()
+	var out []kith.Merge
+	for rows.Next() {
+		m, err := scanMerge(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *m)
+	}
+	return out, rows.Err()
+}
+
+func (t *profileTx) TimelineEvents(ctx context.Context, profileID string) ([]kith.Event, error) {
+	rows, err := t.q.QueryContext(ctx, `SELECT `+eventCols("e")+` FROM timeline t JOIN events e ON e.seq = t.seq
+		WHERE t.profile_id = ? ORDER BY t.seq`, profileID)
+	if err != nil {
+		return nil, fmt.Errorf("timeline events of %s: %w", profileID, err)
+	}
+	defer rows.Close()
+	var out []kith.Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *e)
+	}
+	return out, rows.Err()
+}
+
+func (t *profileTx) DeleteProfiles(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(ids)
+	for _, q := range []string{
+		`DELETE FROM identifiers WHERE profile_id IN (SELECT value FROM json_each(?))`,
+		`DELETE FROM timeline WHERE profile_id IN (SELECT value FROM json_each(?))`,
+		`DELETE FROM conflicts WHERE profile_id IN (SELECT value FROM json_each(?))`,
+		`DELETE FROM merges WHERE undone_at IS NULL AND absorbed IN (SELECT value FROM json_each(?))`,
+		`DELETE FROM profiles WHERE id IN (SELECT value FROM json_each(?))`,
+	} {
+		if _, err := t.q.ExecContext(ctx, q, string(b)); err != nil {
+			return fmt.Errorf("delete profiles: %w", err)
+		}
+	}
+	return nil
+}
+
+func (t *profileTx) AddDoNotLink(ctx context.Context, a, b, mergeID string, at time.Time) error {
+	_, err := t.q.ExecContext(ctx, `INSERT INTO do_not_link (a, b, merge_id, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		a, b, mergeID, at.UnixNano())
+	if err != nil {
+		return fmt.Errorf("do-not-link %s %s: %w", a, b, err)
+	}
+	return nil
+}
+
+func (t *profileTx) MarkMergeUndone(ctx context.Context, id string, at time.Time) error {
+	res, err := t.q.ExecContext(ctx, `UPDATE merges SET undone_at = ? WHERE id = ? AND undone_at IS NULL`, at.UnixNano(), id)
+	if err != nil {
+		return fmt.Errorf("undo merge %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return kith.Errorf(kith.ECONFLICT, "merge %s is unknown or already undone", id)
+	}
+	return nil
+}
