@@ -31,8 +31,17 @@ type IngestOptions struct {
 	People      int           // distinct people in the workload
 	Seed        uint64
 	// Progress, when set, is called about once a second with the events
-	// acknowledged so far.
-	Progress func(acked int64, elapsed time.Duration)
+	// acknowledged so far and the latest lag sample.
+	Progress func(acked int64, elapsed time.Duration, lag Lag)
+	// Lag, when set, measures processing lag: sampled every second during
+	// the run, and after it until processing has caught up.
+	Lag func(ctx context.Context) (Lag, error)
+}
+
+// Lag is how far processing is behind ingestion.
+type Lag struct {
+	Events int64         // events not yet processed
+	Age    time.Duration // how long the oldest of them has waited
 }
 
 // IngestReport is what a run measured.
@@ -46,6 +55,11 @@ type IngestReport struct {
 	Max        time.Duration
 	BatchSize  int
 	Clients    int
+
+	// With a Lag function:
+	MaxLag     time.Duration // the largest lag age sampled during the run
+	CatchUp    time.Duration // from the end of the run until no event was unprocessed
+	LagSampled bool
 }
 
 // EventsPerSecond returns acknowledged events per second.
@@ -58,6 +72,10 @@ func (r *IngestReport) String() string {
 	s := fmt.Sprintf("%d events acknowledged in %s (%d requests of %d, %d clients): %.0f events/s, %.0f requests/s\nlatency per request: p50 %s  p99 %s  max %s",
 		r.Events, r.Elapsed.Round(time.Millisecond), r.Requests, r.BatchSize, r.Clients, r.EventsPerSecond(),
 		float64(r.Requests)/r.Elapsed.Seconds(), r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond), r.Max.Round(10*time.Microsecond))
+	if r.LagSampled {
+		s += fmt.Sprintf("\nprocessing: max lag %s during the run; caught up %s after it; %.0f events/s acknowledged and processed",
+			r.MaxLag.Round(time.Millisecond), r.CatchUp.Round(time.Millisecond), float64(r.Events)/(r.Elapsed+r.CatchUp).Seconds())
+	}
 	if r.Errors > 0 {
 		s += fmt.Sprintf("\n%d requests failed; first: %s", r.Errors, r.FirstError)
 	}
@@ -120,20 +138,30 @@ func Ingest(ctx context.Context, o IngestOptions) (*IngestReport, error) {
 	remaining.Store(int64(o.Count))
 	start := time.Now()
 	stopProgress := make(chan struct{})
-	if o.Progress != nil {
-		go func() {
-			t := time.NewTicker(time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-t.C:
-					o.Progress(acked.Load(), time.Since(start))
-				case <-stopProgress:
-					return
+	progressDone := make(chan struct{})
+	var maxLag time.Duration
+	go func() {
+		defer close(progressDone)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				var l Lag
+				if o.Lag != nil {
+					if got, err := o.Lag(ctx); err == nil {
+						l = got
+						maxLag = max(maxLag, l.Age)
+					}
 				}
+				if o.Progress != nil {
+					o.Progress(acked.Load(), time.Since(start), l)
+				}
+			case <-stopProgress:
+				return
 			}
-		}()
-	}
+		}
+	}()
 	for c := range o.Concurrency {
 		wg.Add(1)
 		go func() {
@@ -187,8 +215,24 @@ func Ingest(ctx context.Context, o IngestOptions) (*IngestReport, error) {
 	}
 	wg.Wait()
 	close(stopProgress)
+	<-progressDone
 	r := &IngestReport{Events: acked.Load(), Requests: reqs.Load(), Errors: errs.Load(), FirstError: firstErrMsg,
 		Elapsed: time.Since(start), BatchSize: o.BatchSize, Clients: o.Concurrency}
+	if o.Lag != nil {
+		r.LagSampled, r.MaxLag = true, maxLag
+		end := time.Now()
+		for ctx.Err() == nil {
+			l, err := o.Lag(ctx)
+			if err != nil {
+				return r, fmt.Errorf("measure lag: %w", err)
+			}
+			if l.Events == 0 {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		r.CatchUp = time.Since(end)
+	}
 	if len(lat) > 0 {
 		slices.Sort(lat)
 		r.P50 = lat[len(lat)/2]

@@ -33,6 +33,11 @@ type Config struct {
 	Identity  identity.Config
 	Intents   IntentConfig
 	BatchSize int // events per transaction (default 2000)
+	// Cache keeps the identity graph and profiles in memory between
+	// batches. Only for a store this processor alone writes (embedded).
+	Cache bool
+	// CacheProfiles bounds the cache (default 500,000 profiles).
+	CacheProfiles int
 }
 
 // CursorName is the processor's cursor in the store.
@@ -48,13 +53,14 @@ type Processor struct {
 	mu     sync.Mutex // one batch or undo at a time
 	now    func() time.Time
 	onDone func(events int, took time.Duration)
+	cache  *cache // nil unless Config.Cache
 }
 
 // NewProcessor returns a processor over store. onBatch, if set, is called
 // after each committed batch.
 func NewProcessor(store Store, cfg Config, log *slog.Logger, onBatch func(events int, took time.Duration)) *Processor {
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 2000
+		cfg.BatchSize = 10000
 	}
 	if cfg.Intents.HalfLife <= 0 {
 		cfg.Intents.HalfLife = 72 * time.Hour
@@ -62,7 +68,14 @@ func NewProcessor(store Store, cfg Config, log *slog.Logger, onBatch func(events
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Processor{store: store, cfg: cfg, log: log, wake: make(chan struct{}, 1), now: time.Now, onDone: onBatch}
+	p := &Processor{store: store, cfg: cfg, log: log, wake: make(chan struct{}, 1), now: time.Now, onDone: onBatch}
+	if cfg.Cache {
+		if cfg.CacheProfiles <= 0 {
+			cfg.CacheProfiles = 500_000
+		}
+		p.cache = newCache(cfg.CacheProfiles)
+	}
+	return p
 }
 
 // Config returns the processor's configuration.
@@ -124,6 +137,9 @@ func (p *Processor) Step(ctx context.Context) (int, error) {
 	if err != nil || len(evs) == 0 {
 		return 0, err
 	}
+	if p.cache != nil {
+		p.cache.trim()
+	}
 	err = p.store.Process(ctx, CursorName, evs[len(evs)-1].Seq, func(tx kith.ProfileTx) error {
 		b := p.newBatch(tx, nil)
 		for i := range evs {
@@ -134,6 +150,9 @@ func (p *Processor) Step(ctx context.Context) (int, error) {
 		return b.flush(ctx)
 	})
 	if err != nil {
+		if p.cache != nil {
+			p.cache.reset() // it may hold what was rolled back
+		}
 		return 0, err
 	}
 	if p.onDone != nil {
@@ -242,6 +261,9 @@ func (p *Processor) UndoMerge(ctx context.Context, mergeID string) (*kith.Merge,
 		out = m
 		return nil
 	})
+	if p.cache != nil {
+		p.cache.reset() // the cluster was rebuilt outside the cache
+	}
 	return out, err
 }
 
@@ -264,6 +286,9 @@ type batch struct {
 
 func (p *Processor) newBatch(tx kith.ProfileTx, r *reuse) *batch {
 	b := &batch{p: p, cache: map[string]*kith.Profile{}, dirty: map[string]bool{}, reuse: r}
+	if p.cache != nil && r == nil {
+		tx = &cachingTx{ProfileTx: tx, c: p.cache}
+	}
 	b.tx = &cachedTx{ProfileTx: tx, b: b}
 	return b
 }
@@ -312,13 +337,7 @@ func (b *batch) apply(ctx context.Context, e *kith.Event) error {
 	} else if target, err = b.tx.Profile(ctx, plan.Target); err != nil {
 		return err
 	}
-	b.dirty[target.ID] = true
-	if plan.Target == "" {
-		// Written now so links and timeline rows have their profile.
-		if err := b.tx.PutProfile(ctx, target); err != nil {
-			return err
-		}
-	}
+	b.dirty[target.ID] = true // written once, at the end of the batch
 	for _, a := range plan.Absorb {
 		absorbed, err := b.tx.Profile(ctx, a)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kithhq/kith/bench"
+	"github.com/kithhq/kith/profile"
 )
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -59,6 +60,7 @@ server on this machine (loopback only).
 		defer pprof.StopCPUProfile()
 	}
 	url, key := *u, *wk
+	var proc *profile.Processor
 	if url == "" {
 		dir := *dataDir
 		if dir == "" {
@@ -78,16 +80,23 @@ server on this machine (loopback only).
 			return err
 		}
 		defer m.Close()
-		url, key = m.URL(), m.Config.BootstrapWriteKey
+		url, key, proc = m.URL(), m.Config.BootstrapWriteKey, m.Processor
 		fmt.Fprintf(stderr, "measuring an in-process kith at %s (data in %s)\n", url, dir)
 	} else if key == "" {
 		return usageError{"--url needs --write-key"}
 	}
 	opts := bench.IngestOptions{URL: url, WriteKey: key, Count: *count, Duration: *dur, Concurrency: *conc,
 		BatchSize: *batch, People: *people, Seed: uint64(time.Now().UnixNano())}
+	if proc != nil {
+		opts.Lag = func(ctx context.Context) (bench.Lag, error) {
+			l, err := proc.Lag(ctx)
+			return bench.Lag{Events: l.Events, Age: l.Age}, err
+		}
+	}
 	if !*quiet {
-		opts.Progress = func(acked int64, el time.Duration) {
-			fmt.Fprintf(stderr, "  %5.1fs  %10d events  %8.0f events/s\n", el.Seconds(), acked, float64(acked)/el.Seconds())
+		opts.Progress = func(acked int64, el time.Duration, lag bench.Lag) {
+			fmt.Fprintf(stderr, "  %5.1fs  %10d events  %8.0f events/s  lag %d events, %s\n",
+				el.Seconds(), acked, float64(acked)/el.Seconds(), lag.Events, lag.Age.Round(time.Millisecond))
 		}
 	}
 	rep, err := bench.Ingest(ctx, opts)

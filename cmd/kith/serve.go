@@ -89,6 +89,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	in := m.Config.Intents
 	proc = profile.NewProcessor(m.DB, profile.Config{
 		Identity: m.Config.Identity,
+		Cache:    true, // the embedded store has one writer: this processor
 		Intents: profile.IntentConfig{HalfLife: time.Duration(in.HalfLife), CategoryTopics: in.CategoryTopics,
 			Rules: in.Rules, Top: in.Top},
 	}, m.Logger, m.Metrics.ObserveBatch)

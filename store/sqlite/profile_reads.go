@@ -13,17 +13,17 @@ import (
 
 // Profile returns a profile by id, absorbed or not; ENOTFOUND if none.
 func (db *DB) Profile(ctx context.Context, id string) (*kith.Profile, error) {
-	return getProfile(ctx, db.r, id)
+	return getProfile(ctx, db.rq(), id)
 }
 
 // ProfileIDsFor returns the current profiles holding an identifier.
 func (db *DB) ProfileIDsFor(ctx context.Context, id kith.Identifier) ([]string, error) {
-	return profilesFor(ctx, db.r, id)
+	return profilesFor(ctx, db.rq(), id)
 }
 
 // Links returns the identifiers a profile holds with the event that linked each.
 func (db *DB) Links(ctx context.Context, profileID string) ([]kith.Link, error) {
-	return links(ctx, db.r, profileID)
+	return links(ctx, db.rq(), profileID)
 }
 
 // Merges returns every merge, undone ones included, that joined a profile

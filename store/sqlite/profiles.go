@@ -18,6 +18,22 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// Hot queries, prepared when the store opens (prepared.go).
+const (
+	qProfileByID = "SELECT " + profileCols + " FROM profiles WHERE id = ?"
+	qPutProfile  = `INSERT INTO profiles (id, created_seq, created_at, updated_at, merged_into, search1, search2, doc)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET created_seq = excluded.created_seq, created_at = excluded.created_at,
+			updated_at = excluded.updated_at, merged_into = excluded.merged_into,
+			search1 = excluded.search1, search2 = excluded.search2, doc = excluded.doc`
+	qProfilesFor = "SELECT profile_id FROM identifiers WHERE type = ? AND value = ? ORDER BY profile_id"
+	qLinks       = `SELECT type, value, seq, message_id, source_id, at FROM identifiers
+		WHERE profile_id = ? ORDER BY seq, type, value`
+	qAddLink = `INSERT INTO identifiers (type, value, profile_id, seq, message_id, source_id, at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	qAddTimeline = `INSERT INTO timeline (profile_id, ts, seq, warnings) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`
+)
+
 // profileTx implements kith.ProfileTx inside one write transaction.
 type profileTx struct{ q querier }
 
@@ -28,7 +44,7 @@ type profileTx struct{ q querier }
 // they are processed again from the durable log.
 func (db *DB) Process(ctx context.Context, cursor string, seq int64, fn func(kith.ProfileTx) error) error {
 	return db.update(ctx, true, func(tx *sql.Tx) error {
-		if err := fn(&profileTx{q: tx}); err != nil {
+		if err := fn(&profileTx{q: txQuerier{tx, db.wp}}); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO cursors (name, seq) VALUES (?, ?)
@@ -39,7 +55,7 @@ func (db *DB) Process(ctx context.Context, cursor string, seq int64, fn func(kit
 
 // Update runs fn in one write transaction, committed durably.
 func (db *DB) Update(ctx context.Context, fn func(kith.ProfileTx) error) error {
-	return db.update(ctx, false, func(tx *sql.Tx) error { return fn(&profileTx{q: tx}) })
+	return db.update(ctx, false, func(tx *sql.Tx) error { return fn(&profileTx{q: txQuerier{tx, db.wp}}) })
 }
 
 func (db *DB) update(ctx context.Context, derived bool, fn func(*sql.Tx) error) error {
@@ -93,12 +109,12 @@ func (db *DB) LastSeq(ctx context.Context) (int64, error) {
 
 // profileDoc is the JSON kept in profiles.doc.
 type profileDoc struct {
-	Traits   map[string]kith.Trait              `json:"traits"`
-	Channels map[kith.Kind]*kith.ChannelSeen    `json:"channels"`
-	Intents  map[string]*kith.Intent            `json:"intents"`
-	Events   int                                `json:"events"`
-	Names    []string                           `json:"names,omitempty"`
-	_        struct{}                           `json:"-"`
+	Traits   map[string]kith.Trait           `json:"traits"`
+	Channels map[kith.Kind]*kith.ChannelSeen `json:"channels"`
+	Intents  map[string]*kith.Intent         `json:"intents"`
+	Events   int                             `json:"events"`
+	Names    []string                        `json:"names,omitempty"`
+	_        struct{}                        `json:"-"`
 }
 
 const profileCols = "id, created_seq, created_at, updated_at, merged_into, doc"
@@ -112,7 +128,7 @@ func scanProfile(row interface{ Scan(...any) error }) (*kith.Profile, error) {
 		return nil, err
 	}
 	var d profileDoc
-	if err := json.Unmarshal(doc, &d); err != nil {
+	if err := docFromJSON(doc, &d); err != nil {
 		return nil, fmt.Errorf("profile %s: corrupt document: %w", p.ID, err)
 	}
 	p.CreatedAt, p.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
@@ -131,7 +147,7 @@ func scanProfile(row interface{ Scan(...any) error }) (*kith.Profile, error) {
 }
 
 func getProfile(ctx context.Context, q querier, id string) (*kith.Profile, error) {
-	p, err := scanProfile(q.QueryRowContext(ctx, "SELECT "+profileCols+" FROM profiles WHERE id = ?", id))
+	p, err := scanProfile(q.QueryRowContext(ctx, qProfileByID, id))
 	if err != nil {
 		return nil, classify(err, "profile "+id)
 	}
@@ -143,10 +159,7 @@ func (t *profileTx) Profile(ctx context.Context, id string) (*kith.Profile, erro
 }
 
 func (t *profileTx) PutProfile(ctx context.Context, p *kith.Profile) error {
-	doc, err := json.Marshal(profileDoc{Traits: p.Traits, Channels: p.Channels, Intents: p.Intents, Events: p.Events, Names: p.SearchKeys})
-	if err != nil {
-		return fmt.Errorf("put profile %s: %w", p.ID, err)
-	}
+	doc := appendDoc(make([]byte, 0, 2048), p)
 	var s1, s2 any
 	if len(p.SearchKeys) > 0 {
 		s1 = p.SearchKeys[0]
@@ -158,12 +171,7 @@ func (t *profileTx) PutProfile(ctx context.Context, p *kith.Profile) error {
 	if p.MergedInto != "" {
 		merged = p.MergedInto
 	}
-	_, err = t.q.ExecContext(ctx, `INSERT INTO profiles (id, created_seq, created_at, updated_at, merged_into, search1, search2, doc)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET created_seq = excluded.created_seq, created_at = excluded.created_at,
-			updated_at = excluded.updated_at, merged_into = excluded.merged_into,
-			search1 = excluded.search1, search2 = excluded.search2, doc = excluded.doc`,
-		p.ID, p.CreatedSeq, p.CreatedAt.UnixNano(), p.UpdatedAt.UnixNano(), merged, s1, s2, doc)
+	_, err := t.q.ExecContext(ctx, qPutProfile, p.ID, p.CreatedSeq, p.CreatedAt.UnixNano(), p.UpdatedAt.UnixNano(), merged, s1, s2, doc)
 	if err != nil {
 		return fmt.Errorf("put profile %s: %w", p.ID, err)
 	}
@@ -185,7 +193,7 @@ func (t *profileTx) ProfilesFor(ctx context.Context, ids []kith.Identifier) (map
 }
 
 func profilesFor(ctx context.Context, q querier, id kith.Identifier) ([]string, error) {
-	rows, err := q.QueryContext(ctx, "SELECT profile_id FROM identifiers WHERE type = ? AND value = ? ORDER BY profile_id", id.Type, id.Value)
+	rows, err := q.QueryContext(ctx, qProfilesFor, id.Type, id.Value)
 	if err != nil {
 		return nil, fmt.Errorf("profiles for %s: %w", id, err)
 	}
@@ -214,8 +222,7 @@ func (t *profileTx) Identifiers(ctx context.Context, profileID string) ([]kith.I
 }
 
 func links(ctx context.Context, q querier, profileID string) ([]kith.Link, error) {
-	rows, err := q.QueryContext(ctx, `SELECT type, value, seq, message_id, source_id, at FROM identifiers
-		WHERE profile_id = ? ORDER BY seq, type, value`, profileID)
+	rows, err := q.QueryContext(ctx, qLinks, profileID)
 	if err != nil {
 		return nil, fmt.Errorf("identifiers of %s: %w", profileID, err)
 	}
@@ -234,9 +241,7 @@ func links(ctx context.Context, q querier, profileID string) ([]kith.Link, error
 }
 
 func (t *profileTx) AddLink(ctx context.Context, l kith.Link) error {
-	_, err := t.q.ExecContext(ctx, `INSERT INTO identifiers (type, value, profile_id, seq, message_id, source_id, at)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		l.Type, l.Value, l.ProfileID, l.Seq, l.MessageID, l.SourceID, l.At.UnixNano())
+	_, err := t.q.ExecContext(ctx, qAddLink, l.Type, l.Value, l.ProfileID, l.Seq, l.MessageID, l.SourceID, l.At.UnixNano())
 	if err != nil {
 		return fmt.Errorf("link %s to %s: %w", l.Identifier, l.ProfileID, err)
 	}
@@ -249,8 +254,7 @@ func (t *profileTx) AddTimeline(ctx context.Context, profileID string, e *kith.E
 		b, _ := json.Marshal(warnings)
 		w = string(b)
 	}
-	_, err := t.q.ExecContext(ctx, `INSERT INTO timeline (profile_id, ts, seq, warnings) VALUES (?, ?, ?, ?)
-		ON CONFLICT DO NOTHING`, profileID, e.Timestamp.UnixNano(), e.Seq, w)
+	_, err := t.q.ExecContext(ctx, qAddTimeline, profileID, e.Timestamp.UnixNano(), e.Seq, w)
 	if err != nil {
 		return fmt.Errorf("timeline of %s: %w", profileID, err)
 	}
