@@ -29,6 +29,7 @@ type IngestOptions struct {
 	Concurrency int           // concurrent clients
 	BatchSize   int           // events per request: 1 posts to /v1/track etc., more to /v1/batch
 	People      int           // distinct people in the workload
+	Rate        float64       // events/s to offer in all (0: as fast as acknowledged)
 	Seed        uint64
 	// Progress, when set, is called about once a second with the events
 	// acknowledged so far and the latest lag sample.
@@ -59,6 +60,7 @@ type IngestReport struct {
 	// With a Lag function:
 	MaxLag     time.Duration // the largest lag age sampled during the run
 	CatchUp    time.Duration // from the end of the run until no event was unprocessed
+	LagAtEnd   int64         // events unprocessed when the run ended
 	LagSampled bool
 }
 
@@ -75,6 +77,9 @@ func (r *IngestReport) String() string {
 	if r.LagSampled {
 		s += fmt.Sprintf("\nprocessing: max lag %s during the run; caught up %s after it; %.0f events/s acknowledged and processed",
 			r.MaxLag.Round(time.Millisecond), r.CatchUp.Round(time.Millisecond), float64(r.Events)/(r.Elapsed+r.CatchUp).Seconds())
+		if r.CatchUp > time.Second {
+			s += fmt.Sprintf("\nprocessing alone, after the run: %.0f events/s", float64(r.LagAtEnd)/r.CatchUp.Seconds())
+		}
 	}
 	if r.Errors > 0 {
 		s += fmt.Sprintf("\n%d requests failed; first: %s", r.Errors, r.FirstError)
@@ -170,7 +175,25 @@ func Ingest(ctx context.Context, o IngestOptions) (*IngestReport, error) {
 			gen := &generator{w: w, rng: rng, client: c}
 			var mine []time.Duration
 			var buf bytes.Buffer
+			// With a rate, each client sends on its own schedule: one
+			// request every concurrency×batch/rate seconds, staggered.
+			var every time.Duration
+			next := time.Now()
+			if o.Rate > 0 {
+				every = time.Duration(float64(time.Second) * float64(o.Concurrency*o.BatchSize) / o.Rate)
+				next = next.Add(every * time.Duration(c) / time.Duration(o.Concurrency))
+			}
 			for runCtx.Err() == nil {
+				if every > 0 {
+					if d := time.Until(next); d > 0 {
+						select {
+						case <-time.After(d):
+						case <-runCtx.Done():
+							continue
+						}
+					}
+					next = next.Add(every)
+				}
 				n := o.BatchSize
 				if o.Count > 0 {
 					left := remaining.Add(-int64(n))
@@ -221,10 +244,13 @@ func Ingest(ctx context.Context, o IngestOptions) (*IngestReport, error) {
 	if o.Lag != nil {
 		r.LagSampled, r.MaxLag = true, maxLag
 		end := time.Now()
-		for ctx.Err() == nil {
+		for first := true; ctx.Err() == nil; first = false {
 			l, err := o.Lag(ctx)
 			if err != nil {
 				return r, fmt.Errorf("measure lag: %w", err)
+			}
+			if first {
+				r.LagAtEnd = l.Events
 			}
 			if l.Events == 0 {
 				break

@@ -55,6 +55,18 @@ func (c Config) Resolve(ctx context.Context, g Graph, ids []kith.Identifier) (*P
 			return nil, fmt.Errorf("resolve: %w", err)
 		}
 	}
+	if p := soleHolder(found, linking); p != "" {
+		// The common case, an event of a person already known by all its
+		// identifiers: nothing to link, merge or refuse.
+		held, err := g.Identifiers(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("resolve: identifiers of %s: %w", p, err)
+		}
+		if holdsAll(held, ids) {
+			plan.Target = p
+			return plan, nil
+		}
+	}
 	created := map[string]int64{}
 	createdSeq := func(id string) (int64, error) {
 		if s, ok := created[id]; ok {
@@ -202,4 +214,34 @@ func (c Config) clash(a, b []kith.Identifier, checkMax bool) string {
 	}
 	sort.Strings(why)
 	return strings.Join(why, "; ")
+}
+
+// soleHolder returns the one profile that holds every linking identifier,
+// each of them held by no other profile; "" otherwise.
+func soleHolder(found map[kith.Identifier][]string, linking []kith.Identifier) string {
+	p := ""
+	for _, id := range linking {
+		ps := found[id]
+		if len(ps) != 1 || p != "" && ps[0] != p {
+			return ""
+		}
+		p = ps[0]
+	}
+	return p
+}
+
+func holdsAll(held, ids []kith.Identifier) bool {
+	for _, id := range ids {
+		found := false
+		for _, h := range held {
+			if h == id {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }

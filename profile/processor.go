@@ -92,43 +92,91 @@ func (p *Processor) Notify() {
 	}
 }
 
-// Run processes events until ctx ends. A failing batch is retried after a
-// pause; it is never skipped.
+// Run processes events until ctx ends. Reading and decoding the next batch
+// overlaps with applying the current one. A failing batch is retried after
+// a pause from the cursor; it is never skipped.
 func (p *Processor) Run(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
-	for {
-		n, err := p.Step(ctx)
+	for ctx.Err() == nil {
+		err := p.pipeline(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
-			p.log.Error("processing failed; retrying", "err", err, "retry_in", backoff)
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-				return nil
-			}
-			backoff = min(2*backoff, 10*time.Second)
-			continue
-		}
-		backoff = 100 * time.Millisecond
-		if n > 0 {
-			continue
-		}
+		p.log.Error("processing failed; retrying", "err", err, "retry_in", backoff)
 		select {
-		case <-p.wake:
-		case <-time.After(250 * time.Millisecond):
+		case <-time.After(backoff):
 		case <-ctx.Done():
 			return nil
 		}
+		backoff = min(2*backoff, 10*time.Second)
 	}
+	return nil
 }
 
-// Step processes the next batch of events, if any, and returns how many.
+// readBatch is a batch of events read and decoded ahead of applying.
+type readBatch struct {
+	events  []kith.Event
+	decoded []decoded
+	err     error
+}
+
+// pipeline runs a reader that fetches and decodes batches after the
+// cursor, and applies them in order, until an error or ctx ends.
+func (p *Processor) pipeline(ctx context.Context) error {
+	cur, err := p.store.Cursor(ctx, CursorName)
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	batches := make(chan readBatch, 1)
+	go func() {
+		defer close(batches)
+		next := cur
+		for rctx.Err() == nil {
+			evs, err := p.store.ReadEvents(rctx, next, p.cfg.BatchSize)
+			if err != nil {
+				select {
+				case batches <- readBatch{err: err}:
+				case <-rctx.Done():
+				}
+				return
+			}
+			if len(evs) == 0 {
+				select {
+				case <-p.wake:
+				case <-time.After(250 * time.Millisecond):
+				case <-rctx.Done():
+				}
+				continue
+			}
+			b := readBatch{events: evs, decoded: p.decodeAll(evs)}
+			select {
+			case batches <- b:
+			case <-rctx.Done():
+				return
+			}
+			next = evs[len(evs)-1].Seq
+		}
+	}()
+	defer func() {
+		cancel()
+		for range batches { // let the reader finish
+		}
+	}()
+	for b := range batches {
+		if b.err != nil {
+			return b.err
+		}
+		if err := p.applyBatch(ctx, b.events, b.decoded); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// Step reads, decodes and applies the next batch of events, if any, and
+// returns how many. Tests and tools use it to process synchronously.
 func (p *Processor) Step(ctx context.Context) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	start := time.Now()
 	cur, err := p.store.Cursor(ctx, CursorName)
 	if err != nil {
 		return 0, err
@@ -137,13 +185,46 @@ func (p *Processor) Step(ctx context.Context) (int, error) {
 	if err != nil || len(evs) == 0 {
 		return 0, err
 	}
+	return len(evs), p.applyBatch(ctx, evs, p.decodeAll(evs))
+}
+
+// decoded is an event with what can be read from it alone, before it is
+// resolved against the identity graph.
+type decoded struct {
+	msg      *message
+	ids      []kith.Identifier
+	warnings []string
+}
+
+func (p *Processor) decodeAll(evs []kith.Event) []decoded {
+	out := make([]decoded, len(evs))
+	for i := range evs {
+		e := &evs[i]
+		m, warnings := decode(e)
+		ids, w := p.cfg.Identity.Extract(signals(e, m))
+		out[i] = decoded{msg: m, ids: ids, warnings: append(warnings, w...)}
+	}
+	return out
+}
+
+// applyBatch applies decoded events in one transaction with the cursor.
+func (p *Processor) applyBatch(ctx context.Context, evs []kith.Event, dec []decoded) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	start := time.Now()
+	if cur, err := p.store.Cursor(ctx, CursorName); err != nil {
+		return err
+	} else if evs[0].Seq <= cur {
+		// Already applied (an undo or another Step ran meanwhile): re-read.
+		return fmt.Errorf("batch starting at %d is behind the cursor %d", evs[0].Seq, cur)
+	}
 	if p.cache != nil {
 		p.cache.trim()
 	}
-	err = p.store.Process(ctx, CursorName, evs[len(evs)-1].Seq, func(tx kith.ProfileTx) error {
+	err := p.store.Process(ctx, CursorName, evs[len(evs)-1].Seq, func(tx kith.ProfileTx) error {
 		b := p.newBatch(tx, nil)
 		for i := range evs {
-			if err := b.apply(ctx, &evs[i]); err != nil {
+			if err := b.apply(ctx, &evs[i], &dec[i]); err != nil {
 				return fmt.Errorf("apply event %d (%s): %w", evs[i].Seq, evs[i].MessageID, err)
 			}
 		}
@@ -153,12 +234,12 @@ func (p *Processor) Step(ctx context.Context) (int, error) {
 		if p.cache != nil {
 			p.cache.reset() // it may hold what was rolled back
 		}
-		return 0, err
+		return err
 	}
 	if p.onDone != nil {
 		p.onDone(len(evs), time.Since(start))
 	}
-	return len(evs), nil
+	return nil
 }
 
 // Lag is how far processing is behind the log.
@@ -249,8 +330,9 @@ func (p *Processor) UndoMerge(ctx context.Context, mergeID string) (*kith.Merge,
 			return err
 		}
 		b := p.newBatch(tx, reuse)
+		dec := p.decodeAll(events)
 		for i := range events {
-			if err := b.apply(ctx, &events[i]); err != nil {
+			if err := b.apply(ctx, &events[i], &dec[i]); err != nil {
 				return fmt.Errorf("replay event %d: %w", events[i].Seq, err)
 			}
 		}
@@ -312,10 +394,9 @@ func (c *cachedTx) Profile(ctx context.Context, id string) (*kith.Profile, error
 	return p, nil
 }
 
-func (b *batch) apply(ctx context.Context, e *kith.Event) error {
-	m, warnings := decode(e)
-	ids, w := b.p.cfg.Identity.Extract(signals(e, m))
-	warnings = append(warnings, w...)
+func (b *batch) apply(ctx context.Context, e *kith.Event, d *decoded) error {
+	m, ids := d.msg, d.ids
+	warnings := append([]string(nil), d.warnings...)
 	if e.Type == kith.TypeAlias {
 		if prev := rawString(m.PreviousID); prev != "" {
 			id, err := b.previousID(ctx, prev)

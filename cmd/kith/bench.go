@@ -39,6 +39,7 @@ server on this machine (loopback only).
 	conc := fs.Int("concurrency", 32, "concurrent clients")
 	batch := fs.Int("batch", 100, "events per request; 1 sends single events to /v1/track, /v1/page, /v1/identify")
 	people := fs.Int("people", 10000, "distinct people in the workload")
+	rate := fs.Float64("rate", 0, "events/s to offer in all (default: as fast as the server acknowledges)")
 	dataDir := fs.String("data-dir", "", "data directory for the in-process server (default: a temporary one, removed after)")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of this process (server and load generator) to FILE")
@@ -86,7 +87,7 @@ server on this machine (loopback only).
 		return usageError{"--url needs --write-key"}
 	}
 	opts := bench.IngestOptions{URL: url, WriteKey: key, Count: *count, Duration: *dur, Concurrency: *conc,
-		BatchSize: *batch, People: *people, Seed: uint64(time.Now().UnixNano())}
+		BatchSize: *batch, People: *people, Rate: *rate, Seed: uint64(time.Now().UnixNano())}
 	if proc != nil {
 		opts.Lag = func(ctx context.Context) (bench.Lag, error) {
 			l, err := proc.Lag(ctx)

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -222,6 +223,33 @@ func (db *DB) ReadEvents(ctx context.Context, after int64, limit int) ([]kith.Ev
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
+	}
+	return out, nil
+}
+
+// eventsBySeq reads the events with the given positions.
+func (db *DB) eventsBySeq(ctx context.Context, seqs []int64) (map[int64]*kith.Event, error) {
+	out := make(map[int64]*kith.Event, len(seqs))
+	for len(seqs) > 0 {
+		n := min(len(seqs), 500)
+		b, _ := json.Marshal(seqs[:n])
+		seqs = seqs[n:]
+		rows, err := db.r.QueryContext(ctx, `SELECT `+eventCols("e")+` FROM events e WHERE e.seq IN (SELECT value FROM json_each(?))`, string(b))
+		if err != nil {
+			return nil, fmt.Errorf("read events: %w", err)
+		}
+		for rows.Next() {
+			e, err := scanEvent(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[e.Seq] = e
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("read events: %w", err)
+		}
 	}
 	return out, nil
 }

@@ -9,8 +9,8 @@ import (
 // Statements on the hot path are prepared once, when the store opens: the
 // driver would otherwise parse every query again on every call, which cost
 // a fifth of processing time. Queries are registered by their text.
-var hotQueries = []string{
-	qProfileByID, qPutProfile, qProfilesFor, qLinks, qAddLink, qAddTimeline,
+var hotQueries = [...]string{
+	qProfileByID, qPutProfile, qUpdateProfile, qProfilesFor, qLinks, qAddLink, qAddTimeline, qAddTimelineChunk,
 }
 
 // prepared holds statements prepared on one *sql.DB.

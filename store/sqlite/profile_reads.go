@@ -13,29 +13,29 @@ import (
 
 // Profile returns a profile by id, absorbed or not; ENOTFOUND if none.
 func (db *DB) Profile(ctx context.Context, id string) (*kith.Profile, error) {
-	return getProfile(ctx, db.rq(), id)
+	return getProfile(ctx, db.prq(), id)
 }
 
 // ProfileIDsFor returns the current profiles holding an identifier.
 func (db *DB) ProfileIDsFor(ctx context.Context, id kith.Identifier) ([]string, error) {
-	return profilesFor(ctx, db.rq(), id)
+	return profilesFor(ctx, db.prq(), id)
 }
 
 // Links returns the identifiers a profile holds with the event that linked each.
 func (db *DB) Links(ctx context.Context, profileID string) ([]kith.Link, error) {
-	return links(ctx, db.rq(), profileID)
+	return links(ctx, db.prq(), profileID)
 }
 
 // Merges returns every merge, undone ones included, that joined a profile
 // of the cluster of root.
 func (db *DB) Merges(ctx context.Context, root string) ([]kith.Merge, error) {
-	ms, err := clusterMerges(ctx, db.r, root, true)
+	ms, err := clusterMerges(ctx, db.pr, root, true)
 	if err != nil {
 		return nil, err
 	}
 	// Undone merges whose profiles were split off are still part of this
 	// profile's history: include those naming it.
-	rows, err := db.r.QueryContext(ctx, `SELECT `+mergeCols+` FROM merges
+	rows, err := db.pr.QueryContext(ctx, `SELECT `+mergeCols+` FROM merges
 		WHERE undone_at IS NOT NULL AND (survivor = ?1 OR absorbed = ?1)`, root)
 	if err != nil {
 		return nil, fmt.Errorf("merges of %s: %w", root, err)
@@ -59,12 +59,12 @@ func (db *DB) Merges(ctx context.Context, root string) ([]kith.Merge, error) {
 
 // MergeByID returns one merge.
 func (db *DB) MergeByID(ctx context.Context, id string) (*kith.Merge, error) {
-	return getMerge(ctx, db.r, id)
+	return getMerge(ctx, db.pr, id)
 }
 
 // Conflicts returns the conflicts recorded for a profile, oldest first.
 func (db *DB) Conflicts(ctx context.Context, profileID string) ([]kith.Conflict, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT seq, message_id, profiles, reason, at FROM conflicts
+	rows, err := db.pr.QueryContext(ctx, `SELECT seq, message_id, profiles, reason, at FROM conflicts
 		WHERE profile_id = ? ORDER BY seq`, profileID)
 	if err != nil {
 		return nil, fmt.Errorf("conflicts of %s: %w", profileID, err)
@@ -87,33 +87,51 @@ func (db *DB) Conflicts(ctx context.Context, profileID string) ([]kith.Conflict,
 // Timeline returns up to limit events of a profile, newest event time
 // first, strictly before cursor (nil: from the newest).
 func (db *DB) Timeline(ctx context.Context, profileID string, before *kith.TimelineCursor, limit int) ([]kith.TimelineEvent, error) {
-	q := `SELECT ` + eventCols("e") + `, t.warnings FROM timeline t JOIN events e ON e.seq = t.seq WHERE t.profile_id = ?`
+	q := `SELECT seq, warnings FROM timeline WHERE profile_id = ?`
 	args := []any{profileID}
 	if before != nil {
-		q += ` AND (t.ts, t.seq) < (?, ?)`
+		q += ` AND (ts, seq) < (?, ?)`
 		args = append(args, before.Time.UnixNano(), before.Seq)
 	}
-	q += ` ORDER BY t.ts DESC, t.seq DESC LIMIT ?`
+	q += ` ORDER BY ts DESC, seq DESC LIMIT ?`
 	args = append(args, limit)
-	rows, err := db.r.QueryContext(ctx, q, args...)
+	rows, err := db.pr.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("timeline of %s: %w", profileID, err)
 	}
-	defer rows.Close()
 	var out []kith.TimelineEvent
+	var seqs []int64
 	for rows.Next() {
+		var seq int64
 		var w sql.NullString
-		e, err := scanEvent(rows, &w)
-		if err != nil {
+		if err := rows.Scan(&seq, &w); err != nil {
+			rows.Close()
 			return nil, err
 		}
-		te := kith.TimelineEvent{Event: *e, ProfileID: profileID}
+		te := kith.TimelineEvent{ProfileID: profileID}
+		te.Seq = seq
 		if w.Valid {
 			_ = json.Unmarshal([]byte(w.String), &te.Warnings)
 		}
 		out = append(out, te)
+		seqs = append(seqs, seq)
 	}
-	return out, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("timeline of %s: %w", profileID, err)
+	}
+	evs, err := db.eventsBySeq(ctx, seqs)
+	if err != nil {
+		return nil, err
+	}
+	kept := out[:0]
+	for _, te := range out {
+		if e, ok := evs[te.Seq]; ok {
+			te.Event = *e
+			kept = append(kept, te)
+		}
+	}
+	return kept, nil
 }
 
 // SearchProfiles finds current profiles whose name starts with q (either
@@ -143,7 +161,7 @@ func (db *DB) SearchProfiles(ctx context.Context, name string, prefixes []kith.I
 		if len(out) >= limit {
 			break
 		}
-		err := add(db.r.QueryContext(ctx, `SELECT profile_id FROM identifiers WHERE type = ? AND value >= ? AND value < ?
+		err := add(db.pr.QueryContext(ctx, `SELECT profile_id FROM identifiers WHERE type = ? AND value >= ? AND value < ?
 			ORDER BY value LIMIT ?`, id.Type, id.Value, id.Value+"\U0010FFFF", limit))
 		if err != nil {
 			return nil, err
@@ -154,7 +172,7 @@ func (db *DB) SearchProfiles(ctx context.Context, name string, prefixes []kith.I
 			if len(out) >= limit {
 				break
 			}
-			err := add(db.r.QueryContext(ctx, `SELECT id FROM profiles WHERE `+col+` >= ? AND `+col+` < ? AND merged_into IS NULL
+			err := add(db.pr.QueryContext(ctx, `SELECT id FROM profiles WHERE `+col+` >= ? AND `+col+` < ? AND merged_into IS NULL
 				ORDER BY `+col+` LIMIT ?`, name, name+"\U0010FFFF", limit))
 			if err != nil {
 				return nil, err

@@ -26,25 +26,62 @@ const (
 		ON CONFLICT (id) DO UPDATE SET created_seq = excluded.created_seq, created_at = excluded.created_at,
 			updated_at = excluded.updated_at, merged_into = excluded.merged_into,
 			search1 = excluded.search1, search2 = excluded.search2, doc = excluded.doc`
+	qUpdateProfile = `UPDATE profiles SET created_seq = ?, created_at = ?, updated_at = ?, merged_into = ?,
+		search1 = ?, search2 = ?, doc = ? WHERE id = ?`
 	qProfilesFor = "SELECT profile_id FROM identifiers WHERE type = ? AND value = ? ORDER BY profile_id"
 	qLinks       = `SELECT type, value, seq, message_id, source_id, at FROM identifiers
 		WHERE profile_id = ? ORDER BY seq, type, value`
 	qAddLink = `INSERT INTO identifiers (type, value, profile_id, seq, message_id, source_id, at)
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
 	qAddTimeline = `INSERT INTO timeline (profile_id, ts, seq, warnings) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	// timelineChunk rows go in one statement: per-statement overhead, not
+	// SQLite's B-tree work, dominated one insert per event.
+	timelineChunk = 64
 )
 
-// profileTx implements kith.ProfileTx inside one write transaction.
-type profileTx struct{ q querier }
+var qAddTimelineChunk = "INSERT INTO timeline (profile_id, ts, seq, warnings) VALUES " +
+	strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", timelineChunk), ", ") + " ON CONFLICT DO NOTHING"
 
-// Process runs fn in one write transaction that also moves the named cursor
-// to seq. Profile state is derived from the log, so this commit does not
-// wait for an fsync of its own (synchronous=NORMAL for the transaction): a
+// profileTx implements kith.ProfileTx inside one write transaction of
+// profiles.db; events come from the log's read pool.
+type profileTx struct {
+	q       querier
+	events  *DB
+	pending []any // timeline rows not yet inserted, 4 values each
+}
+
+// flushTimeline inserts the buffered timeline rows; every method that reads
+// or moves timeline rows, and the commit, calls it first.
+func (t *profileTx) flushTimeline(ctx context.Context) error {
+	const width = 4
+	for len(t.pending) >= timelineChunk*width {
+		if _, err := t.q.ExecContext(ctx, qAddTimelineChunk, t.pending[:timelineChunk*width]...); err != nil {
+			return fmt.Errorf("timeline: %w", err)
+		}
+		t.pending = t.pending[timelineChunk*width:]
+	}
+	for len(t.pending) > 0 {
+		if _, err := t.q.ExecContext(ctx, qAddTimeline, t.pending[:width]...); err != nil {
+			return fmt.Errorf("timeline: %w", err)
+		}
+		t.pending = t.pending[width:]
+	}
+	t.pending = nil
+	return nil
+}
+
+// Process runs fn in one write transaction of profiles.db that also moves
+// the named cursor to seq. Profile state is derived from the log, so this
+// commit does not wait for an fsync (profiles.db runs synchronous=NORMAL): a
 // power loss may forget the latest batches, and the cursor with them, and
 // they are processed again from the durable log.
 func (db *DB) Process(ctx context.Context, cursor string, seq int64, fn func(kith.ProfileTx) error) error {
-	return db.update(ctx, true, func(tx *sql.Tx) error {
-		if err := fn(&profileTx{q: txQuerier{tx, db.wp}}); err != nil {
+	return db.update(ctx, false, func(tx *sql.Tx) error {
+		ptx := db.profileTx(tx)
+		if err := fn(ptx); err != nil {
+			return err
+		}
+		if err := ptx.flushTimeline(ctx); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO cursors (name, seq) VALUES (?, ?)
@@ -53,23 +90,34 @@ func (db *DB) Process(ctx context.Context, cursor string, seq int64, fn func(kit
 	})
 }
 
-// Update runs fn in one write transaction, committed durably.
+// Update runs fn in one write transaction of profiles.db, committed
+// durably: it records explicit decisions (an undone merge, a do-not-link
+// rule) that the log alone cannot rebuild.
 func (db *DB) Update(ctx context.Context, fn func(kith.ProfileTx) error) error {
-	return db.update(ctx, false, func(tx *sql.Tx) error { return fn(&profileTx{q: txQuerier{tx, db.wp}}) })
+	return db.update(ctx, true, func(tx *sql.Tx) error {
+		ptx := db.profileTx(tx)
+		if err := fn(ptx); err != nil {
+			return err
+		}
+		return ptx.flushTimeline(ctx)
+	})
 }
 
-func (db *DB) update(ctx context.Context, derived bool, fn func(*sql.Tx) error) error {
-	conn, err := db.w.Conn(ctx)
+func (db *DB) profileTx(tx *sql.Tx) *profileTx {
+	return &profileTx{q: txQuerier{tx, db.pwp}, events: db}
+}
+
+func (db *DB) update(ctx context.Context, durable bool, fn func(*sql.Tx) error) error {
+	conn, err := db.pw.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("update: %w", err)
 	}
 	defer conn.Close()
-	if derived {
-		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+	if durable {
+		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = FULL"); err != nil {
 			return fmt.Errorf("update: %w", err)
 		}
-		// Back to FULL before the connection serves the next append.
-		defer conn.ExecContext(context.Background(), "PRAGMA synchronous = FULL")
+		defer conn.ExecContext(context.Background(), "PRAGMA synchronous = NORMAL")
 	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
@@ -88,7 +136,7 @@ func (db *DB) update(ctx context.Context, derived bool, fn func(*sql.Tx) error) 
 // Cursor returns the named processor cursor.
 func (db *DB) Cursor(ctx context.Context, name string) (int64, error) {
 	var seq int64
-	err := db.r.QueryRowContext(ctx, "SELECT seq FROM cursors WHERE name = ?", name).Scan(&seq)
+	err := db.pr.QueryRowContext(ctx, "SELECT seq FROM cursors WHERE name = ?", name).Scan(&seq)
 	if err == sql.ErrNoRows {
 		return 0, nil
 	}
@@ -171,7 +219,14 @@ func (t *profileTx) PutProfile(ctx context.Context, p *kith.Profile) error {
 	if p.MergedInto != "" {
 		merged = p.MergedInto
 	}
-	_, err := t.q.ExecContext(ctx, qPutProfile, p.ID, p.CreatedSeq, p.CreatedAt.UnixNano(), p.UpdatedAt.UnixNano(), merged, s1, s2, doc)
+	// Most puts update a profile that exists; an UPDATE is cheaper than an
+	// upsert's failed insert, and a new profile takes the INSERT.
+	res, err := t.q.ExecContext(ctx, qUpdateProfile, p.CreatedSeq, p.CreatedAt.UnixNano(), p.UpdatedAt.UnixNano(), merged, s1, s2, doc, p.ID)
+	if err == nil {
+		if n, _ := res.RowsAffected(); n == 0 {
+			_, err = t.q.ExecContext(ctx, qPutProfile, p.ID, p.CreatedSeq, p.CreatedAt.UnixNano(), p.UpdatedAt.UnixNano(), merged, s1, s2, doc)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("put profile %s: %w", p.ID, err)
 	}
@@ -254,14 +309,17 @@ func (t *profileTx) AddTimeline(ctx context.Context, profileID string, e *kith.E
 		b, _ := json.Marshal(warnings)
 		w = string(b)
 	}
-	_, err := t.q.ExecContext(ctx, qAddTimeline, profileID, e.Timestamp.UnixNano(), e.Seq, w)
-	if err != nil {
-		return fmt.Errorf("timeline of %s: %w", profileID, err)
+	t.pending = append(t.pending, profileID, e.Timestamp.UnixNano(), e.Seq, w)
+	if len(t.pending) >= 16*timelineChunk*4 {
+		return t.flushTimeline(ctx)
 	}
 	return nil
 }
 
 func (t *profileTx) Absorb(ctx context.Context, m kith.Merge) error {
+	if err := t.flushTimeline(ctx); err != nil {
+		return err
+	}
 	stmts := []struct {
 		q    string
 		args []any
@@ -378,24 +436,43 @@ func clusterMerges(ctx context.Context, q querier, root string, withUndone bool)
 }
 
 func (t *profileTx) TimelineEvents(ctx context.Context, profileID string) ([]kith.Event, error) {
-	rows, err := t.q.QueryContext(ctx, `SELECT `+eventCols("e")+` FROM timeline t JOIN events e ON e.seq = t.seq
-		WHERE t.profile_id = ? ORDER BY t.seq`, profileID)
+	if err := t.flushTimeline(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := t.q.QueryContext(ctx, `SELECT seq FROM timeline WHERE profile_id = ? ORDER BY seq`, profileID)
 	if err != nil {
 		return nil, fmt.Errorf("timeline events of %s: %w", profileID, err)
 	}
-	defer rows.Close()
-	var out []kith.Event
+	var seqs []int64
 	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
+		var s int64
+		if err := rows.Scan(&s); err != nil {
+			rows.Close()
 			return nil, err
 		}
-		out = append(out, *e)
+		seqs = append(seqs, s)
 	}
-	return out, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	m, err := t.events.eventsBySeq(ctx, seqs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]kith.Event, 0, len(seqs))
+	for _, s := range seqs {
+		if e, ok := m[s]; ok {
+			out = append(out, *e)
+		}
+	}
+	return out, nil
 }
 
 func (t *profileTx) DeleteProfiles(ctx context.Context, ids []string) error {
+	if err := t.flushTimeline(ctx); err != nil {
+		return err
+	}
 	if len(ids) == 0 {
 		return nil
 	}

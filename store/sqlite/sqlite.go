@@ -21,20 +21,32 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations
 var migrations embed.FS
 
-// FileName is the database file's name inside the data directory.
-const FileName = "kith.db"
+// The store keeps two SQLite databases in the data directory, each with its
+// own writer, so that appending to the log and folding it into profiles run
+// side by side rather than taking turns on one write lock:
+//   - FileName (kith.db): the event log, sources and API keys; every commit
+//     is fsync'd (synchronous=FULL) because an acknowledged event is a promise.
+//   - ProfilesFileName (profiles.db): identity graph, profiles, timelines and
+//     the processors' cursors, all derived from the log. Its cursor commits
+//     with the changes it caused, so a crash loses neither nor doubles one.
+const (
+	FileName         = "kith.db"
+	ProfilesFileName = "profiles.db"
+)
 
 // DB is the embedded store. It implements kith.EventLog, kith.EventReader,
-// kith.SourceStore and kith.KeyStore.
+// kith.SourceStore, kith.KeyStore and the profile processor's store.
 type DB struct {
 	path string
-	w    *sql.DB  // exactly one connection: every write goes through it
-	r    *sql.DB  // read-only pool
-	wp   prepared // hot statements on w
-	rp   prepared // hot statements on r
+	w    *sql.DB  // kith.db: exactly one connection, every write goes through it
+	r    *sql.DB  // kith.db: read-only pool
+	pw   *sql.DB  // profiles.db: exactly one connection
+	pr   *sql.DB  // profiles.db: read-only pool
+	pwp  prepared // hot statements on pw
+	prp  prepared // hot statements on pr
 
 	// Group commit: Append hands requests to the writer goroutine.
 	mu      sync.RWMutex // guards closed against sends on appends
@@ -56,18 +68,12 @@ type Options struct {
 	OnCommit func(events int, took time.Duration)
 }
 
-// Open opens (creating if needed) the store in dir and runs its migrations.
-func Open(ctx context.Context, dir string, opt Options) (*DB, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
-	}
-	path := filepath.Join(dir, FileName)
+// openPair opens a database file as one write connection and a read pool.
+func openPair(path, synchronous string) (w, r *sql.DB, err error) {
 	pragmas := []string{
 		"busy_timeout(10000)",
 		"journal_mode(WAL)",
-		// FULL: every commit fsyncs the WAL, so an acknowledged event survives
-		// a power loss, not just a process crash.
-		"synchronous(FULL)",
+		"synchronous(" + synchronous + ")",
 		"foreign_keys(ON)",
 		"cache_size(-65536)",
 		// Checkpoint every 40 MB of WAL rather than 4 MB: fewer, larger
@@ -82,32 +88,30 @@ func Open(ctx context.Context, dir string, opt Options) (*DB, error) {
 	for k, v := range q {
 		wq[k] = v
 	}
-	w, err := sql.Open("sqlite", "file:"+path+"?"+wq.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+	if w, err = sql.Open("sqlite", "file:"+path+"?"+wq.Encode()); err != nil {
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-
-	rq := url.Values{}
-	for k, v := range q {
-		rq[k] = v
-	}
-	rq.Add("_pragma", "query_only(1)")
-	r, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
-	if err != nil {
+	q.Add("_pragma", "query_only(1)")
+	if r, err = sql.Open("sqlite", "file:"+path+"?"+q.Encode()); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
+	return w, r, nil
+}
 
+// Open opens (creating if needed) the store in dir and runs its migrations.
+func Open(ctx context.Context, dir string, opt Options) (_ *DB, err error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
 	db := &DB{
-		path:            path,
-		w:               w,
-		r:               r,
+		path:            filepath.Join(dir, FileName),
 		appends:         make(chan *appendReq, 1024),
 		done:            make(chan struct{}),
 		maxCommitEvents: opt.MaxCommitEvents,
@@ -116,28 +120,51 @@ func Open(ctx context.Context, dir string, opt Options) (*DB, error) {
 	if db.maxCommitEvents <= 0 {
 		db.maxCommitEvents = 8192
 	}
-	if err := db.migrate(ctx); err != nil {
-		w.Close()
-		r.Close()
+	defer func() {
+		if err != nil {
+			db.closeAll()
+		}
+	}()
+	// FULL: every commit of the log fsyncs the WAL, so an acknowledged event
+	// survives a power loss, not just a process crash.
+	if db.w, db.r, err = openPair(db.path, "FULL"); err != nil {
 		return nil, err
 	}
-	if db.wp, err = prepare(ctx, w); err != nil {
-		w.Close()
-		r.Close()
+	// NORMAL: derived state; a power loss may forget the latest batches
+	// together with their cursor, and they are folded again from the log.
+	if db.pw, db.pr, err = openPair(filepath.Join(dir, ProfilesFileName), "NORMAL"); err != nil {
 		return nil, err
 	}
-	if db.rp, err = prepare(ctx, r); err != nil {
-		db.wp.close()
-		w.Close()
-		r.Close()
+	if err = migrate(ctx, db.w, "migrations/events"); err != nil {
+		return nil, err
+	}
+	if err = migrate(ctx, db.pw, "migrations/profiles"); err != nil {
+		return nil, err
+	}
+	if db.pwp, err = prepare(ctx, db.pw); err != nil {
+		return nil, err
+	}
+	if db.prp, err = prepare(ctx, db.pr); err != nil {
 		return nil, err
 	}
 	go db.writeLoop()
 	return db, nil
 }
 
-// rq returns the read pool with its prepared statements.
-func (db *DB) rq() querier { return dbQuerier{db.r, db.rp} }
+func (db *DB) closeAll() error {
+	db.pwp.close()
+	db.prp.close()
+	var errs []error
+	for _, c := range []*sql.DB{db.r, db.w, db.pr, db.pw} {
+		if c != nil {
+			errs = append(errs, c.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// prq returns the profiles read pool with its prepared statements.
+func (db *DB) prq() querier { return dbQuerier{db.pr, db.prp} }
 
 // Path returns the database file's path.
 func (db *DB) Path() string { return db.path }
@@ -155,9 +182,8 @@ func (db *DB) Close() error {
 	<-db.done
 	// Fold the WAL into the main file so a cold start reads one file.
 	_, _ = db.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
-	db.wp.close()
-	db.rp.close()
-	return errors.Join(db.r.Close(), db.w.Close())
+	_, _ = db.pw.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	return db.closeAll()
 }
 
 // Synchronous returns the synchronous setting of the connection that commits
@@ -189,12 +215,13 @@ func (db *DB) JournalMode(ctx context.Context) (string, error) {
 	return m, nil
 }
 
-func (db *DB) migrate(ctx context.Context) error {
-	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+// migrate applies the numbered .sql files in dir that db has not seen yet.
+func migrate(ctx context.Context, db *sql.DB, dir string) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	names, err := fs.Glob(migrations, dir+"/*.sql")
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -206,7 +233,7 @@ func (db *DB) migrate(ctx context.Context) error {
 			return fmt.Errorf("migrate: bad migration name %s", base)
 		}
 		var n int
-		if err := db.w.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations WHERE version = ?", v).Scan(&n); err != nil {
+		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations WHERE version = ?", v).Scan(&n); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
 		if n > 0 {
@@ -216,20 +243,20 @@ func (db *DB) migrate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
-		tx, err := db.w.BeginTx(ctx, nil)
+		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
-			return fmt.Errorf("migrate %s: %w", base, err)
+			return fmt.Errorf("migrate %s: %w", name, err)
 		}
 		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("migrate %s: %w", base, err)
+			return fmt.Errorf("migrate %s: %w", name, err)
 		}
 		if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", v, time.Now().UnixNano()); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("migrate %s: %w", base, err)
+			return fmt.Errorf("migrate %s: %w", name, err)
 		}
 		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migrate %s: %w", base, err)
+			return fmt.Errorf("migrate %s: %w", name, err)
 		}
 	}
 	return nil
