@@ -84,6 +84,7 @@ func (c Config) Resolve(ctx context.Context, g Graph, ids []kith.Identifier) (*P
 	var groupIDs []kith.Identifier
 	inGroup := map[string]bool{}
 	refused := map[string]bool{}
+	kept := map[kith.Identifier]bool{} // identifiers a do-not-link rule keeps where they are
 	for _, id := range linking {
 		cands := found[id]
 		// Oldest first, so a walk over an identifier held by several profiles is deterministic.
@@ -114,9 +115,11 @@ func (c Config) Resolve(ctx context.Context, g Graph, ids []kith.Identifier) (*P
 				continue
 			}
 			why := c.clash(append(append([]kith.Identifier(nil), groupIDs...), ids...), pIDs, true)
+			dnl := false
 			if why == "" {
 				for _, q := range group {
-					dnl, err := g.DoNotLink(ctx, q, p)
+					var err error
+					dnl, err = g.DoNotLink(ctx, q, p)
 					if err != nil {
 						return nil, fmt.Errorf("resolve: %w", err)
 					}
@@ -125,6 +128,11 @@ func (c Config) Resolve(ctx context.Context, g Graph, ids []kith.Identifier) (*P
 						break
 					}
 				}
+			}
+			if why != "" && dnl {
+				// The rule says this evidence must not link them: the
+				// identifier stays with the profile that held it.
+				kept[id] = true
 			}
 			if why != "" {
 				refused[p] = true
@@ -148,6 +156,10 @@ func (c Config) Resolve(ctx context.Context, g Graph, ids []kith.Identifier) (*P
 	}
 	for _, id := range ids {
 		if held[id] {
+			continue
+		}
+		if kept[id] {
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s not linked: a do-not-link rule keeps it with the profile that holds it", id))
 			continue
 		}
 		r := c.Rule(id.Type)

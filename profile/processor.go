@@ -418,7 +418,14 @@ func (b *batch) apply(ctx context.Context, e *kith.Event, d *decoded) error {
 	} else if target, err = b.tx.Profile(ctx, plan.Target); err != nil {
 		return err
 	}
-	b.dirty[target.ID] = true // written once, at the end of the batch
+	b.dirty[target.ID] = true // and written again at the end of the batch
+	if plan.Target == "" {
+		// Written at once: a merge later in this batch, or a do-not-link
+		// check while an undo replays, must find the profile's row.
+		if err := b.tx.PutProfile(ctx, target); err != nil {
+			return err
+		}
+	}
 	for _, a := range plan.Absorb {
 		absorbed, err := b.tx.Profile(ctx, a)
 		if err != nil {
