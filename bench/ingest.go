@@ -292,7 +292,7 @@ func newWorkload(n int, seed uint64) *workload {
 		p.anonID = fmt.Sprintf("anon-%d-%08x", i, seed^uint64(i)*2654435761)
 		p.userID = "user-" + strconv.Itoa(i)
 		p.email = "person" + strconv.Itoa(i) + "@example.com"
-		p.phone = fmt.Sprintf("+1415%07d", i)
+		p.phone = Phone(i)
 	}
 	return w
 }
@@ -313,7 +313,7 @@ var pages = []struct{ path, title, category string }{
 	{"/help/contact", "Contact us", "support"},
 }
 
-var events = []string{"Product Viewed", "Product Added", "Checkout Started", "Order Completed", "Quote Requested", "Video Played"}
+var trackEvents = []string{"Product Viewed", "Product Added", "Checkout Started", "Order Completed", "Quote Requested", "Video Played"}
 
 // body writes n events to buf and returns the path to post them to.
 func (g *generator) body(buf *bytes.Buffer, n int, now time.Time) string {
@@ -373,7 +373,7 @@ func (g *generator) message(buf *bytes.Buffer, ts string, withType bool) string 
 	case "identify":
 		buf.WriteString(`"traits":{"email":"` + p.email + `","phone":"` + p.phone + `","first_name":"Alex","last_name":"Doe","plan":"premium"},`)
 	case "track":
-		ev := events[g.rng.IntN(len(events))]
+		ev := trackEvents[g.rng.IntN(len(trackEvents))]
 		buf.WriteString(`"event":"` + ev + `","properties":{"category":"` + pg.category + `","sku":"SKU-` +
 			strconv.Itoa(g.rng.IntN(5000)) + `","price":` + strconv.Itoa(10+g.rng.IntN(990)) + `,"currency":"USD"},`)
 	default:
@@ -386,3 +386,7 @@ func (g *generator) message(buf *bytes.Buffer, ts string, withType bool) string 
 	buf.WriteString(`}`)
 	return typ
 }
+
+// Phone returns the workload's phone number of person i: valid North
+// American numbers (+1 415 2xx xxxx), unique up to 1,000,000 people.
+func Phone(i int) string { return fmt.Sprintf("+1415%07d", 2000000+i) }

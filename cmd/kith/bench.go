@@ -16,12 +16,16 @@ import (
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	help := `Usage:
-  kith bench ingest [flags]   measure durable ingestion: events/s acknowledged, p50/p99 latency
+  kith bench ingest [flags]   measure durable ingestion and processing: events/s, p50/p99 latency, lag
+  kith bench lookup [flags]   measure profile lookup by phone on a large store
 
 Without --url it starts a Kith server on a fresh data directory in this process
 and measures it; with --url and --write-key it measures any Segment-compatible
 server on this machine (loopback only).
 `
+	if len(args) > 0 && args[0] == "lookup" {
+		return runBenchLookup(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "ingest" {
 		fmt.Fprint(stderr, help)
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
@@ -101,6 +105,97 @@ server on this machine (loopback only).
 		}
 	}
 	rep, err := bench.Ingest(ctx, opts)
+	if rep != nil {
+		fmt.Fprintln(stdout, rep)
+	}
+	return err
+}
+
+func runBenchLookup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("kith bench lookup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: kith bench lookup [flags]
+
+Loads --profiles people with --events events in all straight into the log
+of an in-process Kith (skipped when --data-dir already holds them), waits
+until they are processed into profiles, then looks profiles up by phone
+through GET /v1/profiles/lookup at --rate per second and reports latency.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	dataDir := fs.String("data-dir", "", "data directory (default: a temporary one, removed after); reuse one to skip loading")
+	people := fs.Int("profiles", 100000, "people in the fixtures")
+	events := fs.Int("events", 5000000, "events in the fixtures")
+	rate := fs.Float64("rate", 2000, "lookups per second")
+	dur := fs.Duration("duration", 20*time.Second, "how long to look up")
+	conc := fs.Int("concurrency", 32, "concurrent clients")
+	if _, err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if *people < 1 || *events < *people {
+		return usageError{"--events must be at least --profiles (each person identifies first)"}
+	}
+	dir := *dataDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "kith-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	m := NewMain()
+	m.Config.DataDir, m.Config.Addr = dir, "127.0.0.1:0"
+	m.Config.BootstrapWriteKey, m.Config.BootstrapAPIKey = "bench-write-key", "bench-admin-key-0001"
+	m.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	defer m.Close()
+	have, err := m.DB.CountEvents(ctx)
+	if err != nil {
+		return err
+	}
+	if have < int64(*events) {
+		if have > 0 {
+			return fmt.Errorf("%s holds %d events, fewer than --events %d: use an empty or fully loaded data directory", dir, have, *events)
+		}
+		src, err := m.Access.SourceForWriteKey(ctx, m.Config.BootstrapWriteKey)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		err = bench.LoadFixtures(ctx, m.DB, src.ID, *people, *events, func(n int) {
+			if n%250000 < 5000 || n == *events {
+				fmt.Fprintf(stderr, "  loading: %d/%d events (%.0f/s)\n", n, *events, float64(n)/time.Since(start).Seconds())
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	for {
+		lag, err := m.Processor.Lag(ctx)
+		if err != nil {
+			return err
+		}
+		if lag.Events == 0 {
+			break
+		}
+		fmt.Fprintf(stderr, "  processing: %d events to go\n", lag.Events)
+		select {
+		case <-time.After(5 * time.Second):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	fmt.Fprintf(stderr, "store ready: %d profiles, %d events (processing waited %s)\n", *people, *events, time.Since(start).Round(time.Second))
+	rep, err := bench.Lookup(ctx, bench.LookupOptions{URL: m.URL(), APIKey: m.Config.BootstrapAPIKey, People: *people,
+		Rate: *rate, Duration: *dur, Concurrency: *conc})
 	if rep != nil {
 		fmt.Fprintln(stdout, rep)
 	}

@@ -49,3 +49,20 @@ func TestBenchRefusesRemoteHosts(t *testing.T) {
 		}
 	}
 }
+
+func TestBenchLookupFindsEveryPhone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads fixtures")
+	}
+	out, errOut, err := runKith(t, "bench", "lookup", "--profiles", "300", "--events", "1200", "--rate", "400", "--duration", "1s", "--concurrency", "4")
+	if err != nil {
+		t.Fatalf("bench lookup: %v\n%s", err, errOut)
+	}
+	// Every lookup must have found its profile: a failed one is reported.
+	if !strings.Contains(out, "lookups by phone") || strings.Contains(out, "failed") {
+		t.Errorf("bench lookup printed %q", out)
+	}
+	if !strings.Contains(errOut, "store ready: 300 profiles, 1200 events") {
+		t.Errorf("bench lookup progress %q", errOut)
+	}
+}
