@@ -59,7 +59,6 @@ func LoadFixtures(ctx context.Context, log kith.EventLog, sourceID string, peopl
 	return nil
 }
 
-
 // LookupOptions describe a lookup run against a loaded server.
 type LookupOptions struct {
 	URL         string

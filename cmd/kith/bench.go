@@ -178,7 +178,7 @@ Flags:
 		}
 	}
 	start := time.Now()
-	for {
+	for said := start; ; {
 		lag, err := m.Processor.Lag(ctx)
 		if err != nil {
 			return err
@@ -186,9 +186,12 @@ Flags:
 		if lag.Events == 0 {
 			break
 		}
-		fmt.Fprintf(stderr, "  processing: %d events to go\n", lag.Events)
+		if time.Since(said) >= 5*time.Second {
+			fmt.Fprintf(stderr, "  processing: %d events to go\n", lag.Events)
+			said = time.Now()
+		}
 		select {
-		case <-time.After(5 * time.Second):
+		case <-time.After(100 * time.Millisecond):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
