@@ -46,7 +46,7 @@ func TestBrowserAnalyticsNext(t *testing.T) {
 	site := newTestSite(t, umdDir, m.URL())
 	browser := newBrowser(t, chromium)
 
-	var first *visit
+	var first, second *visit
 	t.Run("page identify track", func(t *testing.T) {
 		v := visitPage(t, browser, site)
 		stored := waitForEvents(t, m.DB, 0, 3)
@@ -78,6 +78,45 @@ func TestBrowserAnalyticsNext(t *testing.T) {
 					t.Errorf("messageId %q was sent by both visitors", id)
 				}
 			}
+		}
+		second = v
+	})
+
+	t.Run("both browsers end in one profile", func(t *testing.T) {
+		if first == nil || second == nil {
+			t.Skip("the visits did not pass")
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			lag, err := m.Processor.Lag(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lag.Events == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("processing still %d events behind after 10 s", lag.Events)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		// The same person logged in on two browsers: one profile holding
+		// both anonymous ids, with all six events on its timeline.
+		v, candidates, err := m.Profiles.Lookup(t.Context(), "user_id", "user-1")
+		if err != nil {
+			t.Fatalf("lookup user-1: %v (candidates %v)", err, candidates)
+		}
+		for _, anon := range []string{first.anonymousID, second.anonymousID} {
+			w, _, err := m.Profiles.Lookup(t.Context(), "anonymous_id", anon)
+			if err != nil || w.ID != v.ID {
+				t.Errorf("anonymous id %s resolves to %v (%v), want profile %s", anon, w, err, v.ID)
+			}
+		}
+		if v.Events != 6 {
+			t.Errorf("profile %s has %d events, want 6", v.ID, v.Events)
+		}
+		if got := string(v.Traits["email"].Value); got != `"user-1@example.com"` {
+			t.Errorf("email trait %s, want the one identify sent", got)
 		}
 	})
 }
