@@ -21,6 +21,10 @@ const (
 	maxIDLength     = 1024       // userId, anonymousId, messageId and other ids
 	minYear         = 1900       // client times outside [minYear, maxYear) are refused
 	maxYear         = 2200
+	// MaxDepth bounds how deeply a message nests objects and arrays: the
+	// profile that keeps a trait adds levels of its own, and no real SDK
+	// nests more than a few.
+	MaxDepth = 64
 )
 
 // Endpoint names what a request was posted to: a message type, or a batch.
@@ -205,6 +209,9 @@ func messageType(s string) (kith.EventType, bool) {
 // build validates one decoded message and makes its event.
 func build(w *wire, typ kith.EventType, raw []byte, prefix string, batchSentAt *time.Time, receivedAt time.Time) (kith.Event, error) {
 	ev := kith.Event{Type: typ, ReceivedAt: receivedAt.UTC()}
+	if d := depth(raw); d > MaxDepth {
+		return ev, kith.Invalid(strings.TrimSuffix(prefix, "."), "message nests %d levels deep; the limit is %d", d, MaxDepth)
+	}
 	var err error
 	if ev.UserID, err = idField(w.UserID, prefix+"userId"); err != nil {
 		return ev, err
@@ -378,4 +385,31 @@ func malformed(err error, prefix string) *kith.Error {
 	default:
 		return kith.Invalid(strings.TrimSuffix(prefix, "."), "malformed JSON: %s", err.Error())
 	}
+}
+
+// depth returns how deeply JSON text nests objects and arrays.
+func depth(raw []byte) int {
+	d, most := 0, 0
+	inString, escaped := false, false
+	for _, c := range raw {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			switch c {
+			case '\\':
+				escaped = true
+			case '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			d++
+			most = max(most, d)
+		case c == '}' || c == ']':
+			d--
+		}
+	}
+	return most
 }

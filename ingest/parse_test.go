@@ -171,6 +171,7 @@ func TestParseErrors(t *testing.T) {
 		{"batch not array", EndpointBatch, `{"batch":{"type":"track"}}`, kith.EINVALID, "batch"},
 		{"batch sentAt bad", EndpointBatch, `{"batch":[],"sentAt":"noon"}`, kith.EINVALID, "sentAt"},
 		{"id too long", "page", `{"anonymousId":"` + strings.Repeat("z", maxIDLength+1) + `"}`, kith.EINVALID, "anonymousId"},
+		{"nested too deep", "identify", `{"userId":"u","traits":{"x":` + strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth) + `}}`, kith.EINVALID, ""},
 		{"year out of range", "page", `{"anonymousId":"a","timestamp":"1500-01-01T00:00:00Z"}`, kith.EINVALID, "timestamp"},
 		{"context not object", "page", `{"anonymousId":"a","context":"web"}`, kith.EINVALID, "context"},
 	}
@@ -216,5 +217,26 @@ func TestWriteKeyInsideBatchMessage(t *testing.T) {
 	}
 	if p.WriteKey != "inner" {
 		t.Errorf("WriteKey = %q, want inner", p.WriteKey)
+	}
+}
+
+func TestDepth(t *testing.T) {
+	for _, tt := range []struct {
+		json string
+		want int
+	}{
+		{`{}`, 1},
+		{`{"a":[1,{"b":[]}]}`, 4},
+		{`{"s":"{{{[[[ \" {{{"}`, 1},
+		{`{"s":"\\","t":{}}`, 2},
+	} {
+		if got := depth([]byte(tt.json)); got != tt.want {
+			t.Errorf("depth(%s) = %d, want %d", tt.json, got, tt.want)
+		}
+	}
+	// At the limit a message is accepted; braces inside strings do not count.
+	ok := `{"userId":"u","traits":{"x":` + strings.Repeat("[", MaxDepth-2) + strings.Repeat("]", MaxDepth-2) + `,"s":"` + strings.Repeat("{", 200) + `"}}`
+	if _, err := Parse("identify", []byte(ok), received); err != nil {
+		t.Errorf("message at the depth limit refused: %v", err)
 	}
 }

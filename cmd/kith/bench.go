@@ -53,17 +53,11 @@ server on this machine (loopback only).
 	if *count > 0 {
 		*dur = 0
 	}
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := startCPUProfile(*cpuprofile)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	url, key := *u, *wk
 	var proc *profile.Processor
 	if url == "" {
@@ -132,9 +126,15 @@ Flags:
 	rate := fs.Float64("rate", 2000, "lookups per second")
 	dur := fs.Duration("duration", 20*time.Second, "how long to look up")
 	conc := fs.Int("concurrency", 32, "concurrent clients")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of this process (loading, processing, lookups) to FILE")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
+	stop, err := startCPUProfile(*cpuprofile)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	if *people < 1 || *events < *people {
 		return usageError{"--events must be at least --profiles (each person identifies first)"}
 	}
@@ -203,4 +203,21 @@ Flags:
 		fmt.Fprintln(stdout, rep)
 	}
 	return err
+}
+
+// startCPUProfile profiles this process into path until stop is called; a
+// no-op without a path.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

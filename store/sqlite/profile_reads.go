@@ -161,8 +161,9 @@ func (db *DB) SearchProfiles(ctx context.Context, name string, prefixes []kith.I
 		if len(out) >= limit {
 			break
 		}
+		// Grouped, so a profile holding several matching values counts once.
 		err := add(db.pr.QueryContext(ctx, `SELECT profile_id FROM identifiers WHERE type = ? AND value >= ? AND value < ?
-			ORDER BY value LIMIT ?`, id.Type, id.Value, id.Value+"\U0010FFFF", limit))
+			GROUP BY profile_id ORDER BY min(value), profile_id LIMIT ?`, id.Type, id.Value, id.Value+"\U0010FFFF", limit))
 		if err != nil {
 			return nil, err
 		}

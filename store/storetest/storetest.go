@@ -15,15 +15,18 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/kithhq/kith"
+	"github.com/kithhq/kith/profile"
 )
 
-// Store is what a Kith store implements: the event log with its reader, and
-// the stores of sources and API keys.
+// Store is what a Kith store implements: the event log with its reader, the
+// stores of sources and API keys, and profile storage.
 type Store interface {
 	kith.EventLog
 	kith.EventReader
 	kith.SourceStore
 	kith.KeyStore
+	profile.Store
+	profile.Reader
 }
 
 // Run runs the contract suite. open must return a new, empty store for the
@@ -62,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 			tt.fn(t, open(t))
 		})
 	}
+	runProfiles(t, open)
 }
 
 // base is a time with microseconds set, so that it round-trips exactly in

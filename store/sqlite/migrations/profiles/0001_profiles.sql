@@ -60,7 +60,7 @@ CREATE TABLE conflicts (
     profiles    TEXT NOT NULL,          -- space-separated ids
     reason      TEXT NOT NULL,
     at          INTEGER NOT NULL,
-    PRIMARY KEY (profile_id, seq)
+    PRIMARY KEY (profile_id, seq, profiles)  -- one event may raise several conflicts
 ) WITHOUT ROWID;
 
 -- Pairs of profiles an undone merge keeps apart.
