@@ -23,9 +23,15 @@ type Service struct {
 	now     func() time.Time
 	ttl     time.Duration
 
-	mu    sync.Mutex
-	cache map[string]cached // write key → source, for the ingestion hot path
-	gen   uint64            // bumped by every revocation, so a lookup that raced one is not cached
+	mu     sync.Mutex
+	cache  map[string]cached    // write key → source, for the ingestion hot path
+	authed map[string]cachedKey // hash of an API key's secret → key, for every API call
+	gen    uint64               // bumped by every revocation, so a lookup that raced one is not cached
+}
+
+type cachedKey struct {
+	key     *kith.APIKey
+	expires time.Time
 }
 
 type cached struct {
@@ -36,10 +42,11 @@ type cached struct {
 // maxCached bounds the write-key cache; past it the cache starts afresh.
 const maxCached = 10000
 
-// New returns a Service over the given stores. A revocation made through
-// another process (the CLI, another node) takes effect within cacheTTL.
+// New returns a Service over the given stores. Write keys and API keys are
+// cached for cacheTTL: a revocation through this Service takes effect at
+// once, one made by another process (the CLI, another node) within cacheTTL.
 func New(sources kith.SourceStore, keys kith.KeyStore, cacheTTL time.Duration) *Service {
-	return &Service{sources: sources, keys: keys, now: time.Now, ttl: cacheTTL, cache: map[string]cached{}}
+	return &Service{sources: sources, keys: keys, now: time.Now, ttl: cacheTTL, cache: map[string]cached{}, authed: map[string]cachedKey{}}
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -241,9 +248,17 @@ func (s *Service) EnsureKey(ctx context.Context, name, secret string, scopes []s
 // Keys lists every API key (without secrets, which are not kept).
 func (s *Service) Keys(ctx context.Context) ([]kith.APIKey, error) { return s.keys.APIKeys(ctx) }
 
-// RevokeKey revokes the API key with that id or name.
+// RevokeKey revokes the API key with that id or name, at once on this node.
 func (s *Service) RevokeKey(ctx context.Context, idOrName string) (*kith.APIKey, error) {
-	return s.keys.RevokeAPIKey(ctx, idOrName, s.now().UTC())
+	k, err := s.keys.RevokeAPIKey(ctx, idOrName, s.now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.authed = map[string]cachedKey{}
+	s.gen++
+	s.mu.Unlock()
+	return k, nil
 }
 
 // Authenticate returns the active API key whose secret is given, or EUNAUTHORIZED.
@@ -252,6 +267,14 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*kith.APIKey
 		return nil, kith.Errorf(kith.EUNAUTHORIZED, "an API key is required: send Authorization: Bearer KEY")
 	}
 	h := HashSecret(secret)
+	now := s.now()
+	s.mu.Lock()
+	c, ok := s.authed[string(h)]
+	gen := s.gen
+	s.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.key, nil
+	}
 	k, err := s.keys.APIKeyByHash(ctx, h)
 	if kith.IsCode(err, kith.ENOTFOUND) {
 		return nil, kith.Errorf(kith.EUNAUTHORIZED, "unknown API key")
@@ -266,6 +289,14 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*kith.APIKey
 	if k.Revoked() {
 		return nil, kith.Errorf(kith.EUNAUTHORIZED, "this API key was revoked")
 	}
+	s.mu.Lock()
+	if s.gen == gen {
+		if len(s.authed) >= maxCached {
+			s.authed = map[string]cachedKey{}
+		}
+		s.authed[string(h)] = cachedKey{key: k, expires: now.Add(s.ttl)}
+	}
+	s.mu.Unlock()
 	return k, nil
 }
 

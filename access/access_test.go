@@ -655,3 +655,45 @@ func TestEnsureKey(t *testing.T) {
 		t.Errorf("keys (-want +got):\n%s", diff)
 	}
 }
+
+// API keys are cached like write keys: revoked through the Service, a key
+// stops at once; revoked by another process, within the TTL.
+func TestAPIKeyRevocation(t *testing.T) {
+	ctx := context.Background()
+	svc, db := newService(t, time.Hour)
+	secret, k, err := svc.CreateKey(ctx, "agents", []string{"profiles:read"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Authenticate(ctx, secret); err != nil {
+		t.Fatalf("Authenticate: %v", err)
+	}
+	if _, err := svc.RevokeKey(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.Authenticate(ctx, secret)
+	wantError(t, "Authenticate after RevokeKey", err, kith.EUNAUTHORIZED, "")
+
+	short := access.New(db, db, 20*time.Millisecond)
+	secret2, k2, err := short.CreateKey(ctx, "reports", []string{"profiles:read"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := short.Authenticate(ctx, secret2); err != nil {
+		t.Fatalf("Authenticate: %v", err)
+	}
+	// Another process revokes it in the store itself.
+	if _, err := db.RevokeAPIKey(ctx, k2.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := short.Authenticate(ctx, secret2); kith.IsCode(err, kith.EUNAUTHORIZED) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a key revoked in the store still authenticates after 5 s with a 20 ms TTL")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
