@@ -28,6 +28,8 @@ func isIngestPath(p string) bool {
 	return ok
 }
 
+var successBody = []byte("{\"success\":true}\n")
+
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // ingestResponse is Segment's success answer, plus what Kith rejected.
@@ -78,6 +80,12 @@ func (s *Server) ingestRequest(w http.ResponseWriter, r *http.Request, endpoint 
 		for _, rj := range res.Rejected {
 			s.metrics.IngestRejections.WithLabelValues(rj.Code).Inc()
 		}
+	}
+	if len(res.Rejected) == 0 {
+		// The answer to nearly every request, without an encoder.
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Write(successBody)
+		return http.StatusOK
 	}
 	writeJSON(w, http.StatusOK, ingestResponse{Success: true, Rejected: res.Rejected})
 	return http.StatusOK

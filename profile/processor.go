@@ -60,7 +60,7 @@ type Processor struct {
 // after each committed batch.
 func NewProcessor(store Store, cfg Config, log *slog.Logger, onBatch func(events int, took time.Duration)) *Processor {
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 10000
+		cfg.BatchSize = 20000
 	}
 	if cfg.Intents.HalfLife <= 0 {
 		cfg.Intents.HalfLife = 72 * time.Hour
