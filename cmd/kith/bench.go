@@ -61,24 +61,12 @@ server on this machine (loopback only).
 	url, key := *u, *wk
 	var proc *profile.Processor
 	if url == "" {
-		dir := *dataDir
-		if dir == "" {
-			tmp, err := os.MkdirTemp("", "kith-bench-")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(tmp)
-			dir = tmp
-		}
-		m := NewMain()
-		m.Config.DataDir = dir
-		m.Config.Addr = "127.0.0.1:0"
-		m.Config.BootstrapWriteKey = "bench-write-key"
-		m.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		if err := m.Run(ctx); err != nil {
+		m, done, err := startBenchServer(ctx, *dataDir, stderr)
+		if err != nil {
 			return err
 		}
-		defer m.Close()
+		defer done()
+		dir := m.Config.DataDir
 		url, key, proc = m.URL(), m.Config.BootstrapWriteKey, m.Processor
 		fmt.Fprintf(stderr, "measuring an in-process kith at %s (data in %s)\n", url, dir)
 	} else if key == "" {
@@ -138,23 +126,12 @@ Flags:
 	if *people < 1 || *events < *people {
 		return usageError{"--events must be at least --profiles (each person identifies first)"}
 	}
-	dir := *dataDir
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "kith-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(tmp)
-		dir = tmp
-	}
-	m := NewMain()
-	m.Config.DataDir, m.Config.Addr = dir, "127.0.0.1:0"
-	m.Config.BootstrapWriteKey, m.Config.BootstrapAPIKey = "bench-write-key", "bench-admin-key-0001"
-	m.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if err := m.Run(ctx); err != nil {
+	m, done, err := startBenchServer(ctx, *dataDir, stderr)
+	if err != nil {
 		return err
 	}
-	defer m.Close()
+	defer done()
+	dir := m.Config.DataDir
 	have, err := m.DB.CountEvents(ctx)
 	if err != nil {
 		return err
@@ -220,4 +197,26 @@ func startCPUProfile(path string) (stop func(), err error) {
 		return nil, err
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// startBenchServer starts an in-process Kith for a benchmark on dir, or on a
+// temporary directory removed by done when dir is empty.
+func startBenchServer(ctx context.Context, dir string, stderr io.Writer) (m *Main, done func(), err error) {
+	remove := func() {}
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "kith-bench-")
+		if err != nil {
+			return nil, nil, err
+		}
+		dir, remove = tmp, func() { os.RemoveAll(tmp) }
+	}
+	m = NewMain()
+	m.Config.DataDir, m.Config.Addr = dir, "127.0.0.1:0"
+	m.Config.BootstrapWriteKey, m.Config.BootstrapAPIKey = "bench-write-key", "bench-admin-key-0001"
+	m.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if err := m.Run(ctx); err != nil {
+		remove()
+		return nil, nil, err
+	}
+	return m, func() { m.Close(); remove() }, nil
 }
