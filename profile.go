@@ -126,6 +126,10 @@ type ProfileTx interface {
 	Absorb(ctx context.Context, m Merge) error
 	// AddConflict records a conflict; recording the same one twice is a no-op.
 	AddConflict(ctx context.Context, c Conflict) error
+	// Cursor returns the named processor cursor as this transaction sees it
+	// (0 if never moved): read under the transaction's write lock, so a
+	// processor can refuse a batch another one already applied.
+	Cursor(ctx context.Context, name string) (int64, error)
 	// DoNotLink reports whether a rule keeps the two profiles apart: a rule
 	// between any profile merged into a (or a) and any merged into b (or b).
 	DoNotLink(ctx context.Context, a, b string) (bool, error)

@@ -121,7 +121,7 @@ func (t *cachingTx) AddLink(ctx context.Context, l kith.Link) error {
 	if ps, ok := t.c.ids[l.Identifier]; ok && !contains(ps, l.ProfileID) {
 		t.c.ids[l.Identifier] = append(ps, l.ProfileID)
 	}
-	if ids, ok := t.c.held[l.ProfileID]; ok {
+	if ids, ok := t.c.held[l.ProfileID]; ok && !containsID(ids, l.Identifier) {
 		t.c.held[l.ProfileID] = append(ids, l.Identifier)
 	}
 	return nil

@@ -292,7 +292,8 @@ func (c *IntentConfig) absorb(s, a *kith.Profile) {
 // DisplayName returns a person's name from their traits, for agents.
 func DisplayName(p *kith.Profile) string {
 	str := func(k string) string {
-		if t, ok := p.Traits[k]; ok {
+		// Only strings name people; a number or an object is not a name.
+		if t, ok := p.Traits[k]; ok && len(t.Value) > 0 && t.Value[0] == '"' {
 			return strings.TrimSpace(rawString(t.Value))
 		}
 		return ""

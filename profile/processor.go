@@ -32,7 +32,7 @@ type Store interface {
 type Config struct {
 	Identity  identity.Config
 	Intents   IntentConfig
-	BatchSize int // events per transaction (default 2000)
+	BatchSize int // events per transaction at most (default 20,000)
 	// Cache keeps the identity graph and profiles in memory between
 	// batches. Only for a store this processor alone writes (embedded).
 	Cache bool
@@ -68,11 +68,11 @@ func NewProcessor(store Store, cfg Config, log *slog.Logger, onBatch func(events
 	if log == nil {
 		log = slog.Default()
 	}
+	if cfg.Cache && cfg.CacheProfiles <= 0 {
+		cfg.CacheProfiles = 500_000
+	}
 	p := &Processor{store: store, cfg: cfg, log: log, wake: make(chan struct{}, 1), now: time.Now, onDone: onBatch}
 	if cfg.Cache {
-		if cfg.CacheProfiles <= 0 {
-			cfg.CacheProfiles = 500_000
-		}
 		p.cache = newCache(cfg.CacheProfiles)
 	}
 	return p
@@ -98,9 +98,12 @@ func (p *Processor) Notify() {
 func (p *Processor) Run(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := p.pipeline(ctx)
+		applied, err := p.pipeline(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if applied > 0 {
+			backoff = 100 * time.Millisecond // it made progress: the failure is new
 		}
 		p.log.Error("processing failed; retrying", "err", err, "retry_in", backoff)
 		select {
@@ -115,6 +118,7 @@ func (p *Processor) Run(ctx context.Context) error {
 
 // readBatch is a batch of events read and decoded ahead of applying.
 type readBatch struct {
+	after   int64 // the cursor position the events follow
 	events  []kith.Event
 	decoded []decoded
 	err     error
@@ -122,10 +126,10 @@ type readBatch struct {
 
 // pipeline runs a reader that fetches and decodes batches after the
 // cursor, and applies them in order, until an error or ctx ends.
-func (p *Processor) pipeline(ctx context.Context) error {
+func (p *Processor) pipeline(ctx context.Context) (applied int, err error) {
 	cur, err := p.store.Cursor(ctx, CursorName)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	batches := make(chan readBatch, 1)
@@ -149,7 +153,7 @@ func (p *Processor) pipeline(ctx context.Context) error {
 				}
 				continue
 			}
-			b := readBatch{events: evs, decoded: p.decodeAll(evs)}
+			b := readBatch{after: next, events: evs, decoded: p.decodeAll(evs)}
 			select {
 			case batches <- b:
 			case <-rctx.Done():
@@ -165,13 +169,14 @@ func (p *Processor) pipeline(ctx context.Context) error {
 	}()
 	for b := range batches {
 		if b.err != nil {
-			return b.err
+			return applied, b.err
 		}
-		if err := p.applyBatch(ctx, b.events, b.decoded); err != nil {
-			return err
+		if err := p.applyBatch(ctx, b.after, b.events, b.decoded); err != nil {
+			return applied, err
 		}
+		applied += len(b.events)
 	}
-	return ctx.Err()
+	return applied, ctx.Err()
 }
 
 // Step reads, decodes and applies the next batch of events, if any, and
@@ -185,7 +190,7 @@ func (p *Processor) Step(ctx context.Context) (int, error) {
 	if err != nil || len(evs) == 0 {
 		return 0, err
 	}
-	return len(evs), p.applyBatch(ctx, evs, p.decodeAll(evs))
+	return len(evs), p.applyBatch(ctx, cur, evs, p.decodeAll(evs))
 }
 
 // decoded is an event with what can be read from it alone, before it is
@@ -207,21 +212,25 @@ func (p *Processor) decodeAll(evs []kith.Event) []decoded {
 	return out
 }
 
-// applyBatch applies decoded events in one transaction with the cursor.
-func (p *Processor) applyBatch(ctx context.Context, evs []kith.Event, dec []decoded) error {
+// applyBatch applies decoded events, read after cursor position after, in
+// one transaction that moves the cursor past them. If the cursor is no longer
+// at after (another processor on the same store applied them), it applies
+// nothing and returns ECONFLICT.
+func (p *Processor) applyBatch(ctx context.Context, after int64, evs []kith.Event, dec []decoded) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	start := time.Now()
-	if cur, err := p.store.Cursor(ctx, CursorName); err != nil {
-		return err
-	} else if evs[0].Seq <= cur {
-		// Already applied (an undo or another Step ran meanwhile): re-read.
-		return fmt.Errorf("batch starting at %d is behind the cursor %d", evs[0].Seq, cur)
-	}
 	if p.cache != nil {
 		p.cache.trim()
 	}
 	err := p.store.Process(ctx, CursorName, evs[len(evs)-1].Seq, func(tx kith.ProfileTx) error {
+		cur, err := tx.Cursor(ctx, CursorName)
+		if err != nil {
+			return err
+		}
+		if cur != after {
+			return kith.Errorf(kith.ECONFLICT, "cursor moved from %d to %d while the batch was read: another processor applied it", after, cur)
+		}
 		b := p.newBatch(tx, nil)
 		for i := range evs {
 			if err := b.apply(ctx, &evs[i], &dec[i]); err != nil {

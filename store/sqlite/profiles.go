@@ -202,6 +202,18 @@ func getProfile(ctx context.Context, q querier, id string) (*kith.Profile, error
 	return p, nil
 }
 
+func (t *profileTx) Cursor(ctx context.Context, name string) (int64, error) {
+	var seq int64
+	err := t.q.QueryRowContext(ctx, "SELECT seq FROM cursors WHERE name = ?", name).Scan(&seq)
+	if err == sql.ErrNoRows {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read cursor %s: %w", name, err)
+	}
+	return seq, nil
+}
+
 func (t *profileTx) Profile(ctx context.Context, id string) (*kith.Profile, error) {
 	return getProfile(ctx, t.q, id)
 }

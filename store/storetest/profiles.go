@@ -25,6 +25,7 @@ func runProfiles(t *testing.T, open func(t *testing.T) Store) {
 	}{
 		{"Profiles/CursorAndLastSeq", testCursorAndLastSeq},
 		{"Profiles/ProcessMovesCursor", testProcessMovesCursor},
+		{"Profiles/CursorInsideTransaction", testCursorInsideTransaction},
 		{"Profiles/ProcessRollsBack", testProcessRollsBack},
 		{"Profiles/UpdateRollsBack", testUpdateRollsBack},
 		{"Profiles/ConcurrentProcess", testConcurrentProcess},
@@ -1634,5 +1635,37 @@ func testSearchLimit(t *testing.T, s Store) {
 				seen[id] = true
 			}
 		})
+	}
+}
+
+// A transaction reads the cursor as committed before it, under its own
+// write lock: the processor relies on it to refuse a batch another
+// processor applied meanwhile.
+func testCursorInsideTransaction(t *testing.T, s Store) {
+	ctx := context.Background()
+	var seen []int64
+	read := func(tx kith.ProfileTx) error {
+		c, err := tx.Cursor(ctx, "profiles")
+		seen = append(seen, c)
+		return err
+	}
+	for _, to := range []int64{5, 9} {
+		if err := s.Process(ctx, "profiles", to, read); err != nil {
+			t.Fatalf("Process(%d): %v", to, err)
+		}
+	}
+	if err := s.Update(ctx, read); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	if want := []int64{0, 5, 9}; !slices.Equal(seen, want) {
+		t.Errorf("cursor inside transactions = %v, want %v", seen, want)
+	}
+	var other int64 = -1
+	if err := s.Update(ctx, func(tx kith.ProfileTx) error {
+		var err error
+		other, err = tx.Cursor(ctx, "never-moved")
+		return err
+	}); err != nil || other != 0 {
+		t.Errorf("cursor never moved = %d, %v; want 0", other, err)
 	}
 }
