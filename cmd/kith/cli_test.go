@@ -148,3 +148,29 @@ func TestConfigPrecedence(t *testing.T) {
 		t.Errorf("bad config file: %v; want an error naming the file", err)
 	}
 }
+
+func TestConfigFileIdentityRules(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "kith.json")
+	os.WriteFile(file, []byte(`{"identity":{"default_region":"GB","rules":{"email":{"max":2,"priority":50}}},
+		"intents":{"half_life":"24h","rules":[{"topic":"loans","path_prefix":"/loans"}]}}`), 0o600)
+	t.Setenv("KITH_CONFIG", file)
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	resolve := configFlags(fs, true)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Identity.DefaultRegion != "GB" || cfg.Identity.Rules["email"].Max != 2 || !cfg.Identity.Rules["user_id"].Unique {
+		t.Errorf("identity = %+v; want region GB, email max 2, and user_id still unique", cfg.Identity)
+	}
+	if cfg.Intents.HalfLife != Duration(24*time.Hour) || len(cfg.Intents.Rules) != 1 || cfg.Intents.Rules[0].Topic != "loans" {
+		t.Errorf("intents = %+v", cfg.Intents)
+	}
+	os.WriteFile(file, []byte(`{"identity":{"default_region":"Atlantis"}}`), 0o600)
+	if _, err := resolve(); err == nil || !strings.Contains(err.Error(), "default_region") {
+		t.Errorf("unknown region: %v; want an error naming identity.default_region", err)
+	}
+}

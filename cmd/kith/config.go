@@ -88,7 +88,7 @@ func configFlags(fs *flag.FlagSet, withServe bool) func() (Config, error) {
 		shutdown = fs.Duration("shutdown-timeout", time.Duration(def.ShutdownTimeout), "how long to let in-flight requests finish on shutdown")
 	}
 	return func() (Config, error) {
-		cfg := def
+		cfg := DefaultConfig() // fresh: unmarshalling fills its maps in place
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
