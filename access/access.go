@@ -103,6 +103,9 @@ func (s *Service) EnsureSource(ctx context.Context, name, kind, writeKey string)
 		return nil, kith.Invalid("writeKey", "a write key must be at least 8 characters")
 	}
 	if src, err := s.sources.SourceByWriteKey(ctx, writeKey); err == nil {
+		if src.Revoked() {
+			return nil, kith.Errorf(kith.ECONFLICT, "write key of source %q was revoked; choose another", src.Name)
+		}
 		if src.Name != name {
 			return nil, kith.Errorf(kith.ECONFLICT, "write key belongs to source %q, not %q", src.Name, name)
 		}
@@ -238,6 +241,9 @@ func (s *Service) EnsureKey(ctx context.Context, name, secret string, scopes []s
 		return nil, kith.Invalid("secret", "an API key secret must be at least 16 characters")
 	}
 	if k, err := s.keys.APIKeyByHash(ctx, HashSecret(secret)); err == nil {
+		if k.Revoked() {
+			return nil, kith.Errorf(kith.ECONFLICT, "API key %q with this secret was revoked; choose another secret", k.Name)
+		}
 		return k, nil
 	} else if !kith.IsCode(err, kith.ENOTFOUND) {
 		return nil, err

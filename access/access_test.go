@@ -697,3 +697,27 @@ func TestAPIKeyRevocation(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Bootstrapping with a key or write key that was revoked is an error, not a
+// server that answers 401 to its own operator.
+func TestEnsureRefusesRevoked(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := newService(t, time.Hour)
+	if _, err := svc.EnsureSource(ctx, "default", "server", "boot-write-key-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.RevokeSource(ctx, "default"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := svc.EnsureSource(ctx, "default", "server", "boot-write-key-1")
+	wantError(t, "EnsureSource of a revoked write key", err, kith.ECONFLICT, "")
+	k, err := svc.EnsureKey(ctx, "boot", "boot-admin-secret-0001", []string{"admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.RevokeKey(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.EnsureKey(ctx, "boot", "boot-admin-secret-0001", []string{"admin"})
+	wantError(t, "EnsureKey of a revoked secret", err, kith.ECONFLICT, "")
+}

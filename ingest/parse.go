@@ -25,6 +25,9 @@ const (
 	// profile that keeps a trait adds levels of its own, and no real SDK
 	// nests more than a few.
 	MaxDepth = 64
+	// MaxFuture is how far past its receipt an event's time may lie; later
+	// times are replaced by the received time.
+	MaxFuture = 24 * time.Hour
 )
 
 // Endpoint names what a request was posted to: a message type, or a batch.
@@ -288,6 +291,16 @@ func build(w *wire, typ kith.EventType, raw []byte, prefix string, batchSentAt *
 		ev.SentAt = *sent
 	}
 	ev.Timestamp = correctedTime(client, sent, ev.ReceivedAt)
+	switch {
+	case ev.Timestamp.After(ev.ReceivedAt.Add(MaxFuture)):
+		// A clock this far ahead cannot be corrected: an event from the
+		// future would pin traits and intents for ever. The client's own
+		// time stays in OriginalTimestamp.
+		ev.Timestamp = ev.ReceivedAt
+	case ev.Timestamp.Year() < minYear:
+		return ev, kith.Invalid(prefix+"timestamp", "corrected for the client's clock (sentAt %s), the event time falls before %d",
+			ev.SentAt.Format(time.RFC3339), minYear)
+	}
 
 	if ev.MessageID == "" {
 		ev.MessageID = contentID(raw)

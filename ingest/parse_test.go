@@ -240,3 +240,24 @@ func TestDepth(t *testing.T) {
 		t.Errorf("message at the depth limit refused: %v", err)
 	}
 }
+
+func TestImplausibleClocks(t *testing.T) {
+	// A time in the future is replaced by the received time.
+	p, err := Parse("identify", []byte(`{"userId":"u","timestamp":"2199-01-01T00:00:00Z"}`), received)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := p.Events[0]; !e.Timestamp.Equal(received) || e.OriginalTimestamp.Year() != 2199 {
+		t.Errorf("timestamp %s (original %s); want the received time, the client's kept", e.Timestamp, e.OriginalTimestamp)
+	}
+	// A correction that lands before 1900 rejects that message only.
+	p, err = Parse(EndpointBatch, []byte(`{"batch":[
+		{"type":"track","userId":"u","event":"ok"},
+		{"type":"track","userId":"u","event":"skewed","timestamp":"1901-01-01T00:00:00Z","sentAt":"2199-01-01T00:00:00Z"}]}`), received)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Events) != 1 || len(p.Rejected) != 1 || p.Rejected[0].Field != "batch[1].timestamp" {
+		t.Errorf("events %d, rejected %+v; want the first kept and batch[1].timestamp rejected", len(p.Events), p.Rejected)
+	}
+}

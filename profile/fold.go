@@ -221,7 +221,7 @@ func (c *IntentConfig) TopIntents(p *kith.Profile, now time.Time) []RankedIntent
 	var out []RankedIntent
 	for topic, in := range p.Intents {
 		s := c.decayed(in, now)
-		if s < 0.01 {
+		if s < 0.01 || math.IsInf(s, 0) || math.IsNaN(s) {
 			continue
 		}
 		out = append(out, RankedIntent{Topic: topic, Strength: s, Channel: in.Channel, Last: in.Last})

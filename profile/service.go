@@ -115,7 +115,10 @@ func (s *Service) Timeline(ctx context.Context, id, cursor string, limit int) (*
 	}
 	var before *kith.TimelineCursor
 	if cursor != "" {
-		ts, seq, ok := strings.Cut(cursor, "-")
+		// The time may be negative (before 1970): split at the last dash.
+		i := strings.LastIndexByte(cursor, '-')
+		ok := i > 0
+		ts, seq := cursor[:max(i, 0)], cursor[i+1:]
 		t, err1 := strconv.ParseInt(ts, 10, 64)
 		q, err2 := strconv.ParseInt(seq, 10, 64)
 		if !ok || err1 != nil || err2 != nil {

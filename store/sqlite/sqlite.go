@@ -96,6 +96,15 @@ func openPair(path, synchronous string, cacheMB int) (w, r *sql.DB, err error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	q.Add("_pragma", "query_only(1)")
+	// The page cache is per connection: readers share the OS cache instead.
+	q.Del("_pragma")
+	for _, p := range pragmas {
+		if strings.HasPrefix(p, "cache_size(") {
+			p = "cache_size(-16384)"
+		}
+		q.Add("_pragma", p)
+	}
+	q.Add("_pragma", "query_only(1)")
 	if r, err = sql.Open("sqlite", "file:"+path+"?"+q.Encode()); err != nil {
 		w.Close()
 		return nil, nil, fmt.Errorf("open %s: %w", path, err)
