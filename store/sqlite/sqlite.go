@@ -70,42 +70,32 @@ type Options struct {
 
 // openPair opens a database file as one write connection and a read pool.
 func openPair(path, synchronous string, cacheMB int) (w, r *sql.DB, err error) {
-	pragmas := []string{
-		"busy_timeout(10000)",
-		"journal_mode(WAL)",
-		"synchronous(" + synchronous + ")",
-		"foreign_keys(ON)",
-		"cache_size(-" + strconv.Itoa(cacheMB*1024) + ")",
-		// Checkpoint every 40 MB of WAL rather than 4 MB: fewer, larger
-		// checkpoints inside commits.
-		"wal_autocheckpoint(10000)",
+	dsn := func(cacheKB int, extra ...string) string {
+		q := url.Values{}
+		for _, p := range append([]string{
+			"busy_timeout(10000)",
+			"journal_mode(WAL)",
+			"synchronous(" + synchronous + ")",
+			"foreign_keys(ON)",
+			"cache_size(-" + strconv.Itoa(cacheKB) + ")",
+			// Checkpoint every 40 MB of WAL rather than 4 MB: fewer,
+			// larger checkpoints inside commits.
+			"wal_autocheckpoint(10000)",
+		}, extra...) {
+			q.Add("_pragma", p)
+		}
+		return "file:" + path + "?" + q.Encode()
 	}
-	q := url.Values{}
-	for _, p := range pragmas {
-		q.Add("_pragma", p)
-	}
-	wq := url.Values{"_txlock": {"immediate"}}
-	for k, v := range q {
-		wq[k] = v
-	}
-	if w, err = sql.Open("sqlite", "file:"+path+"?"+wq.Encode()); err != nil {
+	if w, err = sql.Open("sqlite", dsn(cacheMB*1024)+"&_txlock=immediate"); err != nil {
 		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	q.Add("_pragma", "query_only(1)")
-	// The page cache is per connection: readers share the OS cache instead.
-	q.Del("_pragma")
-	for _, p := range pragmas {
-		if strings.HasPrefix(p, "cache_size(") {
-			p = "cache_size(-16384)"
-		}
-		q.Add("_pragma", p)
-	}
-	q.Add("_pragma", "query_only(1)")
-	if r, err = sql.Open("sqlite", "file:"+path+"?"+q.Encode()); err != nil {
+	// The page cache is per connection: readers keep a small one each and
+	// share the OS cache.
+	if r, err = sql.Open("sqlite", dsn(16*1024, "query_only(1)")); err != nil {
 		w.Close()
 		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
