@@ -350,7 +350,7 @@ func FuzzAppendDoc(f *testing.F) {
 	f.Add("a\"b\\c\x00\x1f\x7f", []byte(`{"x": [1, 2, {"y": null}], "z": "\u00e9"}`), "call\ncenter", "\xff\xfe",
 		"zoë \u2028 \u2029 <>&", "src\t", math.NaN(), int64(-1), int16(60))
 	f.Add("\xed\xa0\x80", []byte("not json \xff"), "\xc3", "topic", "", "", math.Inf(1), int64(math.MaxInt64), int16(-90))
-	f.Add("", []byte(" 1e400 "), "", "", "\xff", "\xfe", -0.0, int64(math.MinInt64), int16(1439))
+	f.Add("", []byte(" 1e400 "), "", "", "\xff", "\xfe", math.Copysign(0, -1), int64(math.MinInt64), int16(1439))
 	f.Add("x", []byte("\"a\xffb\""), "x", "x", "x", "x", 5e-324, int64(0), int16(-1439))
 	f.Add("k", []byte(``), "k", "k", "k\x00", "😀", 1e21, int64(1e18), int16(32767))
 	f.Fuzz(func(t *testing.T, name string, value []byte, channel, topic, key, source string,

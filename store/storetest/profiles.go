@@ -367,7 +367,7 @@ func testProcessMovesCursor(t *testing.T, s Store) {
 		// What a transaction wrote, it reads.
 		got, err := tx.Profile(ctx, p.ID)
 		if err != nil {
-			return fmt.Errorf("Profile inside the transaction that put it: %w", err)
+			return fmt.Errorf("read the profile inside the transaction that put it: %w", err)
 		}
 		if diff := cmp.Diff(p, got, profileOpts); diff != "" {
 			t.Errorf("Profile inside the transaction (-put +read):\n%s", diff)
