@@ -2,8 +2,9 @@ package sqlite
 
 import (
 	"encoding/json"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -17,12 +18,7 @@ import (
 // times) was the largest single cost of processing.
 func appendDoc(b []byte, p *kith.Profile) []byte {
 	b = append(b, `{"traits":{`...)
-	names := make([]string, 0, len(p.Traits))
-	for k := range p.Traits {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for i, k := range names {
+	for i, k := range slices.Sorted(maps.Keys(p.Traits)) {
 		t := p.Traits[k]
 		if i > 0 {
 			b = append(b, ',')
@@ -45,17 +41,12 @@ func appendDoc(b []byte, p *kith.Profile) []byte {
 		b = append(b, '}')
 	}
 	b = append(b, `},"channels":{`...)
-	chans := make([]string, 0, len(p.Channels))
-	for k := range p.Channels {
-		chans = append(chans, string(k))
-	}
-	sort.Strings(chans)
-	for i, k := range chans {
-		c := p.Channels[kith.Kind(k)]
+	for i, k := range slices.Sorted(maps.Keys(p.Channels)) {
+		c := p.Channels[k]
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k)
+		b = appendString(b, string(k))
 		b = append(b, `:{"first":`...)
 		b = appendTime(b, c.First)
 		b = append(b, `,"last":`...)
@@ -65,12 +56,7 @@ func appendDoc(b []byte, p *kith.Profile) []byte {
 		b = append(b, '}')
 	}
 	b = append(b, `},"intents":{`...)
-	topics := make([]string, 0, len(p.Intents))
-	for k := range p.Intents {
-		topics = append(topics, k)
-	}
-	sort.Strings(topics)
-	for i, k := range topics {
+	for i, k := range slices.Sorted(maps.Keys(p.Intents)) {
 		in := p.Intents[k]
 		if i > 0 {
 			b = append(b, ',')
