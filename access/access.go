@@ -10,6 +10,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ type Service struct {
 	keys    kith.KeyStore
 	now     func() time.Time
 	ttl     time.Duration
+	audit   kith.AuditLog // nil: changes are not recorded
 
 	mu     sync.Mutex
 	cache  map[string]cached    // write key → source, for the ingestion hot path
@@ -37,6 +39,24 @@ type cachedKey struct {
 type cached struct {
 	src     *kith.Source
 	expires time.Time
+}
+
+// RecordTo makes the Service record every source and key it creates or
+// revokes in the audit log, with the actor its context carries.
+func (s *Service) RecordTo(a kith.AuditLog) { s.audit = a }
+
+func (s *Service) record(ctx context.Context, action, target, detail string) error {
+	if s.audit == nil {
+		return nil
+	}
+	a, ok := kith.ActorFrom(ctx)
+	if !ok {
+		a = kith.Actor{Kind: kith.ActorSystem, Via: "cli"}
+	}
+	if err := s.audit.AppendAudit(ctx, kith.AuditRecord{Actor: a, Action: action, Target: target, Detail: detail}); err != nil {
+		return fmt.Errorf("record %s: %w", action, err)
+	}
+	return nil
 }
 
 // maxCached bounds the write-key cache; past it the cache starts afresh.
@@ -92,6 +112,9 @@ func (s *Service) createSource(ctx context.Context, name, kind, writeKey string)
 	if err := s.sources.CreateSource(ctx, src); err != nil {
 		return nil, err
 	}
+	if err := s.record(ctx, kith.AuditSourceCreate, src.Name, "kind "+string(src.Kind)); err != nil {
+		return nil, err
+	}
 	return src, nil
 }
 
@@ -130,6 +153,9 @@ func (s *Service) RevokeSource(ctx context.Context, idOrName string) (*kith.Sour
 	delete(s.cache, src.WriteKey)
 	s.gen++
 	s.mu.Unlock()
+	if err := s.record(ctx, kith.AuditSourceRevoke, src.Name, ""); err != nil {
+		return nil, err
+	}
 	return src, nil
 }
 
@@ -231,6 +257,9 @@ func (s *Service) createKey(ctx context.Context, name, secret string, scopes []s
 	if err := s.keys.CreateAPIKey(ctx, k); err != nil {
 		return nil, err
 	}
+	if err := s.record(ctx, kith.AuditKeyCreate, k.Name, "scopes "+joinScopes(k.Scopes)); err != nil {
+		return nil, err
+	}
 	return k, nil
 }
 
@@ -264,6 +293,9 @@ func (s *Service) RevokeKey(ctx context.Context, idOrName string) (*kith.APIKey,
 	s.authed = map[string]cachedKey{}
 	s.gen++
 	s.mu.Unlock()
+	if err := s.record(ctx, kith.AuditKeyRevoke, k.Name, ""); err != nil {
+		return nil, err
+	}
 	return k, nil
 }
 
@@ -312,4 +344,12 @@ func Require(k *kith.APIKey, scope kith.Scope) error {
 		return kith.Errorf(kith.EFORBIDDEN, "this API key lacks the %s scope", scope)
 	}
 	return nil
+}
+
+func joinScopes(ss []kith.Scope) string {
+	parts := make([]string, len(ss))
+	for i, s := range ss {
+		parts[i] = string(s)
+	}
+	return strings.Join(parts, " ")
 }

@@ -19,6 +19,8 @@ type Server struct {
 	ingest   *ingest.Service
 	access   *access.Service
 	profiles *profile.Service
+	audit    kith.AuditLog
+	console  http.Handler
 	metrics  *metrics.Metrics
 	log      *slog.Logger
 	version  string
@@ -31,16 +33,20 @@ type Config struct {
 	Ingest   *ingest.Service
 	Access   *access.Service
 	Profiles *profile.Service // nil: no profile API
-	Metrics  *metrics.Metrics
-	Logger   *slog.Logger
-	Version  string
+	Audit    kith.AuditLog    // nil: no audit API
+	// Console serves every path the API does not: the web console.
+	Console http.Handler
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+	Version string
 	// Ready reports whether the store can serve; /healthz answers 503 when it errs.
 	Ready func(context.Context) error
 }
 
 // NewServer returns a Server with every route registered.
 func NewServer(c Config) *Server {
-	s := &Server{ingest: c.Ingest, access: c.Access, profiles: c.Profiles, metrics: c.Metrics, log: c.Logger,
+	s := &Server{ingest: c.Ingest, access: c.Access, profiles: c.Profiles, audit: c.Audit, console: c.Console,
+		metrics: c.Metrics, log: c.Logger,
 		version: c.Version, ready: c.Ready, mux: http.NewServeMux()}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -73,6 +79,14 @@ func NewServer(c Config) *Server {
 		s.mux.Handle("GET /v1/profiles/{id}/identities", s.scoped(kith.ScopeProfilesRead, s.handleIdentities))
 		s.mux.Handle("POST /v1/merges/{mergeId}/undo", s.scoped(kith.ScopeProfilesWrite, s.handleUndoMerge))
 		s.mux.Handle("GET /v1/processing", s.scoped(kith.ScopeProfilesRead, s.handleProcessing))
+	}
+
+	if s.audit != nil {
+		s.mux.Handle("GET /v1/audit", s.scoped(kith.ScopeAdmin, s.handleAudit))
+		s.mux.Handle("GET /v1/audit/export", s.scoped(kith.ScopeAdmin, s.handleAuditExport))
+	}
+	if s.console != nil {
+		s.mux.Handle("/", s.console)
 	}
 
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
@@ -122,6 +136,7 @@ func (s *Server) scoped(scope kith.Scope, h http.HandlerFunc) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), apiKeyCtx, key)))
+		ctx := context.WithValue(r.Context(), apiKeyCtx, key)
+		h(w, r.WithContext(kith.WithActor(ctx, access.KeyActor(key, r.RemoteAddr))))
 	})
 }

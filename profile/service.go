@@ -23,9 +23,10 @@ type Reader interface {
 
 // Service answers questions about profiles for every channel.
 type Service struct {
-	r    Reader
-	proc *Processor
-	now  func() time.Time
+	r     Reader
+	proc  *Processor
+	now   func() time.Time
+	audit kith.AuditLog // nil: reads are not recorded (tests, tools)
 }
 
 // NewService returns a Service reading r; undo and lag go through proc.
@@ -60,6 +61,21 @@ func (s *Service) current(ctx context.Context, id string) (*kith.Profile, string
 
 // Get returns a profile; an absorbed id answers its survivor.
 func (s *Service) Get(ctx context.Context, id string) (*View, error) {
+	a, err := s.actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.view(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.disclose(ctx, a, kith.AuditProfileRead, v.ID, ""); err != nil {
+		return nil, err
+	}
+	return redactView(a, v), nil
+}
+
+func (s *Service) view(ctx context.Context, id string) (*View, error) {
 	p, requested, err := s.current(ctx, id)
 	if err != nil {
 		return nil, err
@@ -77,6 +93,13 @@ func (s *Service) Get(ctx context.Context, id string) (*View, error) {
 // as identifiers are (e-mail case, phone format). When several profiles
 // hold it (after a unique conflict) it returns ECONFLICT and their ids.
 func (s *Service) Lookup(ctx context.Context, typ, value string) (*View, []string, error) {
+	a, err := s.actor(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := needPII(a, "looking a profile up by an identifier"); err != nil {
+		return nil, nil, err
+	}
 	cfg := s.proc.Config()
 	if !cfg.Identity.IsType(typ) {
 		return nil, nil, kith.Invalid(typ, "unknown identifier type; use one of %s", strings.Join(cfg.Identity.Types(), ", "))
@@ -93,8 +116,14 @@ func (s *Service) Lookup(ctx context.Context, typ, value string) (*View, []strin
 	case 0:
 		return nil, nil, kith.Errorf(kith.ENOTFOUND, "no profile holds %s %s", typ, v)
 	case 1:
-		view, err := s.Get(ctx, ids[0])
-		return view, nil, err
+		view, err := s.view(ctx, ids[0])
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := s.disclose(ctx, a, kith.AuditProfileLookup, view.ID, typ+" "+v); err != nil {
+			return nil, nil, err
+		}
+		return view, nil, nil
 	}
 	return nil, ids, kith.Errorf(kith.ECONFLICT, "%d profiles hold %s %s", len(ids), typ, v)
 }
@@ -107,11 +136,27 @@ type Page struct {
 
 // Timeline returns a profile's events across channels, newest first.
 func (s *Service) Timeline(ctx context.Context, id, cursor string, limit int) (*Page, error) {
+	a, err := s.actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	page, pid, err := s.timeline(ctx, id, cursor, limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.disclose(ctx, a, kith.AuditProfileRead, pid, "timeline"); err != nil {
+		return nil, err
+	}
+	redactTimeline(a, page.Events)
+	return page, nil
+}
+
+func (s *Service) timeline(ctx context.Context, id, cursor string, limit int) (*Page, string, error) {
 	if limit <= 0 {
 		limit = 50
 	}
 	if limit > 500 {
-		return nil, kith.Invalid("limit", "at most 500 events a page")
+		return nil, "", kith.Invalid("limit", "at most 500 events a page")
 	}
 	var before *kith.TimelineCursor
 	if cursor != "" {
@@ -122,17 +167,17 @@ func (s *Service) Timeline(ctx context.Context, id, cursor string, limit int) (*
 		t, err1 := strconv.ParseInt(ts, 10, 64)
 		q, err2 := strconv.ParseInt(seq, 10, 64)
 		if !ok || err1 != nil || err2 != nil {
-			return nil, kith.Invalid("cursor", "not a cursor this API gave out")
+			return nil, "", kith.Invalid("cursor", "not a cursor this API gave out")
 		}
 		before = &kith.TimelineCursor{Time: time.Unix(0, t), Seq: q}
 	}
 	p, _, err := s.current(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	evs, err := s.r.Timeline(ctx, p.ID, before, limit+1)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	page := &Page{Events: evs}
 	if len(evs) > limit {
@@ -140,7 +185,7 @@ func (s *Service) Timeline(ctx context.Context, id, cursor string, limit int) (*
 		last := page.Events[limit-1]
 		page.NextCursor = strconv.FormatInt(last.Timestamp.UnixNano(), 10) + "-" + strconv.FormatInt(last.Seq, 10)
 	}
-	return page, nil
+	return page, p.ID, nil
 }
 
 // Identities is a profile's identity graph.
@@ -154,6 +199,22 @@ type Identities struct {
 // Identities returns the identifiers of a profile with the reason for each
 // link, the merges that made it, and the conflicts recorded on it.
 func (s *Service) Identities(ctx context.Context, id string) (*Identities, error) {
+	a, err := s.actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.identities(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.disclose(ctx, a, kith.AuditProfileRead, out.ProfileID, "identities"); err != nil {
+		return nil, err
+	}
+	redactLinks(a, out.Links)
+	return out, nil
+}
+
+func (s *Service) identities(ctx context.Context, id string) (*Identities, error) {
 	p, _, err := s.current(ctx, id)
 	if err != nil {
 		return nil, err
@@ -174,6 +235,13 @@ func (s *Service) Identities(ctx context.Context, id string) (*Identities, error
 // Search finds profiles for an agent by the start of a name, an e-mail
 // address or a phone number.
 func (s *Service) Search(ctx context.Context, q string, limit int) ([]*View, error) {
+	a, err := s.actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := needPII(a, "searching by name, e-mail or phone"); err != nil {
+		return nil, err
+	}
 	q = strings.TrimSpace(q)
 	if len([]rune(q)) < 2 {
 		return nil, kith.Invalid("q", "type at least 2 characters")
@@ -213,7 +281,7 @@ func (s *Service) Search(ctx context.Context, q string, limit int) ([]*View, err
 	out := make([]*View, 0, len(ids))
 	seen := map[string]bool{}
 	for _, id := range ids {
-		v, err := s.Get(ctx, id)
+		v, err := s.view(ctx, id)
 		if err != nil {
 			if kith.IsCode(err, kith.ENOTFOUND) {
 				continue
@@ -225,12 +293,30 @@ func (s *Service) Search(ctx context.Context, q string, limit int) ([]*View, err
 			out = append(out, v)
 		}
 	}
+	recs := make([]kith.AuditRecord, len(out))
+	for i, v := range out {
+		recs[i] = kith.AuditRecord{Actor: a, Action: kith.AuditProfileSearch, Target: v.ID, Detail: "query " + q}
+	}
+	if err := s.record(ctx, recs...); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
 // UndoMerge reverses a merge (see Processor.UndoMerge).
 func (s *Service) UndoMerge(ctx context.Context, mergeID string) (*kith.Merge, error) {
-	return s.proc.UndoMerge(ctx, mergeID)
+	a, err := s.actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.proc.UndoMerge(ctx, mergeID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.disclose(ctx, a, kith.AuditMergeUndo, m.Survivor, "merge "+m.ID+" split off "+m.Absorbed); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // Lag reports how far processing is behind the log.

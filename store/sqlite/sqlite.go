@@ -32,19 +32,25 @@ var migrations embed.FS
 //   - ProfilesFileName (profiles.db): identity graph, profiles, timelines and
 //     the processors' cursors, all derived from the log. Its cursor commits
 //     with the changes it caused, so a crash loses neither nor doubles one.
+//   - AuditFileName (audit.db): who read or changed what; fsync'd like the
+//     log, with a writer of its own so recording a read never queues
+//     behind ingestion.
 const (
 	FileName         = "kith.db"
 	ProfilesFileName = "profiles.db"
 )
 
 // DB is the embedded store. It implements kith.EventLog, kith.EventReader,
-// kith.SourceStore, kith.KeyStore and the profile processor's store.
+// kith.SourceStore, kith.KeyStore, kith.UserStore, kith.SessionStore,
+// kith.AuditLog and the profile processor's store.
 type DB struct {
 	path string
 	w    *sql.DB  // kith.db: exactly one connection, every write goes through it
 	r    *sql.DB  // kith.db: read-only pool
 	pw   *sql.DB  // profiles.db: exactly one connection
 	pr   *sql.DB  // profiles.db: read-only pool
+	aw   *sql.DB  // audit.db: exactly one connection
+	ar   *sql.DB  // audit.db: read-only pool
 	pwp  prepared // hot statements on pw
 	prp  prepared // hot statements on pr
 
@@ -53,6 +59,10 @@ type DB struct {
 	closed  bool
 	appends chan *appendReq
 	done    chan struct{}
+
+	// Group commit of the audit trail, the same way.
+	audits    chan *auditReq
+	auditDone chan struct{}
 
 	// MaxCommitEvents caps the events one group commit takes.
 	maxCommitEvents int
@@ -113,6 +123,8 @@ func Open(ctx context.Context, dir string, opt Options) (_ *DB, err error) {
 		path:            filepath.Join(dir, FileName),
 		appends:         make(chan *appendReq, 1024),
 		done:            make(chan struct{}),
+		audits:          make(chan *auditReq, 1024),
+		auditDone:       make(chan struct{}),
 		maxCommitEvents: opt.MaxCommitEvents,
 		onCommit:        opt.OnCommit,
 	}
@@ -136,10 +148,17 @@ func Open(ctx context.Context, dir string, opt Options) (_ *DB, err error) {
 	if db.pw, db.pr, err = openPair(filepath.Join(dir, ProfilesFileName), "NORMAL", 512); err != nil {
 		return nil, err
 	}
+	// FULL: a record of who read a profile is kept even across a power loss.
+	if db.aw, db.ar, err = openPair(filepath.Join(dir, AuditFileName), "FULL", 8); err != nil {
+		return nil, err
+	}
 	if err = migrate(ctx, db.w, "migrations/events"); err != nil {
 		return nil, err
 	}
 	if err = migrate(ctx, db.pw, "migrations/profiles"); err != nil {
+		return nil, err
+	}
+	if err = migrate(ctx, db.aw, "migrations/audit"); err != nil {
 		return nil, err
 	}
 	if db.pwp, err = prepare(ctx, db.pw); err != nil {
@@ -149,6 +168,7 @@ func Open(ctx context.Context, dir string, opt Options) (_ *DB, err error) {
 		return nil, err
 	}
 	go db.writeLoop()
+	go db.auditLoop()
 	return db, nil
 }
 
@@ -156,7 +176,7 @@ func (db *DB) closeAll() error {
 	db.pwp.close()
 	db.prp.close()
 	var errs []error
-	for _, c := range []*sql.DB{db.r, db.w, db.pr, db.pw} {
+	for _, c := range []*sql.DB{db.r, db.w, db.pr, db.pw, db.ar, db.aw} {
 		if c != nil {
 			errs = append(errs, c.Close())
 		}
@@ -179,11 +199,14 @@ func (db *DB) Close() error {
 	}
 	db.closed = true
 	close(db.appends)
+	close(db.audits)
 	db.mu.Unlock()
 	<-db.done
+	<-db.auditDone
 	// Fold the WAL into the main file so a cold start reads one file.
 	_, _ = db.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	_, _ = db.pw.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	_, _ = db.aw.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	return db.closeAll()
 }
 

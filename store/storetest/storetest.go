@@ -25,6 +25,9 @@ type Store interface {
 	kith.EventReader
 	kith.SourceStore
 	kith.KeyStore
+	kith.UserStore
+	kith.SessionStore
+	kith.AuditLog
 	profile.Store
 	profile.Reader
 }
@@ -66,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		})
 	}
 	runProfiles(t, open)
+	runUsers(t, open)
 }
 
 // base is a time with microseconds set, so that it round-trips exactly in
