@@ -419,3 +419,7 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// RandomPassword returns a new password of 20 letters and digits (about
+// 119 bits), for a user whose password is made up for them.
+func RandomPassword() string { return randomString(20) }

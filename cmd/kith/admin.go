@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -22,7 +23,18 @@ func openAccess(ctx context.Context, cfg Config) (*access.Service, func() error,
 	if err != nil {
 		return nil, nil, err
 	}
-	return access.New(db, db, 0), db.Close, nil
+	svc := access.New(db, db, 0)
+	svc.RecordTo(db)
+	return svc, db.Close, nil
+}
+
+// cliActor is who the audit log says acted for a command-line change.
+func cliActor(ctx context.Context) context.Context {
+	name := os.Getenv("USER")
+	if name == "" {
+		name = "operator"
+	}
+	return kith.WithActor(ctx, kith.Actor{Kind: kith.ActorSystem, Name: name, Via: "cli"})
 }
 
 type multiFlag []string
@@ -70,6 +82,7 @@ configuration. Kinds: ` + kindNames() + `
 	if err != nil {
 		return err
 	}
+	ctx = cliActor(ctx)
 	svc, closeDB, err := openAccess(ctx, cfg)
 	if err != nil {
 		return err
@@ -157,6 +170,7 @@ API keys go in 'Authorization: Bearer KEY'. Scopes: ` + strings.Join(scopes, ", 
 	if err != nil {
 		return err
 	}
+	ctx = cliActor(ctx)
 	svc, closeDB, err := openAccess(ctx, cfg)
 	if err != nil {
 		return err

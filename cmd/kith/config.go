@@ -18,12 +18,27 @@ type Config struct {
 	DataDir           string          `json:"data_dir"`
 	BootstrapWriteKey string          `json:"bootstrap_write_key"`
 	BootstrapAPIKey   string          `json:"bootstrap_api_key"`
+	// BootstrapAdminPassword makes sure a console user "admin" exists,
+	// created with this password if not. Environment or file only: a flag
+	// would show it in the process list.
+	BootstrapAdminPassword string `json:"bootstrap_admin_password"`
+	// SecureCookies marks console cookies Secure: set it behind HTTPS.
+	SecureCookies bool `json:"secure_cookies"`
+	// Demo loads the demo history through ingestion at start.
+	Demo DemoConfig `json:"demo"`
 	LogLevel          string          `json:"log_level"`  // debug, info, warn, error
 	LogFormat         string          `json:"log_format"` // text or json
 	ShutdownTimeout   Duration        `json:"shutdown_timeout"`
 	WriteKeyCacheTTL  Duration        `json:"write_key_cache_ttl"`
 	Identity          identity.Config `json:"identity"`
 	Intents           IntentsConfig   `json:"intents"`
+}
+
+// DemoConfig configures `kith serve --demo`.
+type DemoConfig struct {
+	Enabled     bool `json:"enabled"`
+	People      int  `json:"people"`
+	HeavyEvents int  `json:"heavy_events"`
 }
 
 // IntentsConfig configures intent inference (see profile.IntentConfig).
@@ -60,6 +75,7 @@ func DefaultConfig() Config {
 		LogFormat:        "text",
 		ShutdownTimeout:  Duration(30 * time.Second),
 		WriteKeyCacheTTL: Duration(10 * time.Second),
+		Demo:             DemoConfig{People: 3000, HeavyEvents: 10000},
 		Identity:         identity.DefaultConfig(),
 		Intents: IntentsConfig{HalfLife: Duration(72 * time.Hour), CategoryTopics: true, Top: 5,
 			Rules: []profile.IntentRule{
@@ -79,6 +95,8 @@ func configFlags(fs *flag.FlagSet, withServe bool) func() (Config, error) {
 	dataDir := fs.String("data-dir", def.DataDir, "directory for the embedded store (env KITH_DATA_DIR)")
 	var addr, wk, ak, level, format *string
 	var shutdown *time.Duration
+	var demo, secure *bool
+	var demoPeople, demoHeavy *int
 	if withServe {
 		addr = fs.String("addr", def.Addr, "address to listen on, HOST:PORT (env KITH_ADDR)")
 		wk = fs.String("bootstrap-write-key", "", "make sure a source named 'default' with this write key exists (env KITH_BOOTSTRAP_WRITE_KEY)")
@@ -86,6 +104,10 @@ func configFlags(fs *flag.FlagSet, withServe bool) func() (Config, error) {
 		level = fs.String("log-level", def.LogLevel, "log level: debug, info, warn or error (env KITH_LOG_LEVEL)")
 		format = fs.String("log-format", def.LogFormat, "log format: text or json (env KITH_LOG_FORMAT)")
 		shutdown = fs.Duration("shutdown-timeout", time.Duration(def.ShutdownTimeout), "how long to let in-flight requests finish on shutdown")
+		secure = fs.Bool("secure-cookies", false, "mark console cookies Secure, for serving behind HTTPS (env KITH_SECURE_COOKIES=1)")
+		demo = fs.Bool("demo", false, "load a demo multi-channel history through ingestion, with demo users (data dir defaults to "+demoDataDir+")")
+		demoPeople = fs.Int("demo-people", def.Demo.People, "people in the demo history")
+		demoHeavy = fs.Int("demo-heavy-events", def.Demo.HeavyEvents, "events of the demo's heaviest customer")
 	}
 	return func() (Config, error) {
 		cfg := DefaultConfig() // fresh: unmarshalling fills its maps in place
@@ -117,6 +139,10 @@ func configFlags(fs *flag.FlagSet, withServe bool) func() (Config, error) {
 		env("KITH_LOG_LEVEL", &cfg.LogLevel)
 		env("KITH_LOG_FORMAT", &cfg.LogFormat)
 		env("KITH_DEFAULT_REGION", &cfg.Identity.DefaultRegion)
+		env("KITH_BOOTSTRAP_ADMIN_PASSWORD", &cfg.BootstrapAdminPassword)
+		if v, ok := os.LookupEnv("KITH_SECURE_COOKIES"); ok {
+			cfg.SecureCookies = v == "1" || v == "true"
+		}
 
 		flagStr := func(name string, p *string, dst *string) {
 			if set[name] && p != nil {
@@ -131,6 +157,25 @@ func configFlags(fs *flag.FlagSet, withServe bool) func() (Config, error) {
 		flagStr("log-format", format, &cfg.LogFormat)
 		if set["shutdown-timeout"] {
 			cfg.ShutdownTimeout = Duration(*shutdown)
+		}
+		if set["secure-cookies"] {
+			cfg.SecureCookies = *secure
+		}
+		if set["demo"] {
+			cfg.Demo.Enabled = *demo
+		}
+		if set["demo-people"] {
+			cfg.Demo.People = *demoPeople
+		}
+		if set["demo-heavy-events"] {
+			cfg.Demo.HeavyEvents = *demoHeavy
+		}
+		if cfg.Demo.Enabled && !set["data-dir"] && os.Getenv("KITH_DATA_DIR") == "" && cfg.DataDir == DefaultConfig().DataDir {
+			// The demo keeps its made-up customers apart from real data.
+			cfg.DataDir = demoDataDir
+		}
+		if cfg.Demo.People < 0 || cfg.Demo.HeavyEvents < 0 {
+			return cfg, usageError{"--demo-people and --demo-heavy-events may not be negative"}
 		}
 		if err := cfg.Identity.Validate(); err != nil {
 			return cfg, fmt.Errorf("config: %w", err)

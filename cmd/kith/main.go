@@ -36,6 +36,7 @@ Commands:
   serve      run the server: ingestion, API and console on one port
   sources    create, list and revoke sources (channels that send events)
   keys       create, list and revoke secret API keys
+  users      add, list and change console users and their roles
   bench      measure speed (kith bench ingest)
   version    print the version
 
@@ -89,6 +90,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runSources(ctx, rest, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, rest, stdout, stderr)
+	case "users":
+		return runUsers(ctx, rest, os.Stdin, stdout, stderr)
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":

@@ -19,21 +19,29 @@ import (
 	"github.com/kithhq/kith/metrics"
 	"github.com/kithhq/kith/profile"
 	"github.com/kithhq/kith/store/sqlite"
+	"github.com/kithhq/kith/web"
 )
 
 // Main is a running Kith server. Tests start it as `kith serve` would.
 type Main struct {
 	Config Config
 	Logger *slog.Logger
+	// Out receives what a person starting the server should read (the demo's
+	// banner); Progress receives progress bars. Either may be nil.
+	Out      io.Writer
+	Progress io.Writer
 
 	DB        *sqlite.DB
 	Access    *access.Service
+	Users     *access.Users
 	Metrics   *metrics.Metrics
 	Processor *profile.Processor
 	Profiles  *profile.Service
 
 	stopProcessing context.CancelFunc
 	processing     chan struct{}
+
+	demo demoRun // the demo loader, when --demo
 
 	ln       net.Listener
 	srv      *http.Server
@@ -83,6 +91,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}()
 	m.Access = access.New(m.DB, m.DB, time.Duration(m.Config.WriteKeyCacheTTL))
+	m.Access.RecordTo(m.DB)
+	m.Users = access.NewUsers(m.DB, m.DB, m.DB)
 	if err := m.bootstrap(ctx); err != nil {
 		return err
 	}
@@ -95,6 +105,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}, m.Logger, m.Metrics.ObserveBatch)
 	m.Processor = proc
 	m.Profiles = profile.NewService(m.DB, proc)
+	m.Profiles.RecordTo(m.DB)
 	m.Metrics.RegisterLag(func() (float64, float64) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -111,10 +122,19 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		proc.Run(pctx)
 	}()
 
+	console, err := web.New(web.Config{
+		Access: m.Access, Users: m.Users, Profiles: m.Profiles, Audit: m.DB,
+		Status: m.status, Logger: m.Logger, Version: versionString(), SecureCookies: m.Config.SecureCookies,
+	})
+	if err != nil {
+		return err
+	}
 	handler := kithhttp.NewServer(kithhttp.Config{
 		Ingest:   ingest.New(m.DB, m.Access),
 		Access:   m.Access,
 		Profiles: m.Profiles,
+		Audit:    m.DB,
+		Console:  console,
 		Metrics:  m.Metrics,
 		Logger:   m.Logger,
 		Version:  versionString(),
@@ -136,7 +156,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.serveErr = make(chan error, 1)
 	go func() { m.serveErr <- m.srv.Serve(m.ln) }()
-	m.Logger.Info("kith serving", "addr", m.Addr(), "data_dir", m.Config.DataDir, "db", m.DB.Path(), "version", versionString())
+	m.Logger.Info("kith serving", "addr", m.Addr(), "console", m.URL()+"/", "data_dir", m.Config.DataDir, "version", versionString())
+	if m.Config.Demo.Enabled {
+		if err := m.startDemo(ctx); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -155,7 +180,28 @@ func (m *Main) bootstrap(ctx context.Context) error {
 		}
 		m.Logger.Info("bootstrap API key ready", "key", k.Name, "id", k.ID)
 	}
+	if pw := m.Config.BootstrapAdminPassword; pw != "" {
+		_, created, err := m.Users.Ensure(ctx, "admin", string(kith.RoleAdmin), pw)
+		if err != nil {
+			return fmt.Errorf("bootstrap admin user: %w", err)
+		}
+		if created {
+			m.Logger.Info("bootstrap console user ready", "user", "admin")
+		} else {
+			m.Logger.Info("console user admin exists; KITH_BOOTSTRAP_ADMIN_PASSWORD left it as it is")
+		}
+	}
 	return nil
+}
+
+// status is what the console shows about the running system.
+func (m *Main) status(ctx context.Context) web.Status {
+	var st web.Status
+	if lag, err := m.Processor.Lag(ctx); err == nil {
+		st.Events, st.LagEvents, st.LagSeconds = lag.LastSeq, lag.Events, lag.Age.Seconds()
+	}
+	st.Demo = m.demo.progress()
+	return st
 }
 
 // Addr returns the address the server listens on.
@@ -176,6 +222,7 @@ func (m *Main) Done() <-chan error { return m.serveErr }
 // (each waits for its durable append), flush the log and close the store.
 func (m *Main) Close() error {
 	var errs []error
+	m.demo.stop()
 	if m.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(m.Config.ShutdownTimeout))
 		if err := m.srv.Shutdown(ctx); err != nil {
@@ -229,7 +276,7 @@ Example:
 	if err != nil {
 		return err
 	}
-	m := &Main{Config: cfg, Logger: logger}
+	m := &Main{Config: cfg, Logger: logger, Out: stdout, Progress: stderr}
 	if err := m.Run(ctx); err != nil {
 		return err
 	}

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kithhq/kith"
+	"github.com/kithhq/kith/demo"
+	"github.com/kithhq/kith/web"
+)
+
+// demoDataDir is where `kith serve --demo` keeps its store unless told
+// otherwise, apart from real data.
+const demoDataDir = "kith-demo-data"
+
+// demoUsers are the console users the demo creates: one per role, each
+// with the password "kith-demo-" + role.
+var demoUsers = []kith.Role{kith.RoleAdmin, kith.RoleAgent, kith.RoleMarketer, kith.RoleAnalyst}
+
+func demoPassword(r kith.Role) string { return "kith-demo-" + string(r) }
+
+// demoRun is the demo loader running in the background.
+type demoRun struct {
+	mu     sync.Mutex
+	active bool
+	sent   int
+	total  int
+	done   bool
+	err    error
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func (d *demoRun) progress() *web.Demo {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.active {
+		return nil
+	}
+	p := &web.Demo{Sent: d.sent, Total: d.total, Done: d.done}
+	if d.err != nil {
+		p.Error = d.err.Error()
+	}
+	return p
+}
+
+func (d *demoRun) stop() {
+	if d.cancel != nil {
+		d.cancel()
+	}
+	d.wg.Wait()
+}
+
+// slug turns a demo source's name into a source name Kith accepts.
+func slug(name string) string {
+	return strings.ReplaceAll(strings.ToLower(name), " ", "-")
+}
+
+// startDemo makes the demo's sources and users and loads its history
+// through the public ingestion path in the background.
+func (m *Main) startDemo(ctx context.Context) error {
+	keys := map[string]string{}
+	for _, s := range demo.Sources() {
+		wk := "demo-write-key-" + slug(s.Name)
+		if _, err := m.Access.EnsureSource(ctx, slug(s.Name), string(s.Kind), wk); err != nil {
+			return fmt.Errorf("demo source %s: %w", s.Name, err)
+		}
+		keys[s.Name] = wk
+	}
+	for _, r := range demoUsers {
+		if r == kith.RoleAdmin && m.Config.BootstrapAdminPassword != "" {
+			continue // the bootstrap admin already exists
+		}
+		if _, _, err := m.Users.Ensure(ctx, string(r), string(r), demoPassword(r)); err != nil {
+			return fmt.Errorf("demo user %s: %w", r, err)
+		}
+	}
+	ds := demo.New(demo.Config{People: m.Config.Demo.People, HeavyEvents: m.Config.Demo.HeavyEvents, Seed: 1, Now: time.Now()})
+	total := ds.Events()
+	m.printDemoBanner(total)
+
+	d := &m.demo
+	d.mu.Lock()
+	d.active, d.total = true, total
+	d.mu.Unlock()
+	// Already loaded by an earlier start: the log holds the whole history.
+	if last, err := m.DB.LastSeq(ctx); err == nil && last >= int64(total) {
+		d.mu.Lock()
+		d.sent, d.done = total, true
+		d.mu.Unlock()
+		m.Logger.Info("demo history already loaded", "events", last)
+		return nil
+	}
+	lctx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		start := time.Now()
+		bar := newProgressBar(m.Progress, total)
+		client := &http.Client{Timeout: time.Minute}
+		err := ds.Load(lctx, m.URL(), keys, client, func(sent, total int) {
+			d.mu.Lock()
+			d.sent = sent
+			d.mu.Unlock()
+			bar.set(sent)
+		})
+		bar.finish()
+		d.mu.Lock()
+		d.done, d.err = err == nil, err
+		d.mu.Unlock()
+		switch {
+		case err == nil:
+			m.Logger.Info("demo history loaded", "events", total, "took", time.Since(start).Round(time.Millisecond),
+				"note", "profiles are ready when processing catches up; the console shows its progress")
+		case lctx.Err() != nil:
+			m.Logger.Info("demo loading stopped", "sent", d.sent, "of", total)
+		default:
+			m.Logger.Error("demo loading failed", "err", err)
+		}
+	}()
+	return nil
+}
+
+func (m *Main) printDemoBanner(total int) {
+	w := m.Out
+	if w == nil {
+		return
+	}
+	admin := "admin / " + demoPassword(kith.RoleAdmin)
+	if m.Config.BootstrapAdminPassword != "" {
+		admin = "admin / (your KITH_BOOTSTRAP_ADMIN_PASSWORD)"
+	}
+	fmt.Fprintf(w, "\nKith demo: loading %d events of a members' club across web, app, e-mail, SMS, call center and stores.\n\n", total)
+	fmt.Fprintf(w, "  Console   %s/\n", m.URL())
+	fmt.Fprintf(w, "  Sign in   %s   (also agent, marketer, analyst: password kith-demo-<role>)\n\n", admin)
+	fmt.Fprintf(w, "  Look up the named customers by phone or e-mail:\n")
+	for _, c := range demo.Customers() {
+		fmt.Fprintf(w, "    %-15s %-14s %-28s %s\n", c.Name, c.Phone, c.Email, c.Situation)
+	}
+	fmt.Fprintln(w)
+}
+
+// progressBar draws loading progress on a terminal, or writes a line every
+// tenth of the way when the output is not one.
+type progressBar struct {
+	w        io.Writer
+	total    int
+	terminal bool
+	last     time.Time
+	lastTen  int
+}
+
+func newProgressBar(w io.Writer, total int) *progressBar {
+	b := &progressBar{w: w, total: total}
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			b.terminal = true
+		}
+	}
+	return b
+}
+
+func (b *progressBar) set(n int) {
+	if b.w == nil || b.total == 0 {
+		return
+	}
+	pct := n * 100 / b.total
+	if !b.terminal {
+		if pct/10 > b.lastTen {
+			b.lastTen = pct / 10
+			fmt.Fprintf(b.w, "demo: loaded %d of %d events (%d%%)\n", n, b.total, pct)
+		}
+		return
+	}
+	if time.Since(b.last) < 100*time.Millisecond && n < b.total {
+		return
+	}
+	b.last = time.Now()
+	const width = 40
+	fill := width * n / b.total
+	fmt.Fprintf(b.w, "\rdemo [%s%s] %3d%%  %d/%d events", strings.Repeat("█", fill), strings.Repeat("·", width-fill), pct, n, b.total)
+}
+
+func (b *progressBar) finish() {
+	if b.w != nil && b.terminal {
+		fmt.Fprintln(b.w)
+	}
+}
