@@ -168,8 +168,8 @@ func funcs() template.FuncMap {
 			}
 			return "?"
 		},
-		"value":     traitValue,
-		"summary":   summary,
+		"value":   traitValue,
+		"summary": summary,
 		"short": func(s string) string {
 			if len(s) > 14 {
 				return s[:14] + "…"

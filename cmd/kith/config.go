@@ -14,10 +14,10 @@ import (
 // Config is everything `kith serve` can be told. Resolution order:
 // defaults < config file (--config, KITH_CONFIG) < KITH_* environment < flags.
 type Config struct {
-	Addr              string          `json:"addr"`
-	DataDir           string          `json:"data_dir"`
-	BootstrapWriteKey string          `json:"bootstrap_write_key"`
-	BootstrapAPIKey   string          `json:"bootstrap_api_key"`
+	Addr              string `json:"addr"`
+	DataDir           string `json:"data_dir"`
+	BootstrapWriteKey string `json:"bootstrap_write_key"`
+	BootstrapAPIKey   string `json:"bootstrap_api_key"`
 	// BootstrapAdminPassword makes sure a console user "admin" exists,
 	// created with this password if not. Environment or file only: a flag
 	// would show it in the process list.
@@ -25,13 +25,13 @@ type Config struct {
 	// SecureCookies marks console cookies Secure: set it behind HTTPS.
 	SecureCookies bool `json:"secure_cookies"`
 	// Demo loads the demo history through ingestion at start.
-	Demo DemoConfig `json:"demo"`
-	LogLevel          string          `json:"log_level"`  // debug, info, warn, error
-	LogFormat         string          `json:"log_format"` // text or json
-	ShutdownTimeout   Duration        `json:"shutdown_timeout"`
-	WriteKeyCacheTTL  Duration        `json:"write_key_cache_ttl"`
-	Identity          identity.Config `json:"identity"`
-	Intents           IntentsConfig   `json:"intents"`
+	Demo             DemoConfig      `json:"demo"`
+	LogLevel         string          `json:"log_level"`  // debug, info, warn, error
+	LogFormat        string          `json:"log_format"` // text or json
+	ShutdownTimeout  Duration        `json:"shutdown_timeout"`
+	WriteKeyCacheTTL Duration        `json:"write_key_cache_ttl"`
+	Identity         identity.Config `json:"identity"`
+	Intents          IntentsConfig   `json:"intents"`
 }
 
 // DemoConfig configures `kith serve --demo`.
