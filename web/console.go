@@ -71,7 +71,7 @@ const (
 
 type ctxKey int
 
-const viewerKey ctxKey = iota
+const startKey ctxKey = iota
 
 // viewer is the signed-in person a request is for.
 type viewer struct {
@@ -134,7 +134,7 @@ func (con *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "same-origin")
-	con.mux.ServeHTTP(w, r)
+	con.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), startKey, time.Now())))
 }
 
 // signedIn lets a request through only with a live session and, when perm

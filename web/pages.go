@@ -147,7 +147,6 @@ type intentRow struct {
 const timelinePage = 50
 
 func (con *Console) handleProfile(w http.ResponseWriter, r *http.Request, v *viewer) {
-	start := time.Now()
 	c, err := con.c.Profiles.Customer(r.Context(), r.PathValue("id"), timelinePage)
 	if err != nil {
 		con.fail(w, r, v, err)
@@ -184,7 +183,6 @@ func (con *Console) handleProfile(w http.ResponseWriter, r *http.Request, v *vie
 	con.render(w, r, http.StatusOK, "profile", v, map[string]any{
 		"Title": name, "Name": name, "C": c, "Traits": traits, "Intents": intents, "Kinds": kinds,
 		"Sources": con.sourceNames(r.Context()), "Events": c.Timeline.Events, "Next": c.Timeline.NextCursor,
-		"Took": time.Since(start).Round(time.Microsecond),
 	})
 }
 

@@ -233,6 +233,11 @@ func (con *Console) render(w http.ResponseWriter, r *http.Request, status int, p
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if start, ok := r.Context().Value(startKey).(time.Time); ok {
+		// How long the server took, reads and drawing included, for the
+		// browser's developer tools and `kith bench console`.
+		w.Header().Set("Server-Timing", fmt.Sprintf("app;dur=%.3f", float64(time.Since(start).Microseconds())/1000))
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/kithhq/kith"
+	"github.com/kithhq/kith/demo"
+)
+
+// TestDemo runs `kith serve --demo` on a small history: it must load through
+// ingestion without a rejected event, and each named customer must be one
+// profile that every identifier of theirs finds, showing their story's topic.
+func TestDemo(t *testing.T) {
+	m := startMain(t, func(c *Config) {
+		c.Demo = DemoConfig{Enabled: true, People: 150, HeavyEvents: 600}
+	})
+	ctx := context.Background()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		st := m.status(ctx)
+		if st.Demo == nil {
+			t.Fatal("no demo progress while the demo runs")
+		}
+		if st.Demo.Error != "" {
+			t.Fatalf("demo failed: %s", st.Demo.Error)
+		}
+		if st.Demo.Done && st.LagEvents == 0 {
+			if st.Demo.Sent != st.Demo.Total || int64(st.Demo.Total) != st.Events {
+				t.Fatalf("demo sent %d of %d events; the log holds %d", st.Demo.Sent, st.Demo.Total, st.Events)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("demo not loaded and processed after 60s: %+v %+v", st, st.Demo)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Each of the demo's users signs in with the documented password.
+	for _, r := range demoUsers {
+		u := newConsoleUser(t, m)
+		if status, body := u.signIn(string(r), demoPassword(r)); status != 303 {
+			t.Errorf("demo user %s: %d %s", r, status, body)
+		}
+	}
+
+	actx := kith.WithActor(ctx, kith.Actor{Kind: kith.ActorSystem, Name: "test", PII: true})
+	for _, c := range demo.Customers() {
+		v, cands, err := m.Profiles.Lookup(actx, kith.IDPhone, c.Phone)
+		if err != nil {
+			t.Errorf("%s by phone %s: %v (candidates %v)", c.Name, c.Phone, err, cands)
+			continue
+		}
+		ids := [][2]string{{kith.IDEmail, c.Email}, {kith.IDUserID, c.UserID}}
+		if c.LoyaltyID != "" {
+			ids = append(ids, [2]string{"loyalty_id", c.LoyaltyID})
+		}
+		for _, id := range ids {
+			w, cands, err := m.Profiles.Lookup(actx, id[0], id[1])
+			if err != nil || w.ID != v.ID {
+				t.Errorf("%s by %s %s: %v %v, want profile %s", c.Name, id[0], id[1], err, cands, v.ID)
+			}
+		}
+		if v.Name != c.Name {
+			t.Errorf("profile %s is named %q, want %q", v.ID, v.Name, c.Name)
+		}
+		if c.Topic != "" && (len(v.TopIntents) == 0 || v.TopIntents[0].Topic != c.Topic) {
+			t.Errorf("%s's top intents %+v, want %q first", c.Name, v.TopIntents, c.Topic)
+		}
+		if c.Situation == "performance" && v.Events != 600 {
+			t.Errorf("%s has %d events, want 600", c.Name, v.Events)
+		}
+	}
+	// Situation 3: her timeline crosses every channel the agent needs.
+	sofia := demo.Customers()[2]
+	v, _, err := m.Profiles.Lookup(actx, kith.IDPhone, sofia.Phone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []kith.Kind{kith.KindWeb, kith.KindApp, kith.KindEmail, kith.KindCallCenter, kith.KindStore} {
+		if v.Channels[k] == nil {
+			t.Errorf("%s was never seen on %s: %v", sofia.Name, k, v.Channels)
+		}
+	}
+	if in := v.TopIntents[0]; in.Channel != kith.KindWeb || time.Since(in.Last) > 2*time.Hour {
+		t.Errorf("her car-insurance intent came from %s %s ago; want the website within the hour", in.Channel, time.Since(in.Last))
+	}
+}
