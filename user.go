@@ -78,9 +78,13 @@ type UserStore interface {
 	UserByName(ctx context.Context, name string) (*User, error)
 	// UserByID returns the user with that id, or ENOTFOUND.
 	UserByID(ctx context.Context, id string) (*User, error)
-	// UpdateUser stores the role, password hash, disabled time and updated
-	// time of an existing user; ENOTFOUND if there is none with u.ID.
-	UpdateUser(ctx context.Context, u *User) error
+	// ChangeUser runs change on the user with that name, given every user
+	// as well, and stores the role, password hash, disabled time and updated
+	// time that change leaves. It is one atomic step: no other change of any
+	// user interleaves with it, so a rule over all users (keep one admin)
+	// holds across processes and nodes. ENOTFOUND if there is no such user;
+	// an error from change stores nothing and is returned as it is.
+	ChangeUser(ctx context.Context, name string, change func(u *User, all []User) error) (*User, error)
 }
 
 // SessionStore persists console sessions.

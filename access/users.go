@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"sync"
 	"time"
@@ -84,7 +85,10 @@ type Users struct {
 	now      func() time.Time
 
 	mu       sync.Mutex
-	failures map[string][]time.Time // name → recent failed sign-ins
+	failures map[string][]time.Time // name → recent sign-in attempts that did not succeed
+	// signing serialises sign-ins per name (striped by hash), so attempts
+	// sent at once are checked one after another against the throttle.
+	signing [64]sync.Mutex
 	dummy    string                 // a hash to verify against for unknown names
 	dummyErr error
 	once     sync.Once
@@ -170,17 +174,18 @@ func (u *Users) Get(ctx context.Context, name string) (*kith.User, error) {
 	return u.users.UserByName(ctx, name)
 }
 
-// update changes a user and, when signOut is set, ends the user's sessions.
-func (u *Users) update(ctx context.Context, name string, signOut bool, detail string, change func(*kith.User) error) (*kith.User, error) {
-	usr, err := u.users.UserByName(ctx, name)
+// update changes a user in one atomic step of the store and, when signOut
+// is set, ends the user's sessions.
+func (u *Users) update(ctx context.Context, name string, signOut bool, detail string, change func(usr *kith.User, all []kith.User) error) (*kith.User, error) {
+	now := u.now().UTC()
+	usr, err := u.users.ChangeUser(ctx, name, func(usr *kith.User, all []kith.User) error {
+		if err := change(usr, all); err != nil {
+			return err
+		}
+		usr.UpdatedAt = now
+		return nil
+	})
 	if err != nil {
-		return nil, err
-	}
-	if err := change(usr); err != nil {
-		return nil, err
-	}
-	usr.UpdatedAt = u.now().UTC()
-	if err := u.users.UpdateUser(ctx, usr); err != nil {
 		return nil, err
 	}
 	if signOut {
@@ -195,13 +200,9 @@ func (u *Users) update(ctx context.Context, name string, signOut bool, detail st
 }
 
 // lastAdmin refuses a change that would leave no enabled admin.
-func (u *Users) lastAdmin(ctx context.Context, usr *kith.User) error {
+func lastAdmin(usr *kith.User, all []kith.User) error {
 	if usr.Role != kith.RoleAdmin || usr.Disabled() {
 		return nil
-	}
-	all, err := u.users.Users(ctx)
-	if err != nil {
-		return err
 	}
 	for _, o := range all {
 		if o.ID != usr.ID && o.Role == kith.RoleAdmin && !o.Disabled() {
@@ -218,9 +219,9 @@ func (u *Users) SetRole(ctx context.Context, name, role string) (*kith.User, err
 	if err != nil {
 		return nil, err
 	}
-	return u.update(ctx, name, true, "role "+string(r), func(usr *kith.User) error {
+	return u.update(ctx, name, true, "role "+string(r), func(usr *kith.User, all []kith.User) error {
 		if r != kith.RoleAdmin {
-			if err := u.lastAdmin(ctx, usr); err != nil {
+			if err := lastAdmin(usr, all); err != nil {
 				return err
 			}
 		}
@@ -234,16 +235,17 @@ func (u *Users) SetPassword(ctx context.Context, name, password string) (*kith.U
 	if err := checkPassword(name, password); err != nil {
 		return nil, err
 	}
-	return u.update(ctx, name, true, "password changed", func(usr *kith.User) error {
-		usr.PasswordHash = HashPassword(password)
+	hash := HashPassword(password)
+	return u.update(ctx, name, true, "password changed", func(usr *kith.User, _ []kith.User) error {
+		usr.PasswordHash = hash
 		return nil
 	})
 }
 
 // Disable stops a user from signing in and ends the user's sessions.
 func (u *Users) Disable(ctx context.Context, name string) (*kith.User, error) {
-	return u.update(ctx, name, true, "disabled", func(usr *kith.User) error {
-		if err := u.lastAdmin(ctx, usr); err != nil {
+	return u.update(ctx, name, true, "disabled", func(usr *kith.User, all []kith.User) error {
+		if err := lastAdmin(usr, all); err != nil {
 			return err
 		}
 		if !usr.Disabled() {
@@ -255,7 +257,7 @@ func (u *Users) Disable(ctx context.Context, name string) (*kith.User, error) {
 
 // Enable lets a disabled user sign in again.
 func (u *Users) Enable(ctx context.Context, name string) (*kith.User, error) {
-	return u.update(ctx, name, false, "enabled", func(usr *kith.User) error {
+	return u.update(ctx, name, false, "enabled", func(usr *kith.User, _ []kith.User) error {
 		usr.DisabledAt = time.Time{}
 		return nil
 	})
@@ -263,8 +265,11 @@ func (u *Users) Enable(ctx context.Context, name string) (*kith.User, error) {
 
 var errSignIn = kith.Errorf(kith.EUNAUTHORIZED, "wrong user name or password")
 
-// throttled reports whether a name has failed too often lately.
-func (u *Users) throttled(name string, now time.Time) bool {
+// attempt counts a sign-in attempt for a name before its password is
+// checked, so attempts sent at once cannot all slip past the limit. It
+// reports false, counting nothing, while the name is locked out. A
+// successful sign-in forgets the name's attempts.
+func (u *Users) attempt(name string, now time.Time) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	recent := u.failures[name][:0]
@@ -273,34 +278,37 @@ func (u *Users) throttled(name string, now time.Time) bool {
 			recent = append(recent, t)
 		}
 	}
-	u.failures[name] = recent
-	return len(recent) >= maxFailures && now.Sub(recent[len(recent)-1]) < lockout
-}
-
-func (u *Users) failed(name string, now time.Time) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
+	if len(recent) >= maxFailures && now.Sub(recent[len(recent)-1]) < lockout {
+		u.failures[name] = recent
+		return false
+	}
 	if len(u.failures) > 10000 { // bounded: a flood of names starts afresh
 		u.failures = map[string][]time.Time{}
 	}
-	u.failures[name] = append(u.failures[name], now)
+	u.failures[name] = append(recent, now)
+	return true
 }
 
 // SignIn checks a user's password and opens a session. It returns the
 // secret for the browser's cookie; only its hash is stored. Failures say
-// only "wrong user name or password", take as long for an unknown name as
-// for a wrong password, and are throttled per name.
+// only "wrong user name or password" (the audit record says why), take as
+// long for an unknown name as for a wrong password, and are throttled per
+// name: every attempt counts until one succeeds.
 func (u *Users) SignIn(ctx context.Context, name, password, addr, userAgent string) (string, *kith.Session, *kith.User, error) {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	lock := &u.signing[h.Sum32()%uint32(len(u.signing))]
+	lock.Lock()
+	defer lock.Unlock()
 	now := u.now().UTC()
 	actor := kith.Actor{Kind: kith.ActorUser, Name: name, Addr: addr, Via: "console"}
 	refuse := func(err error, why string) (string, *kith.Session, *kith.User, error) {
-		u.failed(name, now)
 		if aerr := u.audit.AppendAudit(ctx, kith.AuditRecord{Actor: actor, Action: kith.AuditSignInFailed, Target: name, Detail: why}); aerr != nil {
 			return "", nil, nil, aerr
 		}
 		return "", nil, nil, err
 	}
-	if u.throttled(name, now) {
+	if !u.attempt(name, now) {
 		return refuse(kith.Errorf(kith.EUNAUTHORIZED, "too many failed sign-ins for %s; try again in a minute", name), "throttled")
 	}
 	usr, err := u.users.UserByName(ctx, name)
@@ -322,7 +330,9 @@ func (u *Users) SignIn(ctx context.Context, name, password, addr, userAgent stri
 		return refuse(errSignIn, "wrong password")
 	}
 	if usr.Disabled() {
-		return refuse(kith.Errorf(kith.EUNAUTHORIZED, "user %s is disabled", name), "disabled")
+		// The same answer as a wrong password: a disabled account's
+		// password is no one's business.
+		return refuse(errSignIn, "disabled")
 	}
 	secret := randomToken()
 	sess := &kith.Session{Hash: HashSecret(secret), UserID: usr.ID, CSRF: randomToken(), CreatedAt: now,

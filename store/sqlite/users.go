@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/kithhq/kith"
@@ -73,17 +74,48 @@ func (db *DB) UserByID(ctx context.Context, id string) (*kith.User, error) {
 	return u, nil
 }
 
-// UpdateUser stores a user's role, password hash and disabled time.
-func (db *DB) UpdateUser(ctx context.Context, u *kith.User) error {
-	res, err := db.w.ExecContext(ctx, `UPDATE users SET role = ?, password_hash = ?, updated_at = ?, disabled_at = ?
-		WHERE id = ?`, string(u.Role), u.PasswordHash, u.UpdatedAt.UnixNano(), nanos(u.DisabledAt), u.ID)
+// ChangeUser changes a user inside one immediate transaction on the single
+// write connection: SQLite's write lock keeps other changes, from this
+// process or another, out until it commits.
+func (db *DB) ChangeUser(ctx context.Context, name string, change func(u *kith.User, all []kith.User) error) (*kith.User, error) {
+	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("update user %s: %w", u.Name, err)
+		return nil, fmt.Errorf("change user %s: %w", name, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return kith.Errorf(kith.ENOTFOUND, "user %s not found", u.ID)
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, "SELECT "+userCols+" FROM users ORDER BY name")
+	if err != nil {
+		return nil, fmt.Errorf("change user %s: %w", name, err)
 	}
-	return nil
+	var all []kith.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("change user %s: %w", name, err)
+		}
+		all = append(all, *u)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("change user %s: %w", name, err)
+	}
+	i := slices.IndexFunc(all, func(u kith.User) bool { return u.Name == name })
+	if i < 0 {
+		return nil, kith.Errorf(kith.ENOTFOUND, "user %s not found", name)
+	}
+	u := all[i]
+	if err := change(&u, all); err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE users SET role = ?, password_hash = ?, updated_at = ?, disabled_at = ? WHERE id = ?`,
+		string(u.Role), u.PasswordHash, u.UpdatedAt.UnixNano(), nanos(u.DisabledAt), u.ID); err != nil {
+		return nil, fmt.Errorf("change user %s: %w", name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("change user %s: %w", name, err)
+	}
+	return &u, nil
 }
 
 // CreateSession stores a new console session.

@@ -20,7 +20,8 @@ func runUsers(t *testing.T, open func(t *testing.T) Store) {
 		{"Users/CreateAndRead", testUsersCreateAndRead},
 		{"Users/Conflict", testUsersConflict},
 		{"Users/NotFound", testUsersNotFound},
-		{"Users/Update", testUsersUpdate},
+		{"Users/Change", testUsersUpdate},
+		{"Users/ChangeAtomic", testUsersChangeAtomic},
 		{"Sessions/RoundTrip", testSessionsRoundTrip},
 		{"Sessions/DeleteUserSessions", testSessionsDeleteUser},
 		{"Sessions/DeleteExpired", testSessionsDeleteExpired},
@@ -99,41 +100,119 @@ func testUsersNotFound(t *testing.T, s Store) {
 	if _, err := s.UserByID(ctx, "u404"); !kith.IsCode(err, kith.ENOTFOUND) {
 		t.Errorf("UserByID(u404) = %v, want ENOTFOUND", err)
 	}
-	if err := s.UpdateUser(ctx, newUser("u404", "nobody", kith.RoleAgent, base)); !kith.IsCode(err, kith.ENOTFOUND) {
-		t.Errorf("UpdateUser(u404) = %v, want ENOTFOUND", err)
+	called := false
+	if _, err := s.ChangeUser(ctx, "nobody", func(*kith.User, []kith.User) error { called = true; return nil }); !kith.IsCode(err, kith.ENOTFOUND) {
+		t.Errorf("ChangeUser(nobody) = %v, want ENOTFOUND", err)
+	}
+	if called {
+		t.Error("ChangeUser called change for a user who does not exist")
 	}
 }
 
 func testUsersUpdate(t *testing.T, s Store) {
 	ctx := context.Background()
 	u := newUser("u1", "ann", kith.RoleAgent, base)
-	if err := s.CreateUser(ctx, u); err != nil {
-		t.Fatal(err)
+	other := newUser("u2", "bea", kith.RoleAdmin, base)
+	for _, x := range []*kith.User{u, other} {
+		if err := s.CreateUser(ctx, x); err != nil {
+			t.Fatal(err)
+		}
 	}
-	u.Role = kith.RoleAnalyst
-	u.PasswordHash = "$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3"
-	u.UpdatedAt = at(time.Minute)
-	u.DisabledAt = at(time.Hour)
-	if err := s.UpdateUser(ctx, u); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.UserByID(ctx, "u1")
+	want := *u
+	want.Role = kith.RoleAnalyst
+	want.PasswordHash = "$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3"
+	want.UpdatedAt = at(time.Minute)
+	want.DisabledAt = at(time.Hour)
+	got, err := s.ChangeUser(ctx, "ann", func(x *kith.User, all []kith.User) error {
+		if diff := cmp.Diff([]kith.User{*u, *other}, all); diff != "" {
+			t.Errorf("change saw all users (-want +got):\n%s", diff)
+		}
+		// Only these fields are stored; a changed name or id is not.
+		x.Role, x.PasswordHash, x.UpdatedAt, x.DisabledAt = want.Role, want.PasswordHash, want.UpdatedAt, want.DisabledAt
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(u, got); diff != "" {
-		t.Errorf("after UpdateUser (-want +got):\n%s", diff)
+	if diff := cmp.Diff(&want, got); diff != "" {
+		t.Errorf("ChangeUser returned (-want +got):\n%s", diff)
 	}
-	if !got.Disabled() {
+	stored, err := s.UserByID(ctx, "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(&want, stored); diff != "" {
+		t.Errorf("after ChangeUser (-want +got):\n%s", diff)
+	}
+	if !stored.Disabled() {
 		t.Error("Disabled() = false after setting DisabledAt")
 	}
+	// An error from change stores nothing.
+	refused := kith.Errorf(kith.ECONFLICT, "no")
+	if _, err := s.ChangeUser(ctx, "ann", func(x *kith.User, _ []kith.User) error {
+		x.Role = kith.RoleAdmin
+		x.DisabledAt = time.Time{}
+		return refused
+	}); err != refused {
+		t.Errorf("ChangeUser returned %v, want change's own error", err)
+	}
+	if got, _ := s.UserByID(ctx, "u1"); got.Role != kith.RoleAnalyst || !got.Disabled() {
+		t.Errorf("a refused change was stored: %+v", got)
+	}
 	// Enabling again clears the time.
-	u.DisabledAt = time.Time{}
-	if err := s.UpdateUser(ctx, u); err != nil {
+	if _, err := s.ChangeUser(ctx, "ann", func(x *kith.User, _ []kith.User) error { x.DisabledAt = time.Time{}; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.UserByID(ctx, "u1"); got.Disabled() {
 		t.Error("still disabled after clearing DisabledAt")
+	}
+}
+
+// Concurrent changes of users are one at a time: each sees the others'
+// results, so a rule over all users holds.
+func testUsersChangeAtomic(t *testing.T, s Store) {
+	ctx := context.Background()
+	const n = 10
+	for i := range n {
+		if err := s.CreateUser(ctx, newUser(fmt.Sprint("u", i), fmt.Sprint("admin", i), kith.RoleAdmin, base)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every admin tries to disable itself unless it is the last one enabled.
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, err := s.ChangeUser(ctx, fmt.Sprint("admin", i), func(x *kith.User, all []kith.User) error {
+				enabled := 0
+				for _, o := range all {
+					if !o.Disabled() {
+						enabled++
+					}
+				}
+				if enabled <= 1 {
+					return kith.Errorf(kith.ECONFLICT, "last admin")
+				}
+				x.DisabledAt = at(time.Minute)
+				return nil
+			})
+			if err != nil && !kith.IsCode(err, kith.ECONFLICT) {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	all, err := s.Users(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enabled := 0
+	for _, u := range all {
+		if !u.Disabled() {
+			enabled++
+		}
+	}
+	if enabled != 1 {
+		t.Errorf("%d admins left enabled after concurrent changes, want exactly 1", enabled)
 	}
 }
 
