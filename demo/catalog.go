@@ -373,7 +373,8 @@ var userAgents = []string{
 	"Mozilla/5.0 (Linux; Android 15; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/136.0.0.0 Mobile Safari/537.36",
 }
 
-// uaLaptop is the first of userAgents that a laptop uses; the last two are phones.
+// laptopAgents is how many of userAgents, from the first, are laptops';
+// the others are phones'.
 const laptopAgents = 5
 
 type phoneModel struct {

@@ -108,7 +108,7 @@ var customers = [numNamed]Customer{
 		UserID: "usr_10000017", LoyaltyID: "111800000017",
 		Situation: "situation 1",
 		Story: "Researches basketball hoops for over a week: anonymously on his laptop first, then signed in, and in the app on his phone. " +
-			"Buys a Lifetime 54 in. portable hoop on the website four days ago; since then the e-mail platform has sent him only the generic newsletters. " +
+			"Buys a Lifetime 54 in. portable hoop on the website about five days ago; since then the e-mail platform has sent him only the generic newsletters. " +
 			"One profile holds the laptop browsing, the app, the order and the e-mails; his top intent is still \"basketball hoop\".",
 		Topic: "basketball hoop",
 	},

@@ -50,7 +50,10 @@ func (g *gen) named(p int) {
 // visit plans pages of the website, one after the other from t, with a
 // product view on each product page; it returns when the visit ended.
 func (g *gen) visit(b int, t int64, ref int, paths ...string) int64 {
-	prev := 0
+	prev := pgHome
+	if ref == refInternal {
+		prev = pgLogin // straight after signing in
+	}
 	for k, path := range paths {
 		if k > 0 {
 			t += 20*secMs + g.rng.Int64N(90*secMs)
@@ -66,9 +69,10 @@ func (g *gen) visit(b int, t int64, ref int, paths ...string) int64 {
 	return t
 }
 
-// signIn plans signing in on the website: the sign-in page and identify.
-func (g *gen) signIn(b int, t int64) int64 {
-	g.webPage(t, b, pgLogin, refInternal, pgHome)
+// signIn plans signing in on the website, coming from page prev: the
+// sign-in page and identify.
+func (g *gen) signIn(b int, t int64, prev int) int64 {
+	g.webPage(t, b, pgLogin, refInternal, prev)
 	t += 25 * secMs
 	g.webIdentify(t, b)
 	return t
@@ -114,7 +118,7 @@ func (g *gen) hoopShopper() {
 	// Back on the laptop: signs in, which joins the earlier anonymous visits.
 	t = g.local(8, 21.1)
 	g.webPage(t, laptop, pgHome, refNone, 0)
-	t = g.signIn(laptop, t+30*secMs)
+	t = g.signIn(laptop, t+30*secMs, pgHome)
 	g.visit(laptop, t+20*secMs, refInternal, hoopsPath, hoopPortab, hoopGround, hoopPortab)
 
 	t = g.local(7, 13.1)
@@ -152,7 +156,7 @@ func (g *gen) refinancer() {
 	g.visit(laptop, g.local(14, 21.0), refGoogle, refiRates, refiCashOut, refiCalc, refiRates)
 	t := g.local(12, 12.5)
 	g.webPage(t, laptop, pgHome, refNone, 0)
-	t = g.signIn(laptop, t+40*secMs)
+	t = g.signIn(laptop, t+40*secMs, pgHome)
 	g.visit(laptop, t+20*secMs, refInternal, refiPath, refiClosing, refiRates)
 	t = g.visit(laptop, g.local(9, 20.7), refNone, refiRates, refiCalc, refiApply)
 	g.webTrack(t+90*secMs, laptop, opQuoteStarted, sectionIndex("Mortgage Refinancing"), 0, pageIndex(refiApply))
@@ -170,7 +174,7 @@ const (
 // channel who has been reading about car insurance for the last hour.
 func (g *gen) carInsuranceReader() {
 	d := g.d
-	ph := g.addPhone(1)      // an iPhone
+	ph := g.addPhone(1)       // an iPhone
 	laptop := g.addBrowser(2) // Safari on a Mac
 	g.pr.espID = "esp_" + g.hex(20)
 	g.emails(d.start, 0.55, false)
@@ -210,7 +214,7 @@ func (g *gen) carInsuranceReader() {
 	// The website on her laptop, signed in three weeks ago and since.
 	t := g.local(20, 20.3)
 	t = g.visit(laptop, t, refNone, "/", "/deals")
-	t = g.signIn(laptop, t+30*secMs)
+	t = g.signIn(laptop, t+30*secMs, pgDeals)
 	g.visit(laptop, t+15*secMs, refInternal, "/account", "/account/orders", "/membership/executive")
 
 	// The last hour: car insurance.
@@ -239,7 +243,7 @@ func (g *gen) carInsuranceReader() {
 func (g *gen) heavy() {
 	d := g.d
 	r := g.rng
-	ph := g.addPhone(3)      // a Pixel
+	ph := g.addPhone(3)       // a Pixel
 	laptop := g.addBrowser(1) // Chrome on Windows
 	interests := []int{sectionIndex("Camping"), sectionIndex("Bikes"), sectionIndex("TVs")}
 	n := d.cfg.HeavyEvents
@@ -266,7 +270,7 @@ func (g *gen) heavy() {
 		}
 		left -= size
 		t := from + hourMs + int64(i)*span + r.Int64N(max(1, span/2))
-		web := g.chance(0.1)
+		web := i%10 == 1 // one session in ten is on the laptop
 		for k := range size {
 			t += 3*secMs + int64(r.ExpFloat64()*float64(12*secMs))
 			focus := interests[r.IntN(len(interests))]

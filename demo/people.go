@@ -353,9 +353,9 @@ func (g *gen) identity(p int) {
 		p: p, first: first, last: last,
 		email: typed, emailLower: email,
 		phone: phone, phoneTyped: typedPhone(phone, n.phoneFormat),
-		userID:  "usr_" + strconv.Itoa(20000000+i*7),
-		loyalty: strconv.FormatInt(111900000000+int64(i)*13, 10),
-		region:  home % len(regions),
+		userID:   "usr_" + strconv.Itoa(20000000+i*7),
+		loyalty:  strconv.FormatInt(111900000000+int64(i)*13, 10),
+		region:   home % len(regions),
 		browsers: g.pr.browsers[:0], phones: g.pr.phones[:0],
 	}
 }
