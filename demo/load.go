@@ -25,7 +25,10 @@ type batch struct {
 // "http://127.0.0.1:8080") through its Segment-compatible batch endpoint,
 // POST /v1/batch, each batch to one source with that source's write key as
 // the Basic-auth user name. writeKeys maps each SourceSpec.Name of Sources
-// to its write key. client may be nil for a default one.
+// to its write key. client may be nil for a default one; a client of the
+// caller's should keep enough idle connections per host (MaxIdleConnsPerHost
+// of its http.Transport, 2 by default) for every request in flight, 36, or
+// connections are opened and closed all the time.
 //
 // Several requests per source are in flight at once. A request that fails
 // on the network or is answered 5xx or 429 is retried with the same bytes,
