@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"net/http"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -57,6 +59,28 @@ func (d *demoRun) stop() {
 	d.wg.Wait()
 }
 
+// demoEpoch returns the time the demo's history ends at: now on the first
+// start, and the same time, kept in the data directory, on every later one,
+// so a restart regenerates the very same messages (same ids, deduplicated)
+// instead of a history shifted in time.
+func demoEpoch(dir string, now time.Time) (time.Time, error) {
+	path := filepath.Join(dir, "demo-epoch")
+	if b, err := os.ReadFile(path); err == nil {
+		t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b)))
+		if err != nil {
+			return time.Time{}, fmt.Errorf("demo epoch in %s: %w", path, err)
+		}
+		return t, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return time.Time{}, fmt.Errorf("read demo epoch: %w", err)
+	}
+	now = now.UTC().Truncate(time.Millisecond)
+	if err := os.WriteFile(path, []byte(now.Format(time.RFC3339Nano)+"\n"), 0o640); err != nil {
+		return time.Time{}, fmt.Errorf("write demo epoch: %w", err)
+	}
+	return now, nil
+}
+
 // slug turns a demo source's name into a source name Kith accepts.
 func slug(name string) string {
 	return strings.ReplaceAll(strings.ToLower(name), " ", "-")
@@ -81,7 +105,11 @@ func (m *Main) startDemo(ctx context.Context) error {
 			return fmt.Errorf("demo user %s: %w", r, err)
 		}
 	}
-	ds := demo.New(demo.Config{People: m.Config.Demo.People, HeavyEvents: m.Config.Demo.HeavyEvents, Seed: 1, Now: time.Now()})
+	now, err := demoEpoch(m.Config.DataDir, time.Now())
+	if err != nil {
+		return err
+	}
+	ds := demo.New(demo.Config{People: m.Config.Demo.People, HeavyEvents: m.Config.Demo.HeavyEvents, Seed: 1, Now: now})
 	total := ds.Events()
 	m.printDemoBanner(total)
 
@@ -89,7 +117,8 @@ func (m *Main) startDemo(ctx context.Context) error {
 	d.mu.Lock()
 	d.active, d.total = true, total
 	d.mu.Unlock()
-	// Already loaded by an earlier start: the log holds the whole history.
+	// Already loaded by an earlier start: the same history (same epoch, so
+	// the same message ids) is all in the log.
 	if last, err := m.DB.LastSeq(ctx); err == nil && last >= int64(total) {
 		d.mu.Lock()
 		d.sent, d.done = total, true
@@ -104,8 +133,7 @@ func (m *Main) startDemo(ctx context.Context) error {
 		defer d.wg.Done()
 		start := time.Now()
 		bar := newProgressBar(m.Progress, total)
-		client := &http.Client{Timeout: time.Minute}
-		err := ds.Load(lctx, m.URL(), keys, client, func(sent, total int) {
+		err := ds.Load(lctx, m.URL(), keys, nil, func(sent, total int) {
 			d.mu.Lock()
 			d.sent = sent
 			d.mu.Unlock()

@@ -86,4 +86,18 @@ func TestDemo(t *testing.T) {
 	if in := v.TopIntents[0]; in.Channel != kith.KindWeb || time.Since(in.Last) > 2*time.Hour {
 		t.Errorf("her car-insurance intent came from %s %s ago; want the website within the hour", in.Channel, time.Since(in.Last))
 	}
+
+	// A second start finds the same history loaded and sends nothing again.
+	events := m.status(ctx).Events
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m2 := startMain(t, func(c *Config) {
+		c.DataDir = m.Config.DataDir
+		c.Demo = DemoConfig{Enabled: true, People: 150, HeavyEvents: 600}
+	})
+	st := m2.status(ctx)
+	if st.Demo == nil || !st.Demo.Done || st.Demo.Sent != st.Demo.Total || st.Events != events {
+		t.Errorf("after a restart: %+v %+v, want the demo done with the log still at %d events", st, st.Demo, events)
+	}
 }
