@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kithhq/kith"
@@ -41,7 +42,8 @@ type Main struct {
 	stopProcessing context.CancelFunc
 	processing     chan struct{}
 
-	demo demoRun // the demo loader, when --demo
+	demo   demoRun        // the demo loader, when --demo
+	chores sync.WaitGroup // periodic housekeeping, stopped with processing
 
 	ln       net.Listener
 	srv      *http.Server
@@ -86,6 +88,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			if m.stopProcessing != nil {
 				m.stopProcessing()
 				<-m.processing
+				m.chores.Wait()
 			}
 			m.DB.Close()
 		}
@@ -121,6 +124,23 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		defer close(m.processing)
 		proc.Run(pctx)
 	}()
+	m.chores.Go(func() {
+		// Expired console sessions are refused anyway; this keeps the table small.
+		tick := time.NewTicker(time.Hour)
+		defer tick.Stop()
+		for {
+			select {
+			case <-pctx.Done():
+				return
+			case <-tick.C:
+				if n, err := m.Users.Sweep(pctx); err != nil {
+					m.Logger.Warn("sweep expired sessions", "err", err)
+				} else if n > 0 {
+					m.Logger.Info("swept expired sessions", "sessions", n)
+				}
+			}
+		}
+	})
 
 	console, err := web.New(web.Config{
 		Access: m.Access, Users: m.Users, Profiles: m.Profiles, Audit: m.DB,
@@ -234,6 +254,7 @@ func (m *Main) Close() error {
 		// The batch in progress commits or rolls back with its cursor.
 		m.stopProcessing()
 		<-m.processing
+		m.chores.Wait()
 	}
 	if m.DB != nil {
 		if err := m.DB.Close(); err != nil {
@@ -251,14 +272,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprint(stderr, `Usage: kith serve [flags]
 
 Runs Kith: Segment-compatible ingestion (/v1/track, /v1/batch, …), the REST API,
-/healthz and /metrics on one port, with the embedded SQLite store in --data-dir.
+the console (/), /healthz and /metrics on one port, with the embedded SQLite
+store in --data-dir.
+
+With --demo it also loads a demo history of a members' club through ingestion
+(a progress bar shows how far), creates demo users (admin, agent, marketer,
+analyst; password kith-demo-<role>) and prints the console's address and the
+named customers to look up.
 
 Flags:
 `)
 		fs.PrintDefaults()
 		fmt.Fprint(stderr, `
-Example:
+Examples:
+  kith serve --demo
   KITH_BOOTSTRAP_WRITE_KEY=dev-write-key KITH_BOOTSTRAP_API_KEY=dev-admin-secret-123 \
+  KITH_BOOTSTRAP_ADMIN_PASSWORD=change-me-please \
     kith serve --addr 127.0.0.1:8080 --data-dir ./kith-data
 `)
 	}
