@@ -82,6 +82,24 @@ func (db *DB) auditLoop() {
 	}
 }
 
+// auditCheckpoints copies the audit WAL into the database file every second
+// from a read connection, in PASSIVE mode: it never blocks the writer, so a
+// read that waits for its record never waits for a checkpoint. It stops when
+// the audit writer does.
+func (db *DB) auditCheckpoints() {
+	defer close(db.checkpointsDone)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-db.auditDone:
+			return
+		case <-tick.C:
+			_, _ = db.ar.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+		}
+	}
+}
+
 func (db *DB) commitAudit(batch []*auditReq) error {
 	tx, err := db.aw.Begin()
 	if err != nil {
