@@ -162,6 +162,14 @@ func funcs() template.FuncMap {
 		"iso":       func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"channel":   channelName,
 		"hasPrefix": strings.HasPrefix,
+		"plural":    plural,
+		// sentence starts a message with a capital, as a person writes it.
+		"sentence": func(s string) string {
+			for i, r := range s {
+				return strings.ToUpper(string(r)) + s[i+len(string(r)):]
+			}
+			return s
+		},
 		"initial": func(s string) string {
 			for _, r := range s {
 				return strings.ToUpper(string(r))

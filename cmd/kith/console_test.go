@@ -210,7 +210,7 @@ func TestConsoleRoles(t *testing.T) {
 	agent := signedIn(t, m, "agent1", "password-of-agent")
 	for _, path := range []string{"/keys", "/users", "/audit", "/audit/export?format=csv"} {
 		status, _, page := agent.do("GET", path, nil)
-		if status != http.StatusForbidden || !strings.Contains(page, "the agent role may not do this") {
+		if status != http.StatusForbidden || !strings.Contains(page, "The agent role may not do this") {
 			t.Errorf("agent GET %s: %d, want 403 with a reason\n%s", path, status, page)
 		}
 	}
@@ -303,7 +303,7 @@ func TestConsoleSignInAndForms(t *testing.T) {
 	// A wrong password is refused with a message and no session.
 	u := newConsoleUser(t, m)
 	status, body := u.signIn("admin", "not-the-password")
-	if status != http.StatusUnauthorized || !strings.Contains(body, "wrong user name or password") {
+	if status != http.StatusUnauthorized || !strings.Contains(body, "Wrong user name or password") {
 		t.Errorf("wrong password: %d\n%s", status, body)
 	}
 	if status, _, _ := u.do("GET", "/", nil); status != http.StatusSeeOther {
