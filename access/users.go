@@ -88,10 +88,9 @@ type Users struct {
 	failures map[string][]time.Time // name → recent sign-in attempts that did not succeed
 	// signing serialises sign-ins per name (striped by hash), so attempts
 	// sent at once are checked one after another against the throttle.
-	signing  [64]sync.Mutex
-	dummy    string // a hash to verify against for unknown names
-	dummyErr error
-	once     sync.Once
+	signing [64]sync.Mutex
+	dummy   string // a hash to verify against for unknown names
+	once    sync.Once
 }
 
 // NewUsers returns a Users over the given stores.

@@ -169,10 +169,8 @@ func (con *Console) handleProfile(w http.ResponseWriter, r *http.Request, v *vie
 	for i, in := range c.TopIntents {
 		intents[i] = intentRow{in, int(in.Strength/maxStrength*100 + 0.5)}
 	}
-	channels := make([]*kith.ChannelSeen, 0, len(c.Channels))
 	kinds := make([]kith.Kind, 0, len(c.Channels))
-	for k, ch := range c.Channels {
-		channels = append(channels, ch)
+	for k := range c.Channels {
 		kinds = append(kinds, k)
 	}
 	sort.Slice(kinds, func(i, j int) bool { return c.Channels[kinds[i]].Last.After(c.Channels[kinds[j]].Last) })
