@@ -102,12 +102,14 @@ func TestBrowserAnalyticsNext(t *testing.T) {
 		}
 		// The same person logged in on two browsers: one profile holding
 		// both anonymous ids, with all six events on its timeline.
-		v, candidates, err := m.Profiles.Lookup(t.Context(), "user_id", "user-1")
+		// Reads are audited: the test reads as an operator would.
+		actx := kith.WithActor(t.Context(), kith.Actor{Kind: kith.ActorSystem, Name: "test", PII: true})
+		v, candidates, err := m.Profiles.Lookup(actx, "user_id", "user-1")
 		if err != nil {
 			t.Fatalf("lookup user-1: %v (candidates %v)", err, candidates)
 		}
 		for _, anon := range []string{first.anonymousID, second.anonymousID} {
-			w, _, err := m.Profiles.Lookup(t.Context(), "anonymous_id", anon)
+			w, _, err := m.Profiles.Lookup(actx, "anonymous_id", anon)
 			if err != nil || w.ID != v.ID {
 				t.Errorf("anonymous id %s resolves to %v (%v), want profile %s", anon, w, err, v.ID)
 			}
