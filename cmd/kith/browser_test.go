@@ -21,7 +21,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kithhq/kith"
-	"github.com/kithhq/kith/store/sqlite"
 )
 
 // analyticsNextVersion is the version of @segment/analytics-next that
@@ -402,7 +401,7 @@ func visitPage(t *testing.T, browser context.Context, site *testSite) *visit {
 
 // waitForEvents polls Kith's event log until it holds at least n events after
 // seq after, and returns all of them.
-func waitForEvents(t *testing.T, db *sqlite.DB, after int64, n int) []kith.Event {
+func waitForEvents(t *testing.T, db kith.EventReader, after int64, n int) []kith.Event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()

@@ -128,7 +128,7 @@ func TestKillDuringIngestLosesNothing(t *testing.T) {
 	}
 	l.reportProblems(t)
 
-	db := openStore(t, dataDir)
+	db := openDataDir(t, dataDir)
 	stored := storedMessageIDs(t, db)
 	unackedStored := checkStored(t, l, stored)
 	mode, err := db.Synchronous(t.Context())
@@ -245,7 +245,7 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	wg.Wait()
 	l.reportProblems(t)
 
-	db := openStore(t, dataDir)
+	db := openDataDir(t, dataDir)
 	stored := storedMessageIDs(t, db)
 	unackedStored := checkStored(t, l, stored)
 	if unackedStored != 0 {
@@ -583,8 +583,8 @@ func (l *ledger) reportProblems(t *testing.T) {
 	}
 }
 
-// openStore opens the data directory's store, as a restarted kith would.
-func openStore(t *testing.T, dataDir string) *sqlite.DB {
+// openDataDir opens the data directory's store, as a restarted kith would.
+func openDataDir(t *testing.T, dataDir string) *sqlite.DB {
 	t.Helper()
 	db, err := sqlite.Open(t.Context(), dataDir, sqlite.Options{})
 	if err != nil {

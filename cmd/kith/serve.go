@@ -19,7 +19,6 @@ import (
 	"github.com/kithhq/kith/ingest"
 	"github.com/kithhq/kith/metrics"
 	"github.com/kithhq/kith/profile"
-	"github.com/kithhq/kith/store/sqlite"
 	"github.com/kithhq/kith/web"
 )
 
@@ -32,7 +31,7 @@ type Main struct {
 	Out      io.Writer
 	Progress io.Writer
 
-	DB        *sqlite.DB
+	DB        Store
 	Access    *access.Service
 	Users     *access.Users
 	Metrics   *metrics.Metrics
@@ -76,10 +75,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.Metrics = metrics.New()
 	var proc *profile.Processor
-	m.DB, err = sqlite.Open(ctx, m.Config.DataDir, sqlite.Options{OnCommit: func(n int, took time.Duration) {
+	var single bool
+	m.DB, single, err = openStore(ctx, m.Config, func(n int, took time.Duration) {
 		m.Metrics.ObserveCommit(n, took)
 		proc.Notify()
-	}})
+	})
 	if err != nil {
 		return err
 	}
@@ -102,7 +102,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	in := m.Config.Intents
 	proc = profile.NewProcessor(m.DB, profile.Config{
 		Identity: m.Config.Identity,
-		Cache:    true, // the embedded store has one writer: this processor
+		Cache:    single, // only when this processor is the store's one writer
 		Intents: profile.IntentConfig{HalfLife: time.Duration(in.HalfLife), CategoryTopics: in.CategoryTopics,
 			Rules: in.Rules, Top: in.Top},
 	}, m.Logger, m.Metrics.ObserveBatch)
@@ -158,10 +158,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Metrics:  m.Metrics,
 		Logger:   m.Logger,
 		Version:  versionString(),
-		Ready: func(ctx context.Context) error {
-			_, err := m.DB.Synchronous(ctx)
-			return err
-		},
+		Ready:    m.DB.Ready,
 	})
 	m.ln, err = net.Listen("tcp", m.Config.Addr)
 	if err != nil {

@@ -242,6 +242,12 @@ func (db *DB) Synchronous(ctx context.Context) (string, error) {
 	return strconv.Itoa(n), nil
 }
 
+// Ready reports whether the store can serve: its write connection answers.
+func (db *DB) Ready(ctx context.Context) error {
+	_, err := db.Synchronous(ctx)
+	return err
+}
+
 // JournalMode returns the journal mode of the write connection ("wal").
 func (db *DB) JournalMode(ctx context.Context) (string, error) {
 	var m string
