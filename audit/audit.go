@@ -97,11 +97,31 @@ func FromRecord(r kith.AuditRecord) Record {
 
 var csvHeader = []string{"id", "time", "actor", "actor_kind", "actor_id", "role", "addr", "via", "action", "target", "detail"}
 
+// CheckFormat returns EINVALID unless format is one of Formats.
+func CheckFormat(format string) error {
+	if format != "csv" && format != "jsonl" {
+		return kith.Invalid("format", "unknown export format %q; use csv or jsonl", format)
+	}
+	return nil
+}
+
+// Disposition is the Content-Disposition of an export made at t.
+func Disposition(format string, t time.Time) string {
+	return fmt.Sprintf(`attachment; filename="kith-audit-%s.%s"`, t.UTC().Format("20060102-150405"), format)
+}
+
+// RecordExport records that the context's actor exports the records that query
+// selects. An export is itself a read of everything it holds.
+func RecordExport(ctx context.Context, log kith.AuditLog, query string) error {
+	a, _ := kith.ActorFrom(ctx)
+	return log.AppendAudit(ctx, kith.AuditRecord{Actor: a, Action: kith.AuditExport, Detail: query})
+}
+
 // Export writes every record matching f (newest first, ignoring f.Limit)
 // in the format, page by page, and returns how many it wrote.
 func Export(ctx context.Context, log kith.AuditLog, f kith.AuditFilter, format string, w io.Writer) (int, error) {
-	if format != "csv" && format != "jsonl" {
-		return 0, kith.Invalid("format", "unknown export format %q; use csv or jsonl", format)
+	if err := CheckFormat(format); err != nil {
+		return 0, err
 	}
 	var cw *csv.Writer
 	var enc *json.Encoder

@@ -1,11 +1,9 @@
 package http
 
 import (
-	"fmt"
 	"net/http"
 	"time"
 
-	"github.com/kithhq/kith"
 	"github.com/kithhq/kith/audit"
 )
 
@@ -44,17 +42,16 @@ func (s *Server) handleAuditExport(w http.ResponseWriter, r *http.Request) {
 	if format == "" {
 		format = "jsonl"
 	}
-	if format != "csv" && format != "jsonl" {
-		s.writeError(w, r, kith.Invalid("format", "unknown export format %q; use csv or jsonl", format))
+	if err := audit.CheckFormat(format); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
-	a, _ := kith.ActorFrom(r.Context())
-	if err := s.audit.AppendAudit(r.Context(), kith.AuditRecord{Actor: a, Action: kith.AuditExport, Detail: r.URL.RawQuery}); err != nil {
+	if err := audit.RecordExport(r.Context(), s.audit, r.URL.RawQuery); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", audit.ContentType(format))
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="kith-audit-%s.%s"`, time.Now().UTC().Format("20060102-150405"), format))
+	w.Header().Set("Content-Disposition", audit.Disposition(format, time.Now()))
 	if _, err := audit.Export(r.Context(), s.audit, f, format, w); err != nil {
 		// The status is sent; a broken export ends short, and the log says why.
 		s.log.Error("audit export failed", "err", err)

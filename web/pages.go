@@ -239,16 +239,16 @@ func (con *Console) handleAuditExport(w http.ResponseWriter, r *http.Request, v 
 		return
 	}
 	format := r.URL.Query().Get("format")
-	if format != "csv" && format != "jsonl" {
-		con.fail(w, r, v, kith.Invalid("format", "unknown export format %q; use csv or jsonl", format))
+	if err := audit.CheckFormat(format); err != nil {
+		con.fail(w, r, v, err)
 		return
 	}
-	if err := con.c.Audit.AppendAudit(r.Context(), kith.AuditRecord{Actor: v.Actor, Action: kith.AuditExport, Detail: r.URL.RawQuery}); err != nil {
+	if err := audit.RecordExport(r.Context(), con.c.Audit, r.URL.RawQuery); err != nil {
 		con.fail(w, r, v, err)
 		return
 	}
 	w.Header().Set("Content-Type", audit.ContentType(format))
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="kith-audit-%s.%s"`, time.Now().UTC().Format("20060102-150405"), format))
+	w.Header().Set("Content-Disposition", audit.Disposition(format, time.Now()))
 	if _, err := audit.Export(r.Context(), con.c.Audit, f, format, w); err != nil {
 		con.log.Error("audit export failed", "err", err)
 	}

@@ -37,6 +37,7 @@ Commands:
   sources    create, list and revoke sources (channels that send events)
   keys       create, list and revoke secret API keys
   users      add, list and change console users and their roles
+  migrate    bring the store's schema up to date and exit
   bench      measure speed (kith bench ingest)
   version    print the version
 
@@ -90,6 +91,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runSources(ctx, rest, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, rest, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, rest, stdout, stderr)
 	case "users":
 		return runUsers(ctx, rest, os.Stdin, stdout, stderr)
 	case "bench":
