@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"net/url"
+	"strings"
 
 	"flag"
 	"fmt"
@@ -14,8 +16,11 @@ import (
 // Config is everything `kith serve` can be told. Resolution order:
 // defaults < config file (--config, KITH_CONFIG) < KITH_* environment < flags.
 type Config struct {
-	Addr              string `json:"addr"`
-	DataDir           string `json:"data_dir"`
+	Addr    string `json:"addr"`
+	DataDir string `json:"data_dir"`
+	// Store is where Kith keeps everything: empty for the embedded SQLite
+	// store in DataDir, or a postgres:// URL.
+	Store             string `json:"store"`
 	BootstrapWriteKey string `json:"bootstrap_write_key"`
 	BootstrapAPIKey   string `json:"bootstrap_api_key"`
 	// BootstrapAdminPassword makes sure a console user "admin" exists,
@@ -93,6 +98,7 @@ func configFlags(fs *flag.FlagSet, withServe bool) func() (Config, error) {
 	def := DefaultConfig()
 	configPath := fs.String("config", "", "JSON config file (env KITH_CONFIG)")
 	dataDir := fs.String("data-dir", def.DataDir, "directory for the embedded store (env KITH_DATA_DIR)")
+	storeURL := fs.String("store", "", "store URL: postgres://… for PostgreSQL; empty for the embedded store in --data-dir (env KITH_STORE)")
 	var addr, wk, ak, level, format *string
 	var shutdown *time.Duration
 	var demo, secure *bool
@@ -133,6 +139,7 @@ func configFlags(fs *flag.FlagSet, withServe bool) func() (Config, error) {
 			}
 		}
 		env("KITH_DATA_DIR", &cfg.DataDir)
+		env("KITH_STORE", &cfg.Store)
 		env("KITH_ADDR", &cfg.Addr)
 		env("KITH_BOOTSTRAP_WRITE_KEY", &cfg.BootstrapWriteKey)
 		env("KITH_BOOTSTRAP_API_KEY", &cfg.BootstrapAPIKey)
@@ -150,6 +157,7 @@ func configFlags(fs *flag.FlagSet, withServe bool) func() (Config, error) {
 			}
 		}
 		flagStr("data-dir", dataDir, &cfg.DataDir)
+		flagStr("store", storeURL, &cfg.Store)
 		flagStr("addr", addr, &cfg.Addr)
 		flagStr("bootstrap-write-key", wk, &cfg.BootstrapWriteKey)
 		flagStr("bootstrap-api-key", ak, &cfg.BootstrapAPIKey)
@@ -180,9 +188,21 @@ func configFlags(fs *flag.FlagSet, withServe bool) func() (Config, error) {
 		if err := cfg.Identity.Validate(); err != nil {
 			return cfg, fmt.Errorf("config: %w", err)
 		}
+		if cfg.Store != "" && !strings.HasPrefix(cfg.Store, "postgres://") && !strings.HasPrefix(cfg.Store, "postgresql://") {
+			return cfg, usageError{fmt.Sprintf("store %q: use a postgres:// URL, or nothing for the embedded store", redactURL(cfg.Store))}
+		}
 		if cfg.DataDir == "" {
 			return cfg, usageError{"a data directory is required (--data-dir or KITH_DATA_DIR)"}
 		}
 		return cfg, nil
 	}
+}
+
+// redactURL hides a URL's password, for messages and logs.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/kithhq/kith"
@@ -32,6 +33,9 @@ type Store interface {
 // reports whether this process is the store's only writer, which lets the
 // processor keep its cache.
 func openStore(ctx context.Context, cfg Config, onCommit func(events int, took time.Duration)) (s Store, single bool, err error) {
+	if cfg.Store != "" {
+		return nil, false, fmt.Errorf("store %s: PostgreSQL is not wired in yet", redactURL(cfg.Store))
+	}
 	db, err := sqlite.Open(ctx, cfg.DataDir, sqlite.Options{OnCommit: onCommit})
 	if err != nil {
 		return nil, false, err
