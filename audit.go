@@ -94,8 +94,9 @@ type AuditFilter struct {
 // AuditLog keeps the audit trail. Records are never changed or removed
 // through it.
 type AuditLog interface {
-	// AppendAudit stores records durably before returning, assigning IDs
-	// and filling in Time where it is zero.
+	// AppendAudit stores records before returning — committed, as durably
+	// as the store keeps its audit trail (each store documents how) —
+	// assigning increasing IDs and filling in Time where it is zero.
 	AppendAudit(ctx context.Context, recs ...AuditRecord) error
 	// Audit returns the records that match f, newest first.
 	Audit(ctx context.Context, f AuditFilter) ([]AuditRecord, error)

@@ -360,6 +360,13 @@ func idField(raw json.RawMessage, field string) (string, error) {
 	if len(s) > maxIDLength {
 		return "", kith.Invalid(field, "is %d bytes; the limit is %d", len(s), maxIDLength)
 	}
+	// Ids are matched, logged and shown: control characters have no place
+	// in them, and not every store can keep a NUL.
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return "", kith.Invalid(field, "contains a control character (U+%04X)", r)
+		}
+	}
 	return s, nil
 }
 

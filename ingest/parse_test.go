@@ -170,6 +170,8 @@ func TestParseErrors(t *testing.T) {
 		{"batch missing", EndpointBatch, `{"sentAt":"2026-01-01T00:00:00Z"}`, kith.EINVALID, "batch"},
 		{"batch not array", EndpointBatch, `{"batch":{"type":"track"}}`, kith.EINVALID, "batch"},
 		{"batch sentAt bad", EndpointBatch, `{"batch":[],"sentAt":"noon"}`, kith.EINVALID, "sentAt"},
+		{"NUL in an id", "track", `{"userId":"u\u0000x","event":"x"}`, kith.EINVALID, "userId"},
+		{"newline in messageId", "track", `{"userId":"u","event":"x","messageId":"m\n1"}`, kith.EINVALID, "messageId"},
 		{"id too long", "page", `{"anonymousId":"` + strings.Repeat("z", maxIDLength+1) + `"}`, kith.EINVALID, "anonymousId"},
 		{"nested too deep", "identify", `{"userId":"u","traits":{"x":` + strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth) + `}}`, kith.EINVALID, ""},
 		{"year out of range", "page", `{"anonymousId":"a","timestamp":"1500-01-01T00:00:00Z"}`, kith.EINVALID, "timestamp"},

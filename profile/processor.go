@@ -18,7 +18,10 @@ import (
 type Store interface {
 	kith.EventReader
 	// Process runs fn in one transaction that also moves the named cursor
-	// to seq, so the changes and the cursor commit together.
+	// to seq, so the changes and the cursor commit together. A store may
+	// run fn again after a conflict with another writer (a deadlock, a
+	// serialisation failure): fn must not keep state from a failed attempt,
+	// which is why the processor's cache is only for a single writer.
 	Process(ctx context.Context, cursor string, seq int64, fn func(kith.ProfileTx) error) error
 	// Update runs fn in one transaction without moving a cursor.
 	Update(ctx context.Context, fn func(kith.ProfileTx) error) error

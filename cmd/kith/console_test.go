@@ -139,7 +139,9 @@ func auditCount(t *testing.T, m *Main, f kith.AuditFilter) int {
 	return len(recs)
 }
 
-func TestConsoleCustomer360(t *testing.T) {
+func TestConsoleCustomer360(t *testing.T) { eachStore(t, testConsoleCustomer360) }
+
+func testConsoleCustomer360(t *testing.T) {
 	m := startMain(t, func(c *Config) { c.BootstrapAdminPassword = testAdminPassword })
 	id := carInsuranceCustomer(t, m)
 	admin := signedIn(t, m, "admin", testAdminPassword)
@@ -198,7 +200,9 @@ func TestConsoleCustomer360(t *testing.T) {
 	}
 }
 
-func TestConsoleRoles(t *testing.T) {
+func TestConsoleRoles(t *testing.T) { eachStore(t, testConsoleRoles) }
+
+func testConsoleRoles(t *testing.T) {
 	m := startMain(t, func(c *Config) { c.BootstrapAdminPassword = testAdminPassword })
 	id := carInsuranceCustomer(t, m)
 	ctx := context.Background()
@@ -285,7 +289,9 @@ func TestConsoleRoles(t *testing.T) {
 	}
 }
 
-func TestConsoleSignInAndForms(t *testing.T) {
+func TestConsoleSignInAndForms(t *testing.T) { eachStore(t, testConsoleSignInAndForms) }
+
+func testConsoleSignInAndForms(t *testing.T) {
 	m := startMain(t, func(c *Config) { c.BootstrapAdminPassword = testAdminPassword })
 	ctx := context.Background()
 
@@ -369,7 +375,9 @@ func TestConsoleSignInAndForms(t *testing.T) {
 	}
 }
 
-func TestAuditSearchAndExport(t *testing.T) {
+func TestAuditSearchAndExport(t *testing.T) { eachStore(t, testAuditSearchAndExport) }
+
+func testAuditSearchAndExport(t *testing.T) {
 	m := startMain(t, func(c *Config) { c.BootstrapAdminPassword = testAdminPassword })
 	id := carInsuranceCustomer(t, m)
 	admin := signedIn(t, m, "admin", testAdminPassword)

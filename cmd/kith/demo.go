@@ -119,11 +119,11 @@ func (m *Main) startDemo(ctx context.Context) error {
 	d.mu.Unlock()
 	// Already loaded by an earlier start: the same history (same epoch, so
 	// the same message ids) is all in the log.
-	if last, err := m.DB.LastSeq(ctx); err == nil && last >= int64(total) {
+	if have, err := m.DB.CountEvents(ctx); err == nil && have >= int64(total) {
 		d.mu.Lock()
 		d.sent, d.done = total, true
 		d.mu.Unlock()
-		m.Logger.Info("demo history already loaded", "events", last)
+		m.Logger.Info("demo history already loaded", "events", have)
 		return nil
 	}
 	lctx, cancel := context.WithCancel(context.Background())

@@ -12,7 +12,9 @@ import (
 // TestDemo runs `kith serve --demo` on a small history: it must load through
 // ingestion without a rejected event, and each named customer must be one
 // profile that every identifier of theirs finds, showing their story's topic.
-func TestDemo(t *testing.T) {
+func TestDemo(t *testing.T) { eachStore(t, testDemo) }
+
+func testDemo(t *testing.T) {
 	m := startMain(t, func(c *Config) {
 		c.Demo = DemoConfig{Enabled: true, People: 150, HeavyEvents: 600}
 	})
@@ -93,7 +95,7 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	m2 := startMain(t, func(c *Config) {
-		c.DataDir = m.Config.DataDir
+		c.DataDir, c.Store = m.Config.DataDir, m.Config.Store
 		c.Demo = DemoConfig{Enabled: true, People: 150, HeavyEvents: 600}
 	})
 	st := m2.status(ctx)

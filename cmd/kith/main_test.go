@@ -2,11 +2,16 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 const (
@@ -24,6 +29,9 @@ func startMain(t *testing.T, edit func(*Config)) *Main {
 	m.Config.DataDir = t.TempDir()
 	m.Config.BootstrapWriteKey = testWriteKey
 	m.Config.BootstrapAPIKey = testAPIKey
+	if onPostgres(t) {
+		m.Config.Store = postgresStore(t)
+	}
 	if edit != nil {
 		edit(&m.Config)
 	}
@@ -60,4 +68,56 @@ func skipOrFail(t *testing.T, what, why string) {
 		t.Fatalf("%s required by KITH_TEST_REQUIRE but unavailable: %s", what, why)
 	}
 	t.Skipf("%s unavailable (%s); set it up or run .ci/run", what, why)
+}
+
+// eachStore runs a test on the embedded store and, as subtest "postgres", on
+// a fresh schema of the PostgreSQL server named by KITH_TEST_POSTGRES: the
+// same behaviour end to end, whichever store keeps the data.
+func eachStore(t *testing.T, test func(t *testing.T)) {
+	t.Run("sqlite", test)
+	t.Run("postgres", test)
+}
+
+// onPostgres reports whether t runs under eachStore's postgres subtest.
+func onPostgres(t *testing.T) bool {
+	return strings.Contains(t.Name()+"/", "/postgres/")
+}
+
+// postgresStore returns the URL of a new, empty schema on the test server,
+// dropped when the test ends, or skips the test without a server.
+func postgresStore(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("KITH_TEST_POSTGRES")
+	if base == "" {
+		skipOrFail(t, "postgres", "KITH_TEST_POSTGRES is not set (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		skipOrFail(t, "postgres", err.Error())
+	}
+	defer conn.Close(ctx)
+	schema := fmt.Sprintf("kith_e2e_%d_%d", os.Getpid(), time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
 }

@@ -332,7 +332,9 @@ var t0 = time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
 // TestTwoDevicesThenLogin: a person browses anonymously on a laptop and a
 // phone, then logs in on both; Kith ends with one profile holding both
 // devices' anonymous ids, and says which event linked what.
-func TestTwoDevicesThenLogin(t *testing.T) {
+func TestTwoDevicesThenLogin(t *testing.T) { eachStore(t, testTwoDevicesThenLogin) }
+
+func testTwoDevicesThenLogin(t *testing.T) {
 	m := startMain(t, nil)
 	c := newProfileClient(t, m)
 
@@ -400,7 +402,9 @@ func TestTwoDevicesThenLogin(t *testing.T) {
 
 // TestMergeWithinOneBatch: profiles created and merged by events that are
 // processed together still leave the absorbed id answering the survivor.
-func TestMergeWithinOneBatch(t *testing.T) {
+func TestMergeWithinOneBatch(t *testing.T) { eachStore(t, testMergeWithinOneBatch) }
+
+func testMergeWithinOneBatch(t *testing.T) {
 	m := startMain(t, nil)
 	c := newProfileClient(t, m)
 	c.send(testWriteKey,
@@ -442,7 +446,9 @@ func mapsEqual(a, b map[string]string) bool {
 // TestCallCenterAndWebOneProfile: a call-center event with only a phone and
 // a web event with an e-mail and the same phone spelled differently are one
 // person, seen on both channels.
-func TestCallCenterAndWebOneProfile(t *testing.T) {
+func TestCallCenterAndWebOneProfile(t *testing.T) { eachStore(t, testCallCenterAndWebOneProfile) }
+
+func testCallCenterAndWebOneProfile(t *testing.T) {
 	m := startMain(t, nil)
 	c := newProfileClient(t, m)
 	ccID, ccKey := c.createSource("call-center", "call_center")
@@ -503,7 +509,9 @@ func countType(ids []apiIdentifier, typ string) int {
 
 // TestDifferentUserIDsNeverMerge: two people sharing a family e-mail stay
 // two profiles; the conflict is recorded and lookups say who the candidates are.
-func TestDifferentUserIDsNeverMerge(t *testing.T) {
+func TestDifferentUserIDsNeverMerge(t *testing.T) { eachStore(t, testDifferentUserIDsNeverMerge) }
+
+func testDifferentUserIDsNeverMerge(t *testing.T) {
 	m := startMain(t, nil)
 	c := newProfileClient(t, m)
 	c.send(testWriteKey, msg("identify", "dad-1", t0, map[string]any{"userId": "dad",
@@ -567,7 +575,9 @@ func TestDifferentUserIDsNeverMerge(t *testing.T) {
 
 // TestUndoMerge: undoing a merge gives both people back their identifiers
 // and events, and the same evidence does not merge them again.
-func TestUndoMerge(t *testing.T) {
+func TestUndoMerge(t *testing.T) { eachStore(t, testUndoMerge) }
+
+func testUndoMerge(t *testing.T) {
 	m := startMain(t, nil)
 	c := newProfileClient(t, m)
 	c.send(testWriteKey,
@@ -666,7 +676,9 @@ func TestUndoMerge(t *testing.T) {
 
 // TestSpellingsOfOneIdentifier: e-mail and phone spelled differently are
 // one identifier, found by any spelling.
-func TestSpellingsOfOneIdentifier(t *testing.T) {
+func TestSpellingsOfOneIdentifier(t *testing.T) { eachStore(t, testSpellingsOfOneIdentifier) }
+
+func testSpellingsOfOneIdentifier(t *testing.T) {
 	m := startMain(t, nil)
 	c := newProfileClient(t, m)
 	c.send(testWriteKey,
@@ -701,7 +713,9 @@ func TestSpellingsOfOneIdentifier(t *testing.T) {
 }
 
 // TestTraitsByEventTime: the newest event time wins, not the later arrival.
-func TestTraitsByEventTime(t *testing.T) {
+func TestTraitsByEventTime(t *testing.T) { eachStore(t, testTraitsByEventTime) }
+
+func testTraitsByEventTime(t *testing.T) {
 	m := startMain(t, nil)
 	c := newProfileClient(t, m)
 	webID, webKey := c.createSource("web", "web")
@@ -728,7 +742,9 @@ func TestTraitsByEventTime(t *testing.T) {
 
 // TestTimelinePaging: newest first by event time, paged to the end, every
 // event once.
-func TestTimelinePaging(t *testing.T) {
+func TestTimelinePaging(t *testing.T) { eachStore(t, testTimelinePaging) }
+
+func testTimelinePaging(t *testing.T) {
 	m := startMain(t, nil)
 	c := newProfileClient(t, m)
 	appID, appKey := c.createSource("app", "app")
@@ -790,7 +806,9 @@ func TestTimelinePaging(t *testing.T) {
 
 // TestIntents: page views map to topics with a strength that halves every
 // three days.
-func TestIntents(t *testing.T) {
+func TestIntents(t *testing.T) { eachStore(t, testIntents) }
+
+func testIntents(t *testing.T) {
 	m := startMain(t, nil)
 	c := newProfileClient(t, m)
 	_, webKey := c.createSource("insurer-web", "web")
@@ -836,7 +854,9 @@ func TestIntents(t *testing.T) {
 
 // TestSearchAndAccess: agents find people by name, e-mail or phone prefix;
 // the API checks input and scopes.
-func TestSearchAndAccess(t *testing.T) {
+func TestSearchAndAccess(t *testing.T) { eachStore(t, testSearchAndAccess) }
+
+func testSearchAndAccess(t *testing.T) {
 	m := startMain(t, nil)
 	c := newProfileClient(t, m)
 	c.send(testWriteKey,

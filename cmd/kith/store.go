@@ -7,6 +7,7 @@ import (
 
 	"github.com/kithhq/kith"
 	"github.com/kithhq/kith/profile"
+	"github.com/kithhq/kith/store/postgres"
 	"github.com/kithhq/kith/store/sqlite"
 )
 
@@ -34,7 +35,13 @@ type Store interface {
 // processor keep its cache.
 func openStore(ctx context.Context, cfg Config, onCommit func(events int, took time.Duration)) (s Store, single bool, err error) {
 	if cfg.Store != "" {
-		return nil, false, fmt.Errorf("store %s: PostgreSQL is not wired in yet", redactURL(cfg.Store))
+		// Several nodes may write: the processor keeps no cache and relies
+		// on the database's transactions.
+		db, err := postgres.Open(ctx, cfg.Store, postgres.Options{OnCommit: onCommit})
+		if err != nil {
+			return nil, false, fmt.Errorf("store %s: %w", redactURL(cfg.Store), err)
+		}
+		return db, false, nil
 	}
 	db, err := sqlite.Open(ctx, cfg.DataDir, sqlite.Options{OnCommit: onCommit})
 	if err != nil {

@@ -1,0 +1,150 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kithhq/kith"
+)
+
+// AppendAudit stores audit records with one multi-row INSERT, committed
+// (and so durable, synchronous_commit being on) before it returns. It
+// assigns IDs, increasing in the order of recs, and fills in Time where it
+// is zero. Free text that PostgreSQL cannot hold (NUL, invalid UTF-8) is
+// stored with U+FFFD in its place: a read must not fail for want of a
+// record of it.
+func (db *DB) AppendAudit(ctx context.Context, recs ...kith.AuditRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	now := time.Now().UTC()
+	for i := range recs {
+		if recs[i].Action == "" {
+			return kith.Invalid("action", "an audit record needs an action")
+		}
+		if recs[i].Time.IsZero() {
+			recs[i].Time = now
+		}
+		if err := checkTime(recs[i].Time, "time"); err != nil {
+			return err
+		}
+	}
+	// Take the ids first, in increasing order, so each record knows its
+	// own: the order of RETURNING rows is not promised.
+	rows, err := db.pool.Query(ctx, "SELECT nextval('audit_id_seq') FROM generate_series(1, $1)", len(recs))
+	if err != nil {
+		return fmt.Errorf("record audit: %w", err)
+	}
+	ids := make([]int64, 0, len(recs))
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("record audit: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("record audit: %w", err)
+	}
+	slices.Sort(ids)
+	n := len(recs)
+	times := make([]int64, n)
+	text := make([][]string, 9) // actor kind, id, name, role, addr, via, action, target, detail
+	for i := range text {
+		text[i] = make([]string, n)
+	}
+	for i, r := range recs {
+		a := r.Actor
+		times[i] = r.Time.UnixNano()
+		for j, s := range []string{string(a.Kind), a.ID, a.Name, string(a.Role), a.Addr, a.Via, r.Action, r.Target, r.Detail} {
+			text[j][i] = storable(s)
+		}
+	}
+	_, err = db.pool.Exec(ctx, `INSERT INTO audit (id, time, actor_kind, actor_id, actor_name, actor_role, addr, via, action, target, detail)
+		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+			$8::text[], $9::text[], $10::text[], $11::text[])`,
+		ids, times, text[0], text[1], text[2], text[3], text[4], text[5], text[6], text[7], text[8])
+	if err != nil {
+		return fmt.Errorf("record audit: %w", err)
+	}
+	for i := range recs {
+		recs[i].ID = ids[i]
+	}
+	return nil
+}
+
+// Audit returns the audit records that match f, newest first.
+func (db *DB) Audit(ctx context.Context, f kith.AuditFilter) ([]kith.AuditRecord, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if f.Actor != "" {
+		if kind, name, ok := strings.Cut(f.Actor, ":"); ok {
+			where = append(where, "actor_kind = "+arg(kind)+" AND actor_name = "+arg(name))
+		} else {
+			where = append(where, "actor_name = "+arg(f.Actor))
+		}
+	}
+	if f.Action != "" {
+		if strings.HasSuffix(f.Action, ".") {
+			// A range rather than LIKE: no wildcards to escape, and the
+			// index on action (collation "C") serves it.
+			where = append(where, "action >= "+arg(f.Action)+" AND action < "+arg(f.Action+"\U0010FFFF"))
+		} else {
+			where = append(where, "action = "+arg(f.Action))
+		}
+	}
+	if f.Target != "" {
+		where = append(where, "target = "+arg(f.Target))
+	}
+	if !f.From.IsZero() {
+		where = append(where, "time >= "+arg(f.From.UnixNano()))
+	}
+	if !f.To.IsZero() {
+		where = append(where, "time < "+arg(f.To.UnixNano()))
+	}
+	if f.Before > 0 {
+		where = append(where, "id < "+arg(f.Before))
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	q := `SELECT id, time, actor_kind, actor_id, actor_name, actor_role, addr, via, action, target, detail FROM audit`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id DESC LIMIT " + arg(limit)
+	rows, err := db.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("search audit: %w", classify(err, "audit record"))
+	}
+	defer rows.Close()
+	out := []kith.AuditRecord{}
+	for rows.Next() {
+		var r kith.AuditRecord
+		var t int64
+		var kind, role string
+		if err := rows.Scan(&r.ID, &t, &kind, &r.Actor.ID, &r.Actor.Name, &role, &r.Actor.Addr, &r.Actor.Via,
+			&r.Action, &r.Target, &r.Detail); err != nil {
+			return nil, fmt.Errorf("search audit: %w", err)
+		}
+		r.Time = time.Unix(0, t).UTC()
+		r.Actor.Kind = kith.ActorKind(kind)
+		r.Actor.Role = kith.Role(role)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("search audit: %w", err)
+	}
+	return out, nil
+}

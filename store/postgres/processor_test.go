@@ -1,0 +1,314 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kithhq/kith"
+	"github.com/kithhq/kith/identity"
+	"github.com/kithhq/kith/profile"
+	"github.com/kithhq/kith/store/postgres"
+)
+
+// The profile processor, unchanged, on this store: the contract suite
+// tests the store's methods one at a time; these run the resolver's real
+// sequence of reads, locks and writes through them.
+
+func newProcessor(db *postgres.DB) *profile.Processor {
+	cfg := profile.Config{Identity: identity.DefaultConfig(), BatchSize: 25}
+	return profile.NewProcessor(db, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+}
+
+func track(n int, user, anon string, at time.Duration, payload string) kith.Event {
+	ts := t0.Add(at)
+	return kith.Event{MessageID: fmt.Sprintf("msg-%04d", n), Type: kith.TypeTrack, SourceID: "src_web", Channel: kith.KindWeb,
+		UserID: user, AnonymousID: anon, Timestamp: ts, ReceivedAt: ts.Add(time.Second), Payload: []byte(payload)}
+}
+
+func holderOf(t *testing.T, db *postgres.DB, id kith.Identifier) *kith.Profile {
+	t.Helper()
+	ctx := context.Background()
+	ids, err := db.ProfileIDsFor(ctx, id)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("ProfileIDsFor(%s) = %v, %v; want one profile", id, ids, err)
+	}
+	p, err := db.Profile(ctx, ids[0])
+	if err != nil {
+		t.Fatalf("Profile(%s): %v", ids[0], err)
+	}
+	return p
+}
+
+// drain steps p until it has caught up. Another processor may apply a
+// batch first: that Step returns ECONFLICT and the next reads on.
+func drain(t *testing.T, p *profile.Processor) {
+	t.Helper()
+	for range 10000 {
+		n, err := p.Step(context.Background())
+		if err != nil && !kith.IsCode(err, kith.ECONFLICT) {
+			t.Errorf("Step: %v", err)
+			return
+		}
+		if n == 0 && err == nil {
+			return
+		}
+	}
+	t.Errorf("Step never caught up")
+}
+
+func TestProcessorMergeAndUndo(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, newSchema(t), postgres.Options{})
+	p := newProcessor(db)
+	evs := []kith.Event{
+		track(1, "", "a4", 9*time.Hour, `{"event":"Viewed"}`),
+		track(2, "u3", "a5", 10*time.Hour, `{"event":"Signed In"}`),
+		track(3, "u3", "a4", 11*time.Hour, `{"event":"Quote Requested"}`),
+	}
+	if _, err := db.Append(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, p)
+	u3 := kith.Identifier{Type: kith.IDUserID, Value: "u3"}
+	a4 := kith.Identifier{Type: kith.IDAnonymousID, Value: "a4"}
+	merged := holderOf(t, db, u3)
+	if holderOf(t, db, a4).ID != merged.ID || merged.Events != 3 {
+		t.Fatalf("before the undo: want a4 and u3 on one profile of 3 events, got %+v", merged)
+	}
+	ms, err := db.Merges(ctx, merged.ID)
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("Merges = %v, %v; want one", ms, err)
+	}
+	if _, err := p.UndoMerge(ctx, ms[0].ID); err != nil {
+		t.Fatalf("UndoMerge: %v", err)
+	}
+	anon, user := holderOf(t, db, a4), holderOf(t, db, u3)
+	if anon.ID == user.ID || anon.MergedInto != "" || user.MergedInto != "" || anon.Events+user.Events != 3 {
+		t.Errorf("after the undo: a4 on %+v, u3 on %+v; want two current profiles sharing the 3 events", anon, user)
+	}
+	// The same evidence again does not join them: the do-not-link rule.
+	if _, err := db.Append(ctx, []kith.Event{track(4, "u3", "a4", 12*time.Hour, `{"event":"Quote Requested"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, p)
+	if holderOf(t, db, a4).ID == holderOf(t, db, u3).ID {
+		t.Errorf("a4 and u3 merged again after the undo")
+	}
+}
+
+// Two nodes, each with its processor, follow one log of people who keep
+// meeting (shared anonymous ids merge them): every event is applied once,
+// on one current profile.
+func TestTwoNodesProcessOneLog(t *testing.T) {
+	ctx := context.Background()
+	url := newSchema(t)
+	nodes := []*postgres.DB{open(t, url, postgres.Options{}), open(t, url, postgres.Options{})}
+	var evs []kith.Event
+	for i := range 300 {
+		// 20 people; person k's anonymous ids overlap person k+1's.
+		k := i % 20
+		evs = append(evs, track(i, fmt.Sprint("u", k), fmt.Sprintf("a%d-%d", (k+i/40)%20, i%3), time.Duration(i)*time.Minute, `{"event":"Viewed"}`))
+	}
+	var wg sync.WaitGroup
+	for n, db := range nodes {
+		wg.Go(func() {
+			p := newProcessor(db)
+			for i := n; i < len(evs); i += 2 * 10 {
+				end := min(i+10, len(evs))
+				if _, err := db.Append(ctx, evs[i:end]); err != nil {
+					t.Errorf("node %d: Append: %v", n, err)
+					return
+				}
+				drain(t, p)
+			}
+			drain(t, p)
+		})
+	}
+	wg.Wait()
+	for _, db := range nodes {
+		drain(t, newProcessor(db))
+	}
+	stored, err := nodes[0].ReadEvents(ctx, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, _ := nodes[0].LastSeq(ctx)
+	if cur, _ := nodes[0].Cursor(ctx, profile.CursorName); cur != last {
+		t.Errorf("cursor at %d, log ends at %d", cur, last)
+	}
+	seen := map[int64]string{}
+	profiles := map[string]bool{}
+	for _, e := range stored {
+		ps, err := nodes[1].ProfileIDsFor(ctx, kith.Identifier{Type: kith.IDUserID, Value: e.UserID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			profiles[p] = true
+		}
+	}
+	total := 0
+	for id := range profiles {
+		p, err := nodes[1].Profile(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.MergedInto != "" {
+			t.Errorf("ProfileIDsFor returned %s, absorbed into %s", id, p.MergedInto)
+			continue
+		}
+		tl, err := nodes[1].Timeline(ctx, id, nil, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tl) != p.Events {
+			t.Errorf("profile %s counts %d events, its timeline holds %d", id, p.Events, len(tl))
+		}
+		total += p.Events
+		for _, e := range tl {
+			if other, ok := seen[e.Seq]; ok {
+				t.Errorf("event %d is on the timelines of %s and %s", e.Seq, other, id)
+			}
+			seen[e.Seq] = id
+		}
+	}
+	if total != len(stored) || len(seen) != len(stored) {
+		t.Errorf("current profiles hold %d events (%d distinct), the log %d", total, len(seen), len(stored))
+	}
+}
+
+// partition is one node's share of the log when processing is partitioned
+// by person key: its own cursor, and only the events keep selects. People
+// whose events fall in both partitions are merged by transactions of both
+// processors at once: the case the store's profile locks are for.
+type partition struct {
+	*postgres.DB
+	cursor string
+	keep   func(kith.Event) bool
+}
+
+func (s partition) ReadEvents(ctx context.Context, after int64, limit int) ([]kith.Event, error) {
+	for {
+		evs, err := s.DB.ReadEvents(ctx, after, limit)
+		if err != nil || len(evs) == 0 {
+			return nil, err
+		}
+		var out []kith.Event
+		for _, e := range evs {
+			if s.keep(e) {
+				out = append(out, e)
+			}
+		}
+		if len(out) > 0 {
+			return out, nil
+		}
+		after = evs[len(evs)-1].Seq
+	}
+}
+
+func (s partition) Cursor(ctx context.Context, _ string) (int64, error) {
+	return s.DB.Cursor(ctx, s.cursor)
+}
+
+func (s partition) Process(ctx context.Context, _ string, seq int64, fn func(kith.ProfileTx) error) error {
+	return s.DB.Process(ctx, s.cursor, seq, func(tx kith.ProfileTx) error { return fn(renamedCursor{tx, s.cursor}) })
+}
+
+type renamedCursor struct {
+	kith.ProfileTx
+	cursor string
+}
+
+func (r renamedCursor) Cursor(ctx context.Context, _ string) (int64, error) {
+	return r.ProfileTx.Cursor(ctx, r.cursor)
+}
+
+// Eight people, each seen with five anonymous ids and three e-mail
+// addresses in random pairs; events are split between two processors by
+// anonymous id, so each person is assembled by both at once. Whatever the
+// interleaving, the end is eight profiles, each holding its person's
+// identifiers alone, with every event applied once.
+func TestPartitionedProcessorsMergeOverlappingPeople(t *testing.T) {
+	ctx := context.Background()
+	url := newSchema(t)
+	nodes := []*postgres.DB{open(t, url, postgres.Options{}), open(t, url, postgres.Options{})}
+	const people, anons, emails, perPerson = 8, 5, 3, 30
+	var evs []kith.Event
+	n := 0
+	for round := range perPerson {
+		for g := range people {
+			n++
+			a := fmt.Sprintf("a%d-%d", g, (round*3+g)%anons)
+			e := track(n, "", a, time.Duration(n)*time.Second, `{"event":"Viewed"}`)
+			if round%2 == 1 {
+				e.Type = kith.TypeIdentify
+				e.Payload = fmt.Appendf(nil, `{"traits":{"email":"p%d-%d@example.com"}}`, g, (round*5+g)%emails)
+			}
+			evs = append(evs, e)
+		}
+	}
+	if _, err := nodes[0].Append(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i, db := range nodes {
+		wg.Go(func() {
+			s := partition{DB: db, cursor: fmt.Sprint("part-", i), keep: func(e kith.Event) bool {
+				return int(e.AnonymousID[len(e.AnonymousID)-1]-'0')%2 == i
+			}}
+			p := profile.NewProcessor(s, profile.Config{Identity: identity.DefaultConfig(), BatchSize: 7},
+				slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+			for range 1000 {
+				k, err := p.Step(ctx)
+				if err != nil {
+					t.Errorf("partition %d: Step: %v", i, err)
+					return
+				}
+				if k == 0 {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	total := 0
+	for g := range people {
+		var ids []kith.Identifier
+		for a := range anons {
+			ids = append(ids, kith.Identifier{Type: kith.IDAnonymousID, Value: fmt.Sprintf("a%d-%d", g, a)})
+		}
+		for e := range emails {
+			ids = append(ids, kith.Identifier{Type: kith.IDEmail, Value: fmt.Sprintf("p%d-%d@example.com", g, e)})
+		}
+		p := holderOf(t, nodes[1], ids[0])
+		if p.MergedInto != "" {
+			t.Errorf("person %d: %s holds %s but was absorbed into %s", g, p.ID, ids[0], p.MergedInto)
+		}
+		for _, id := range ids[1:] {
+			if q := holderOf(t, nodes[1], id); q.ID != p.ID {
+				t.Errorf("person %d: %s on %s, %s on %s; want one profile", g, ids[0], p.ID, id, q.ID)
+			}
+		}
+		links, err := nodes[1].Links(ctx, p.ID)
+		if err != nil || len(links) != len(ids) {
+			t.Errorf("person %d: profile %s holds %d identifiers (%v), want %d", g, p.ID, len(links), err, len(ids))
+		}
+		tl, err := nodes[1].Timeline(ctx, p.ID, nil, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tl) != perPerson || p.Events != perPerson {
+			t.Errorf("person %d: profile counts %d events, timeline holds %d; want %d", g, p.Events, len(tl), perPerson)
+		}
+		total += len(tl)
+	}
+	if total != len(evs) {
+		t.Errorf("people hold %d events, the log %d", total, len(evs))
+	}
+}

@@ -1,0 +1,146 @@
+package postgres
+
+import (
+	"encoding/json"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/kithhq/kith"
+)
+
+// The profile document is the JSON the embedded store keeps in
+// profiles.doc, encoded by the same code (a copy: stores do not import each
+// other), so that a profile reads back the same from either store.
+
+// profileDoc is the JSON kept in profiles.doc.
+type profileDoc struct {
+	Traits   map[string]kith.Trait           `json:"traits"`
+	Channels map[kith.Kind]*kith.ChannelSeen `json:"channels"`
+	Intents  map[string]*kith.Intent         `json:"intents"`
+	Events   int                             `json:"events"`
+	Names    []string                        `json:"names,omitempty"`
+	_        struct{}                        `json:"-"`
+}
+
+// appendDoc encodes a profile document as encoding/json would, by hand:
+// profiles are written once per batch that touches them, and the generic
+// encoder (reflection, re-validating every raw trait value, formatting
+// times) was the largest single cost of processing.
+func appendDoc(b []byte, p *kith.Profile) []byte {
+	b = append(b, `{"traits":{`...)
+	for i, k := range slices.Sorted(maps.Keys(p.Traits)) {
+		t := p.Traits[k]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, `:{"value":`...)
+		if len(t.Value) == 0 {
+			b = append(b, "null"...)
+		} else {
+			b = append(b, t.Value...) // valid JSON: it came from a validated payload
+		}
+		b = append(b, `,"source":`...)
+		b = appendString(b, t.SourceID)
+		b = append(b, `,"channel":`...)
+		b = appendString(b, string(t.Channel))
+		b = append(b, `,"time":`...)
+		b = appendTime(b, t.Time)
+		b = append(b, `,"seq":`...)
+		b = strconv.AppendInt(b, t.Seq, 10)
+		b = append(b, '}')
+	}
+	b = append(b, `},"channels":{`...)
+	for i, k := range slices.Sorted(maps.Keys(p.Channels)) {
+		c := p.Channels[k]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, string(k))
+		b = append(b, `:{"first":`...)
+		b = appendTime(b, c.First)
+		b = append(b, `,"last":`...)
+		b = appendTime(b, c.Last)
+		b = append(b, `,"events":`...)
+		b = strconv.AppendInt(b, int64(c.Events), 10)
+		b = append(b, '}')
+	}
+	b = append(b, `},"intents":{`...)
+	for i, k := range slices.Sorted(maps.Keys(p.Intents)) {
+		in := p.Intents[k]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, `:{"score":`...)
+		score := in.Score
+		if math.IsNaN(score) || math.IsInf(score, 0) {
+			score = 0
+		}
+		b = strconv.AppendFloat(b, score, 'g', -1, 64)
+		b = append(b, `,"at":`...)
+		b = appendTime(b, in.At)
+		b = append(b, `,"channel":`...)
+		b = appendString(b, string(in.Channel))
+		b = append(b, `,"last":`...)
+		b = appendTime(b, in.Last)
+		b = append(b, '}')
+	}
+	b = append(b, `},"events":`...)
+	b = strconv.AppendInt(b, int64(p.Events), 10)
+	if len(p.SearchKeys) > 0 {
+		b = append(b, `,"names":[`...)
+		for i, n := range p.SearchKeys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, n)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
+const hex = "0123456789abcdef"
+
+// appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
+
+// docFromJSON is the decoding side, rarely on the hot path: profiles are
+// read once and then kept by the processor's cache.
+func docFromJSON(raw []byte, d *profileDoc) error { return json.Unmarshal(raw, d) }
