@@ -49,6 +49,7 @@ server on this machine (loopback only).
 	people := fs.Int("people", 10000, "distinct people in the workload")
 	rate := fs.Float64("rate", 0, "events/s to offer in all (default: as fast as the server acknowledges)")
 	dataDir := fs.String("data-dir", "", "data directory for the in-process server (default: a temporary one, removed after)")
+	storeURL := fs.String("store", "", "store of the in-process server: a postgres:// URL (default: the embedded store in --data-dir)")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of this process (server and load generator) to FILE")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -65,12 +66,15 @@ server on this machine (loopback only).
 	url, key := *u, *wk
 	var proc *profile.Processor
 	if url == "" {
-		m, done, err := startBenchServer(ctx, *dataDir, stderr)
+		m, done, err := startBenchServer(ctx, *dataDir, *storeURL, stderr)
 		if err != nil {
 			return err
 		}
 		defer done()
 		dir := m.Config.DataDir
+		if *storeURL != "" {
+			dir = redactURL(*storeURL)
+		}
 		url, key, proc = m.URL(), m.Config.BootstrapWriteKey, m.Processor
 		fmt.Fprintf(stderr, "measuring an in-process kith at %s (data in %s)\n", url, dir)
 	} else if key == "" {
@@ -113,6 +117,7 @@ Flags:
 		fs.PrintDefaults()
 	}
 	dataDir := fs.String("data-dir", "", "data directory (default: a temporary one, removed after); reuse one to skip loading")
+	storeURL := fs.String("store", "", "a postgres:// URL to measure PostgreSQL (an empty database, or one this command loaded before)")
 	people := fs.Int("profiles", 100000, "people in the fixtures")
 	events := fs.Int("events", 5000000, "events in the fixtures")
 	rate := fs.Float64("rate", 2000, "lookups per second")
@@ -130,12 +135,15 @@ Flags:
 	if *people < 1 || *events < *people {
 		return usageError{"--events must be at least --profiles (each person identifies first)"}
 	}
-	m, done, err := startBenchServer(ctx, *dataDir, stderr)
+	m, done, err := startBenchServer(ctx, *dataDir, *storeURL, stderr)
 	if err != nil {
 		return err
 	}
 	defer done()
 	dir := m.Config.DataDir
+	if *storeURL != "" {
+		dir = redactURL(*storeURL)
+	}
 	have, err := m.DB.CountEvents(ctx)
 	if err != nil {
 		return err
@@ -205,7 +213,7 @@ func startCPUProfile(path string) (stop func(), err error) {
 
 // startBenchServer starts an in-process Kith for a benchmark on dir, or on a
 // temporary directory removed by done when dir is empty.
-func startBenchServer(ctx context.Context, dir string, stderr io.Writer) (m *Main, done func(), err error) {
+func startBenchServer(ctx context.Context, dir, store string, stderr io.Writer) (m *Main, done func(), err error) {
 	remove := func() {}
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "kith-bench-")
@@ -215,7 +223,7 @@ func startBenchServer(ctx context.Context, dir string, stderr io.Writer) (m *Mai
 		dir, remove = tmp, func() { os.RemoveAll(tmp) }
 	}
 	m = NewMain()
-	m.Config.DataDir, m.Config.Addr = dir, "127.0.0.1:0"
+	m.Config.DataDir, m.Config.Addr, m.Config.Store = dir, "127.0.0.1:0", store
 	m.Config.BootstrapWriteKey, m.Config.BootstrapAPIKey = "bench-write-key", "bench-admin-key-0001"
 	m.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if err := m.Run(ctx); err != nil {
