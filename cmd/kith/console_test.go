@@ -187,6 +187,22 @@ func testConsoleCustomer360(t *testing.T) {
 		t.Errorf("latest record %+v, want the bootstrap-admin key via the api", recs)
 	}
 
+	// Several matches are listed, each linking to its customer.
+	c.send(testWriteKey, msg("identify", "other-sofia", time.Now().Add(-time.Hour), map[string]any{"userId": "u-sofia-lopez",
+		"traits": map[string]any{"name": "Sofia Lopez", "email": "sofia.lopez@example.org"}}))
+	c.waitProcessed()
+	status, _, page = admin.do("GET", "/?q=sofia", nil)
+	if status != http.StatusOK || !strings.Contains(page, "2 matching customers") || !strings.Contains(page, "Sofia Lopez") ||
+		!strings.Contains(page, `href="/profiles/`+id+`"`) {
+		t.Errorf("search by first name: %d\n%s", status, page)
+	}
+	if status, _, page := admin.do("GET", "/?q=s", nil); status != http.StatusBadRequest || !strings.Contains(page, "at least 2 characters") {
+		t.Errorf("one-letter search: %d", status)
+	}
+	if status, _, page := admin.do("GET", "/?q=nobody-like-this", nil); status != http.StatusOK || !strings.Contains(page, "Nobody matches") {
+		t.Errorf("search without matches: %d", status)
+	}
+
 	// Sign out: the page is refused and sends the browser to sign in.
 	if status, loc, _ := admin.post("/logout", nil); status != http.StatusSeeOther || loc != "/login" {
 		t.Fatalf("sign out: %d to %q", status, loc)
