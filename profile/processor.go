@@ -234,6 +234,11 @@ func (p *Processor) applyBatch(ctx context.Context, after int64, evs []kith.Even
 		if cur != after {
 			return kith.Errorf(kith.ECONFLICT, "cursor moved from %d to %d while the batch was read: another processor applied it", after, cur)
 		}
+		if pl, ok := tx.(Preloader); ok {
+			if err := pl.Preload(ctx, p.linking(evs, dec)); err != nil {
+				return err
+			}
+		}
 		b := p.newBatch(tx, nil)
 		for i := range evs {
 			if err := b.apply(ctx, &evs[i], &dec[i]); err != nil {
@@ -252,6 +257,37 @@ func (p *Processor) applyBatch(ctx context.Context, after int64, evs []kith.Even
 		p.onDone(len(evs), time.Since(start))
 	}
 	return nil
+}
+
+// Preloader is optional for a store's kith.ProfileTx: applyBatch calls
+// Preload with every linking identifier of a batch (and both readings of
+// an alias's previousId) before it applies the batch's events, so that a
+// store whose every read is a round trip (PostgreSQL) can read and lock
+// them all at once. The identifiers are a hint: the store must still
+// answer for any other. Preload runs inside fn, so a store that runs fn
+// again gets it again. A store may rely on what applyBatch does after it:
+// every existing profile it writes it has read first with Profile; a
+// profile it puts without reading is new.
+type Preloader interface {
+	Preload(ctx context.Context, ids []kith.Identifier) error
+}
+
+// linking returns the identifiers applying evs may look up.
+func (p *Processor) linking(evs []kith.Event, dec []decoded) []kith.Identifier {
+	var out []kith.Identifier
+	for i := range dec {
+		for _, id := range dec[i].ids {
+			if !p.cfg.Identity.Rule(id.Type).NoLink {
+				out = append(out, id)
+			}
+		}
+		if evs[i].Type == kith.TypeAlias && dec[i].msg != nil {
+			if prev := rawString(dec[i].msg.PreviousID); prev != "" {
+				out = append(out, kith.Identifier{Type: kith.IDUserID, Value: prev}, kith.Identifier{Type: kith.IDAnonymousID, Value: prev})
+			}
+		}
+	}
+	return out
 }
 
 // Lag is how far processing is behind the log.

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kithhq/kith"
+	"github.com/kithhq/kith/profile"
 	"github.com/kithhq/kith/store/postgres"
 	"github.com/kithhq/kith/store/storetest"
 )
@@ -445,8 +446,16 @@ func TestGroupCommit(t *testing.T) {
 // Two transactions on two nodes see that no profile holds an identifier
 // and both would create a profile for it. The second to link it finds the
 // first's link under the identity key's lock, is run again, and then
-// joins the first's profile: one person, one profile.
+// joins the first's profile: one person, one profile. With Preload, as
+// the processor calls it, the link is buffered and the identity key
+// claimed at commit, with the same outcome.
 func TestConcurrentFirstSighting(t *testing.T) {
+	for _, preload := range []bool{false, true} {
+		t.Run(fmt.Sprint("preload=", preload), func(t *testing.T) { testConcurrentFirstSighting(t, preload) })
+	}
+}
+
+func testConcurrentFirstSighting(t *testing.T, preload bool) {
 	ctx := context.Background()
 	url := newSchema(t)
 	nodes := []*postgres.DB{open(t, url, postgres.Options{}), open(t, url, postgres.Options{})}
@@ -458,6 +467,11 @@ func TestConcurrentFirstSighting(t *testing.T) {
 	for n := range nodes {
 		wg.Go(func() {
 			err := nodes[n].Update(ctx, func(tx kith.ProfileTx) error {
+				if preload {
+					if err := tx.(profile.Preloader).Preload(ctx, []kith.Identifier{id}); err != nil {
+						return err
+					}
+				}
 				found, err := tx.ProfilesFor(ctx, []kith.Identifier{id})
 				if err != nil {
 					return err

@@ -2,12 +2,17 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/kithhq/kith"
 	"github.com/kithhq/kith/identity"
@@ -310,5 +315,96 @@ func TestPartitionedProcessorsMergeOverlappingPeople(t *testing.T) {
 	}
 	if total != len(evs) {
 		t.Errorf("people hold %d events, the log %d", total, len(evs))
+	}
+}
+
+// unbuffered hides Preload from the processor: every read and write of
+// its transactions is a statement, as on a store without the overlay.
+type unbuffered struct{ *postgres.DB }
+
+type plainTx struct{ kith.ProfileTx }
+
+func (s unbuffered) Process(ctx context.Context, cursor string, seq int64, fn func(kith.ProfileTx) error) error {
+	return s.DB.Process(ctx, cursor, seq, func(tx kith.ProfileTx) error { return fn(plainTx{tx}) })
+}
+
+// The overlay (Preload, reads from memory, writes sent together) changes
+// how a batch reaches the database, not what it decides: one log of
+// people who meet, merge, alias and clash, processed with and without it,
+// ends in the same profiles.
+func TestPreloadedBatchesDecideAlike(t *testing.T) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var evs []kith.Event
+	for n := 1; n <= 400; n++ {
+		g := rng.IntN(12)
+		anon := fmt.Sprintf("a%d-%d", g, rng.IntN(4))
+		if rng.IntN(10) == 0 {
+			anon = fmt.Sprintf("shared-%d", rng.IntN(3)) // a shared device: clashes and merges
+		}
+		user := ""
+		if rng.IntN(3) == 0 {
+			user = fmt.Sprintf("u%d", g)
+		}
+		e := track(n, user, anon, time.Duration(n)*time.Second, `{"event":"Viewed"}`)
+		switch rng.IntN(6) {
+		case 0:
+			e.Type = kith.TypeIdentify
+			e.Payload = fmt.Appendf(nil, `{"traits":{"email":"p%d-%d@example.com","plan":"p%d"}}`, g, rng.IntN(2), n)
+		case 1:
+			e.Type, e.UserID = kith.TypeAlias, fmt.Sprintf("u%d", g)
+			e.Payload = fmt.Appendf(nil, `{"previousId":"a%d-%d"}`, g, rng.IntN(4))
+		}
+		evs = append(evs, e)
+	}
+	type outcome struct {
+		holders map[kith.Identifier][]int64 // by the CreatedSeq of each holder
+		events  map[int64]int
+		traits  map[int64]string
+	}
+	run := func(preload bool) outcome {
+		db := open(t, newSchema(t), postgres.Options{})
+		if _, err := db.Append(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		var s profile.Store = db
+		if !preload {
+			s = unbuffered{db}
+		}
+		p := profile.NewProcessor(s, profile.Config{Identity: identity.DefaultConfig(), BatchSize: 40},
+			slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		drain(t, p)
+		o := outcome{holders: map[kith.Identifier][]int64{}, events: map[int64]int{}, traits: map[int64]string{}}
+		seen := map[string]bool{}
+		for _, e := range evs {
+			for _, id := range []kith.Identifier{{Type: kith.IDAnonymousID, Value: e.AnonymousID}, {Type: kith.IDUserID, Value: e.UserID}} {
+				if id.Value == "" {
+					continue
+				}
+				ps, err := db.ProfileIDsFor(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, pid := range ps {
+					pr, err := db.Profile(ctx, pid)
+					if err != nil {
+						t.Fatal(err)
+					}
+					o.holders[id] = append(o.holders[id], pr.CreatedSeq)
+					if !seen[pid] {
+						seen[pid] = true
+						o.events[pr.CreatedSeq] = pr.Events
+						b, _ := json.Marshal(pr.Traits)
+						o.traits[pr.CreatedSeq] = string(b)
+					}
+				}
+				slices.Sort(o.holders[id])
+			}
+		}
+		return o
+	}
+	with, without := run(true), run(false)
+	if diff := cmp.Diff(without, with, cmp.AllowUnexported(outcome{})); diff != "" {
+		t.Errorf("with Preload, profiles differ (-without +with):\n%s", diff)
 	}
 }

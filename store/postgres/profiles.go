@@ -18,13 +18,19 @@ package postgres
 //     ProfilesFor returns) and before changing the profile, its identifiers,
 //     timeline, conflicts or do-not-link rules. Each call locks what it
 //     needs in one statement, in id order. A lock is kept to the end of the
-//     transaction and not asked for again.
-//  3. An identity key row (identity_keys), only when linking an identifier
-//     that ProfilesFor found no profile holding: inserted if missing, then
-//     locked, then the identifier's holders are read again. If another
-//     transaction linked it meanwhile, this one planned on stale reads and
-//     fails with errStale; inTx runs it again, and it then finds the holder
-//     instead of creating a second profile for one person.
+//     transaction and not asked for again. Preload (overlay.go), which the
+//     processor calls first, locks the holders of every identifier of its
+//     batch in one statement, in id order, so most batches take all their
+//     profile locks at once.
+//  3. Identity key rows (identity_keys), only when linking identifiers
+//     that ProfilesFor (or Preload) found no profile holding: inserted if
+//     missing, then locked, in key order, then the identifiers' holders
+//     are read again. AddLink does this at once; after Preload it is done
+//     for all of them when the buffered links are sent, before they are
+//     inserted. If another transaction linked one meanwhile, this one
+//     planned on stale reads and fails with errStale; inTx runs it again,
+//     and it then finds the holder instead of creating a second profile
+//     for one person.
 //
 // Why ProfilesFor locks the holders it found and reads again: between
 // reading that P holds identifier X and locking P, another transaction may
@@ -34,8 +40,8 @@ package postgres
 // more profile needs a holder's lock (the linker resolved X first) or, if
 // there was none, X's identity key lock.
 //
-// Within one call locks go cursor, then profiles in id order, then the
-// identity key. Across the calls of a transaction profiles are locked in
+// Within one call locks go cursor, then profiles in id order, then
+// identity keys in key order. Across the calls of a transaction profiles are locked in
 // the order the processor asks for them, which the store cannot sort: two
 // transactions that need two people in opposite orders can deadlock.
 // PostgreSQL detects it (after deadlock_timeout, 1 s by default) and aborts
@@ -73,22 +79,47 @@ type querier interface {
 func (db *DB) Process(ctx context.Context, cursor string, seq int64, fn func(kith.ProfileTx) error) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
+		b.Queue(qCustomPlans)
 		b.Queue(`INSERT INTO cursors (name, seq) VALUES ($1, 0) ON CONFLICT DO NOTHING`, cursor)
 		b.Queue(`SELECT seq FROM cursors WHERE name = $1 FOR UPDATE`, cursor)
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		br := tx.SendBatch(ctx, b)
+		var cur int64
+		_, err := br.Exec()
+		if err == nil {
+			_, err = br.Exec()
+		}
+		if err == nil {
+			err = br.QueryRow().Scan(&cur)
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
 			return fmt.Errorf("lock cursor %s: %w", cursor, err)
 		}
 		ptx := newProfileTx(tx)
+		ptx.cursorName, ptx.cursorSeq = cursor, cur
 		if err := fn(ptx); err != nil {
 			return err
 		}
-		if err := ptx.flushTimeline(ctx); err != nil {
+		// The buffered writes and the cursor's move: one round trip.
+		b = &pgx.Batch{}
+		read, err := ptx.queueFlush(ctx, b)
+		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE cursors SET seq = $2 WHERE name = $1`, cursor, seq); err != nil {
-			return fmt.Errorf("move cursor %s: %w", cursor, err)
+		b.Queue(`UPDATE cursors SET seq = $2 WHERE name = $1`, cursor, seq)
+		br = tx.SendBatch(ctx, b)
+		err = read(br)
+		if err == nil {
+			if _, err = br.Exec(); err != nil {
+				err = fmt.Errorf("move cursor %s: %w", cursor, err)
+			}
 		}
-		return nil
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		return err
 	})
 }
 
@@ -97,11 +128,14 @@ func (db *DB) Process(ctx context.Context, cursor string, seq int64, fn func(kit
 // when it returns. fn may run more than once, as in Process.
 func (db *DB) Update(ctx context.Context, fn func(kith.ProfileTx) error) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, qCustomPlans); err != nil {
+			return fmt.Errorf("plan cache mode: %w", err)
+		}
 		ptx := newProfileTx(tx)
 		if err := fn(ptx); err != nil {
 			return err
 		}
-		return ptx.flushTimeline(ctx)
+		return ptx.flush(ctx)
 	})
 }
 
@@ -122,6 +156,12 @@ func cursor(ctx context.Context, q querier, name string) (int64, error) {
 	return seq, nil
 }
 
+// qCustomPlans has the transaction plan every statement for its
+// parameters. The profile statements look rows up by arrays of keys; a
+// generic plan, chosen once while a table was small, would go on scanning
+// it whole after it grew.
+const qCustomPlans = `SELECT set_config('plan_cache_mode', 'force_custom_plan', true)`
+
 // profileTx implements kith.ProfileTx on one pgx.Tx.
 type profileTx struct {
 	tx pgx.Tx
@@ -132,6 +172,12 @@ type profileTx struct {
 	// linking one claims its identity key first.
 	unheld  map[kith.Identifier]bool
 	pending []timelineRow // not yet inserted
+
+	// The cursor Process locked, as it read it.
+	cursorName string
+	cursorSeq  int64
+
+	overlay // set up by Preload (overlay.go)
 }
 
 type timelineRow struct {
@@ -174,32 +220,10 @@ func (t *profileTx) lock(ctx context.Context, ids ...string) error {
 	return nil
 }
 
-// flushTimeline inserts the buffered timeline rows, under their profiles'
-// locks; every method that reads or moves timeline rows, and the commit,
-// calls it first.
-func (t *profileTx) flushTimeline(ctx context.Context) error {
-	if len(t.pending) == 0 {
-		return nil
-	}
-	n := len(t.pending)
-	profiles, ts, seqs, warnings := make([]string, n), make([]int64, n), make([]int64, n), make([]*string, n)
-	for i, r := range t.pending {
-		profiles[i], ts[i], seqs[i], warnings[i] = r.profileID, r.ts, r.seq, r.warnings
-	}
-	if err := t.lock(ctx, profiles...); err != nil {
-		return err
-	}
-	_, err := t.tx.Exec(ctx, `INSERT INTO timeline (profile_id, ts, seq, warnings)
-		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) ON CONFLICT DO NOTHING`,
-		profiles, ts, seqs, warnings)
-	if err != nil {
-		return fmt.Errorf("timeline: %w", err)
-	}
-	t.pending = t.pending[:0]
-	return nil
-}
-
 func (t *profileTx) Cursor(ctx context.Context, name string) (int64, error) {
+	if name == t.cursorName {
+		return t.cursorSeq, nil // read under its lock; moved only at commit
+	}
 	return cursor(ctx, t.tx, name)
 }
 
@@ -247,18 +271,33 @@ func collectProfiles(rows pgx.Rows) ([]*kith.Profile, error) {
 	return out, rows.Err()
 }
 
-// Profile loads a profile and locks its row.
+// Profile loads a profile and locks its row. After Preload, a profile
+// the transaction has locked is served from memory, as last read or put.
 func (t *profileTx) Profile(ctx context.Context, id string) (*kith.Profile, error) {
+	if p, ok := t.profiles[id]; ok {
+		return p, nil
+	}
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
 	p, err := scanProfile(t.tx.QueryRow(ctx, "SELECT "+profileCols+" FROM profiles WHERE id = $1 FOR UPDATE", id))
 	if err != nil {
 		return nil, classify(err, "profile "+id)
 	}
 	t.locked[id] = true
+	if t.on {
+		t.profiles[id] = p
+	}
 	return p, nil
 }
 
-// PutProfile inserts or replaces a profile; either locks its row.
+// PutProfile inserts or replaces a profile; either locks its row. After
+// Preload it is buffered (overlay.go).
 func (t *profileTx) PutProfile(ctx context.Context, p *kith.Profile) error {
+	if t.on {
+		t.putProfile(p)
+		return nil
+	}
 	doc := appendDoc(make([]byte, 0, 2048), p)
 	var s1, s2, merged *string
 	if len(p.SearchKeys) > 0 {
@@ -291,10 +330,16 @@ const maxHolderReads = 8
 // ProfilesFor returns the current profiles holding each identifier, with
 // their rows locked: it reads the holders, locks those it does not hold
 // yet and reads again, until every holder is locked (see the top of this
-// file).
+// file). After Preload, identifiers it knows are answered from memory.
 func (t *profileTx) ProfilesFor(ctx context.Context, ids []kith.Identifier) (map[kith.Identifier][]string, error) {
 	if len(ids) == 0 {
 		return map[kith.Identifier][]string{}, nil
+	}
+	if found, ok := t.knownHolders(ids); ok {
+		return found, nil
+	}
+	if err := t.flush(ctx); err != nil {
+		return nil, err
 	}
 	q, args := holdersQuery(ids)
 	found, err := collectHolders(t.tx.Query(ctx, q, args...))
@@ -313,6 +358,9 @@ func (t *profileTx) ProfilesFor(ctx context.Context, ids []kith.Identifier) (map
 					t.unheld[id] = true
 				} else {
 					delete(t.unheld, id)
+				}
+				if t.on {
+					t.holders[id] = slices.Clone(found[id])
 				}
 			}
 			return found, nil
@@ -371,6 +419,12 @@ func collectHolders(rows pgx.Rows, err error) (map[kith.Identifier][]string, err
 
 // Identifiers returns the identifiers a profile holds, with its row locked.
 func (t *profileTx) Identifiers(ctx context.Context, profileID string) ([]kith.Identifier, error) {
+	if ids, ok := t.idents[profileID]; ok {
+		return slices.Clone(ids), nil
+	}
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
 	if err := t.lock(ctx, profileID); err != nil {
 		return nil, err
 	}
@@ -381,6 +435,9 @@ func (t *profileTx) Identifiers(ctx context.Context, profileID string) ([]kith.I
 	out := make([]kith.Identifier, len(ls))
 	for i, l := range ls {
 		out[i] = l.Identifier
+	}
+	if t.on {
+		t.idents[profileID] = slices.Clone(out)
 	}
 	return out, nil
 }
@@ -411,10 +468,15 @@ func links(ctx context.Context, q querier, profileID string) ([]kith.Link, error
 
 // AddLink attaches an identifier to a profile, under the profile's lock;
 // linking one already held is a no-op that keeps the first link. Linking
-// an identifier ProfilesFor found unheld claims its identity key first.
+// an identifier ProfilesFor found unheld claims its identity key first:
+// at once, or after Preload when the buffered links are sent.
 func (t *profileTx) AddLink(ctx context.Context, l kith.Link) error {
 	if err := t.lock(ctx, l.ProfileID); err != nil {
 		return err
+	}
+	if t.on {
+		t.addLink(l)
+		return nil
 	}
 	if t.unheld[l.Identifier] {
 		if err := t.claim(ctx, l.Identifier); err != nil {
@@ -476,7 +538,7 @@ func (t *profileTx) AddTimeline(ctx context.Context, profileID string, e *kith.E
 	}
 	t.pending = append(t.pending, timelineRow{profileID: profileID, ts: e.Timestamp.UnixNano(), seq: e.Seq, warnings: w})
 	if len(t.pending) >= 4096 {
-		return t.flushTimeline(ctx)
+		return t.flush(ctx)
 	}
 	return nil
 }
@@ -490,10 +552,11 @@ func (t *profileTx) Absorb(ctx context.Context, m kith.Merge) error {
 	if err := t.lock(ctx, m.Survivor, m.Absorbed); err != nil {
 		return err
 	}
-	if err := t.flushTimeline(ctx); err != nil {
+	b := &pgx.Batch{}
+	read, err := t.queueFlush(ctx, b)
+	if err != nil {
 		return err
 	}
-	b := &pgx.Batch{}
 	b.Queue(`INSERT INTO identifiers (type, value, profile_id, seq, message_id, source_id, at)
 		SELECT type, value, $1, seq, message_id, source_id, at FROM identifiers WHERE profile_id = $2
 		ON CONFLICT DO NOTHING`, m.Survivor, m.Absorbed)
@@ -506,15 +569,24 @@ func (t *profileTx) Absorb(ctx context.Context, m kith.Merge) error {
 	b.Queue(`UPDATE profiles SET merged_into = $1 WHERE id = $2 OR merged_into = $2`, m.Survivor, m.Absorbed)
 	b.Queue(`INSERT INTO merges (id, survivor, absorbed, seq, message_id, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		m.ID, m.Survivor, m.Absorbed, m.Seq, storable(m.MessageID), storable(m.Reason), m.At.UnixNano())
-	if err := t.tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("merge %s into %s: %w", m.Absorbed, m.Survivor, classify(err, "merge "+m.ID))
+	br := t.tx.SendBatch(ctx, b)
+	err = read(br)
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("merge %s into %s: %w", m.Absorbed, m.Survivor, classify(cerr, "merge "+m.ID))
 	}
+	if err != nil {
+		return err
+	}
+	t.absorbed(m)
 	return nil
 }
 
 // AddConflict records a conflict under every profile it names, under their
 // locks; recording the same one twice is a no-op.
 func (t *profileTx) AddConflict(ctx context.Context, c kith.Conflict) error {
+	if err := t.flush(ctx); err != nil {
+		return err
+	}
 	if err := t.lock(ctx, c.Profiles...); err != nil {
 		return err
 	}
@@ -530,6 +602,9 @@ func (t *profileTx) AddConflict(ctx context.Context, c kith.Conflict) error {
 // DoNotLink reports whether a rule keeps a and b apart: a rule between any
 // profile merged into a (or a) and any merged into b (or b).
 func (t *profileTx) DoNotLink(ctx context.Context, a, b string) (bool, error) {
+	if err := t.flush(ctx); err != nil {
+		return false, err
+	}
 	var found bool
 	err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM do_not_link d
 		JOIN profiles pa ON pa.id = d.a JOIN profiles pb ON pb.id = d.b
@@ -568,6 +643,9 @@ func collectMerges(rows pgx.Rows) ([]kith.Merge, error) {
 }
 
 func (t *profileTx) Merge(ctx context.Context, id string) (*kith.Merge, error) {
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
 	return getMerge(ctx, t.tx, id)
 }
 
@@ -583,6 +661,9 @@ func getMerge(ctx context.Context, q querier, id string) (*kith.Merge, error) {
 // with their rows locked: root's first, which keeps the cluster's
 // membership still, then the others' in id order.
 func (t *profileTx) Cluster(ctx context.Context, root string) ([]*kith.Profile, error) {
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
 	if err := t.lock(ctx, root); err != nil {
 		return nil, err
 	}
@@ -602,6 +683,9 @@ func (t *profileTx) Cluster(ctx context.Context, root string) ([]*kith.Profile, 
 }
 
 func (t *profileTx) ClusterMerges(ctx context.Context, root string) ([]kith.Merge, error) {
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
 	return clusterMerges(ctx, t.tx, root, false)
 }
 
@@ -625,7 +709,7 @@ func clusterMerges(ctx context.Context, q querier, root string, withUndone bool)
 
 // TimelineEvents returns every event on a profile's timeline, in log order.
 func (t *profileTx) TimelineEvents(ctx context.Context, profileID string) ([]kith.Event, error) {
-	if err := t.flushTimeline(ctx); err != nil {
+	if err := t.flush(ctx); err != nil {
 		return nil, err
 	}
 	if err := t.lock(ctx, profileID); err != nil {
@@ -647,9 +731,10 @@ func (t *profileTx) TimelineEvents(ctx context.Context, profileID string) ([]kit
 // identifiers, timeline entries, conflicts and the merges, not undone,
 // that absorbed them; and the identity keys no remaining profile holds.
 func (t *profileTx) DeleteProfiles(ctx context.Context, ids []string) error {
-	if err := t.flushTimeline(ctx); err != nil {
+	if err := t.flush(ctx); err != nil {
 		return err
 	}
+	t.forget() // rare (undoing a merge): later reads go to the database
 	if len(ids) == 0 {
 		return nil
 	}
@@ -676,6 +761,9 @@ func (t *profileTx) DeleteProfiles(ctx context.Context, ids []string) error {
 // AddDoNotLink records that two profiles must not be merged again, under
 // their locks.
 func (t *profileTx) AddDoNotLink(ctx context.Context, a, b, mergeID string, at time.Time) error {
+	if err := t.flush(ctx); err != nil {
+		return err
+	}
 	if err := t.lock(ctx, a, b); err != nil {
 		return err
 	}
@@ -690,6 +778,9 @@ func (t *profileTx) AddDoNotLink(ctx context.Context, a, b, mergeID string, at t
 // MarkMergeUndone records when a merge was undone; ECONFLICT if it is
 // unknown or already undone.
 func (t *profileTx) MarkMergeUndone(ctx context.Context, id string, at time.Time) error {
+	if err := t.flush(ctx); err != nil {
+		return err
+	}
 	tag, err := t.tx.Exec(ctx, `UPDATE merges SET undone_at = $1 WHERE id = $2 AND undone_at IS NULL`, at.UnixNano(), id)
 	if err != nil {
 		return fmt.Errorf("undo merge %s: %w", id, err)
