@@ -29,11 +29,12 @@ const (
 )
 
 type env struct {
-	t      *testing.T
-	db     *sqlite.DB
-	access *access.Service
-	srv    *httptest.Server
-	source *kith.Source
+	t       *testing.T
+	db      *sqlite.DB
+	access  *access.Service
+	srv     *httptest.Server
+	source  *kith.Source
+	handler *kithhttp.Server
 }
 
 func newEnv(t *testing.T) *env {
@@ -52,10 +53,11 @@ func newEnv(t *testing.T) *env {
 	if _, err := acc.EnsureKey(ctx, "admin", adminKey, []string{"admin"}); err != nil {
 		t.Fatal(err)
 	}
-	h := kithhttp.NewServer(kithhttp.Config{Ingest: ingest.New(db, acc), Access: acc, Metrics: metrics.New(), Version: "test"})
+	h := kithhttp.NewServer(kithhttp.Config{Ingest: ingest.New(db, acc), Access: acc, Metrics: metrics.New(), Version: "test",
+		Ready: db.Ready})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{t: t, db: db, access: acc, srv: srv, source: src}
+	return &env{t: t, db: db, access: acc, srv: srv, source: src, handler: h}
 }
 
 type reqOpt func(*http.Request)
@@ -457,5 +459,28 @@ func TestHealthz(t *testing.T) {
 	status, body, _ := e.do("GET", "/healthz", nil)
 	if status != 200 || !bytes.Contains(body, []byte(`"ok"`)) {
 		t.Errorf("healthz: %d %s", status, body)
+	}
+}
+
+func TestReadyz(t *testing.T) {
+	e := newEnv(t)
+	if status, body, _ := e.do("GET", "/readyz", nil); status != 200 || !bytes.Contains(body, []byte(`"ready"`)) {
+		t.Errorf("readyz: %d %s", status, body)
+	}
+	e.handler.Drain()
+	if status, body, _ := e.do("GET", "/readyz", nil); status != 503 || !bytes.Contains(body, []byte("shutting down")) {
+		t.Errorf("readyz while draining: %d %s", status, body)
+	}
+	// Liveness is not readiness: the node still answers /healthz.
+	if status, _, _ := e.do("GET", "/healthz", nil); status != 200 {
+		t.Errorf("healthz while draining: %d", status)
+	}
+}
+
+func TestReadyzStoreDown(t *testing.T) {
+	e := newEnv(t)
+	e.db.Close()
+	if status, body, _ := e.do("GET", "/readyz", nil); status != 503 || !bytes.Contains(body, []byte("store does not answer")) {
+		t.Errorf("readyz with the store closed: %d %s", status, body)
 	}
 }

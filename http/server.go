@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/kithhq/kith"
@@ -25,6 +26,7 @@ type Server struct {
 	log      *slog.Logger
 	version  string
 	ready    func(context.Context) error
+	draining atomic.Bool
 	mux      *http.ServeMux
 }
 
@@ -90,6 +92,7 @@ func NewServer(c Config) *Server {
 	}
 
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
+	s.mux.HandleFunc("GET /readyz", s.handleReady)
 	s.mux.Handle("GET /metrics", s.metrics.Handler())
 	s.mux.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"version": s.version})
@@ -113,6 +116,28 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.version})
+}
+
+// Drain makes /readyz answer 503 from now on, so that a load balancer
+// stops sending new requests while in-flight ones finish.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// handleReady answers whether this node should receive traffic: not while
+// it shuts down, and not while its store cannot serve.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining", "reason": "the node is shutting down"})
+		return
+	}
+	if s.ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.ready(ctx); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "the store does not answer: " + err.Error()})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "version": s.version})
 }
 
 type ctxKey int

@@ -45,6 +45,7 @@ type Main struct {
 	chores sync.WaitGroup // periodic housekeeping, stopped with processing
 
 	ln       net.Listener
+	api      *kithhttp.Server
 	srv      *http.Server
 	serveErr chan error
 }
@@ -164,6 +165,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
 	}
+	m.api = handler
 	m.srv = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -240,6 +242,9 @@ func (m *Main) Done() <-chan error { return m.serveErr }
 func (m *Main) Close() error {
 	var errs []error
 	m.demo.stop()
+	if m.api != nil {
+		m.api.Drain()
+	}
 	if m.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(m.Config.ShutdownTimeout))
 		if err := m.srv.Shutdown(ctx); err != nil {
@@ -269,7 +274,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprint(stderr, `Usage: kith serve [flags]
 
 Runs Kith: Segment-compatible ingestion (/v1/track, /v1/batch, …), the REST API,
-the console (/), /healthz and /metrics on one port, with the embedded SQLite
+the console (/), /healthz, /readyz and /metrics on one port, with the embedded SQLite
 store in --data-dir.
 
 With --demo it also loads a demo history of a members' club through ingestion
