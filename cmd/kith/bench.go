@@ -50,6 +50,8 @@ server on this machine (loopback only).
 	rate := fs.Float64("rate", 0, "events/s to offer in all (default: as fast as the server acknowledges)")
 	dataDir := fs.String("data-dir", "", "data directory for the in-process server (default: a temporary one, removed after)")
 	storeURL := fs.String("store", "", "store of the in-process server: a postgres:// URL (default: the embedded store in --data-dir)")
+	logURL := fs.String("log", "", "event log of the in-process server: a nats:// URL (default: the store's own log)")
+	logMonitor := fs.String("log-monitor", "", "the NATS server's monitoring URL, with --log")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of this process (server and load generator) to FILE")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -66,7 +68,12 @@ server on this machine (loopback only).
 	url, key := *u, *wk
 	var proc *profile.Processor
 	if url == "" {
-		m, done, err := startBenchServer(ctx, *dataDir, *storeURL, stderr)
+		m, done, err := startBenchServer(ctx, *dataDir, *storeURL, stderr, func(c *Config) {
+			c.Log, c.LogMonitor = *logURL, *logMonitor
+			if c.Log != "" {
+				c.LogStream = fmt.Sprintf("KITH_BENCH_%d", time.Now().Unix())
+			}
+		})
 		if err != nil {
 			return err
 		}
@@ -74,6 +81,9 @@ server on this machine (loopback only).
 		dir := m.Config.DataDir
 		if *storeURL != "" {
 			dir = redactURL(*storeURL)
+		}
+		if *logURL != "" {
+			dir += ", log " + redactURL(*logURL) + " stream " + m.Config.LogStream
 		}
 		url, key, proc = m.URL(), m.Config.BootstrapWriteKey, m.Processor
 		fmt.Fprintf(stderr, "measuring an in-process kith at %s (data in %s)\n", url, dir)
@@ -213,7 +223,7 @@ func startCPUProfile(path string) (stop func(), err error) {
 
 // startBenchServer starts an in-process Kith for a benchmark on dir, or on a
 // temporary directory removed by done when dir is empty.
-func startBenchServer(ctx context.Context, dir, store string, stderr io.Writer) (m *Main, done func(), err error) {
+func startBenchServer(ctx context.Context, dir, store string, stderr io.Writer, edit ...func(*Config)) (m *Main, done func(), err error) {
 	remove := func() {}
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "kith-bench-")
@@ -225,6 +235,9 @@ func startBenchServer(ctx context.Context, dir, store string, stderr io.Writer) 
 	m = NewMain()
 	m.Config.DataDir, m.Config.Addr, m.Config.Store = dir, "127.0.0.1:0", store
 	m.Config.BootstrapWriteKey, m.Config.BootstrapAPIKey = "bench-write-key", "bench-admin-key-0001"
+	for _, e := range edit {
+		e(&m.Config)
+	}
 	m.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if err := m.Run(ctx); err != nil {
 		remove()

@@ -20,7 +20,15 @@ type Config struct {
 	DataDir string `json:"data_dir"`
 	// Store is where Kith keeps everything: empty for the embedded SQLite
 	// store in DataDir, or a postgres:// URL.
-	Store             string `json:"store"`
+	Store string `json:"store"`
+	// Log is where ingestion appends: empty for the store's own log, or a
+	// nats:// URL of a JetStream server (≥ 2.10, sync_interval: always).
+	Log string `json:"log"`
+	// LogMonitor is that server's HTTP monitoring URL, from which Kith reads
+	// back that acknowledged events are fsync'd.
+	LogMonitor string `json:"log_monitor"`
+	// LogStream names the JetStream stream (default KITH_EVENTS).
+	LogStream         string `json:"log_stream"`
 	BootstrapWriteKey string `json:"bootstrap_write_key"`
 	BootstrapAPIKey   string `json:"bootstrap_api_key"`
 	// BootstrapAdminPassword makes sure a console user "admin" exists,
@@ -98,6 +106,8 @@ func configFlags(fs *flag.FlagSet, withServe bool) func() (Config, error) {
 	def := DefaultConfig()
 	configPath := fs.String("config", "", "JSON config file (env KITH_CONFIG)")
 	dataDir := fs.String("data-dir", def.DataDir, "directory for the embedded store (env KITH_DATA_DIR)")
+	logURL := fs.String("log", "", "event log URL: nats://… for NATS JetStream; empty for the store's own log (env KITH_LOG)")
+	logMonitor := fs.String("log-monitor", "", "the NATS server's monitoring URL, e.g. http://127.0.0.1:8222 (env KITH_LOG_MONITOR)")
 	storeURL := fs.String("store", "", "store URL: postgres://… for PostgreSQL; empty for the embedded store in --data-dir (env KITH_STORE)")
 	var addr, wk, ak, level, format *string
 	var shutdown *time.Duration
@@ -140,6 +150,8 @@ func configFlags(fs *flag.FlagSet, withServe bool) func() (Config, error) {
 		}
 		env("KITH_DATA_DIR", &cfg.DataDir)
 		env("KITH_STORE", &cfg.Store)
+		env("KITH_LOG", &cfg.Log)
+		env("KITH_LOG_MONITOR", &cfg.LogMonitor)
 		env("KITH_ADDR", &cfg.Addr)
 		env("KITH_BOOTSTRAP_WRITE_KEY", &cfg.BootstrapWriteKey)
 		env("KITH_BOOTSTRAP_API_KEY", &cfg.BootstrapAPIKey)
@@ -158,6 +170,8 @@ func configFlags(fs *flag.FlagSet, withServe bool) func() (Config, error) {
 		}
 		flagStr("data-dir", dataDir, &cfg.DataDir)
 		flagStr("store", storeURL, &cfg.Store)
+		flagStr("log", logURL, &cfg.Log)
+		flagStr("log-monitor", logMonitor, &cfg.LogMonitor)
 		flagStr("addr", addr, &cfg.Addr)
 		flagStr("bootstrap-write-key", wk, &cfg.BootstrapWriteKey)
 		flagStr("bootstrap-api-key", ak, &cfg.BootstrapAPIKey)
@@ -190,6 +204,12 @@ func configFlags(fs *flag.FlagSet, withServe bool) func() (Config, error) {
 		}
 		if cfg.Store != "" && !strings.HasPrefix(cfg.Store, "postgres://") && !strings.HasPrefix(cfg.Store, "postgresql://") {
 			return cfg, usageError{fmt.Sprintf("store %q: use a postgres:// URL, or nothing for the embedded store", redactURL(cfg.Store))}
+		}
+		if cfg.Log != "" && !strings.HasPrefix(cfg.Log, "nats://") && !strings.HasPrefix(cfg.Log, "tls://") {
+			return cfg, usageError{fmt.Sprintf("log %q: use a nats:// URL, or nothing for the store's own log", redactURL(cfg.Log))}
+		}
+		if cfg.Log != "" && cfg.LogMonitor == "" {
+			return cfg, usageError{"--log needs --log-monitor (KITH_LOG_MONITOR): Kith reads back from it that the server fsyncs what it acknowledges"}
 		}
 		if cfg.DataDir == "" {
 			return cfg, usageError{"a data directory is required (--data-dir or KITH_DATA_DIR)"}

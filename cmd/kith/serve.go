@@ -15,6 +15,7 @@ import (
 
 	"github.com/kithhq/kith"
 	"github.com/kithhq/kith/access"
+	natslog "github.com/kithhq/kith/eventlog/nats"
 	kithhttp "github.com/kithhq/kith/http"
 	"github.com/kithhq/kith/ingest"
 	"github.com/kithhq/kith/metrics"
@@ -32,6 +33,7 @@ type Main struct {
 	Progress io.Writer
 
 	DB        Store
+	Log       *natslog.Log // nil: ingestion appends to the store's own log
 	Access    *access.Service
 	Users     *access.Users
 	Metrics   *metrics.Metrics
@@ -92,8 +94,22 @@ func (m *Main) Run(ctx context.Context) (err error) {
 				m.chores.Wait()
 			}
 			m.DB.Close()
+			if m.Log != nil {
+				m.Log.Close()
+			}
 		}
 	}()
+	if m.Config.Log != "" {
+		stream := m.Config.LogStream
+		prefix := ""
+		if stream != "" {
+			prefix = "kith." + strings.ToLower(stream)
+		}
+		if m.Log, err = natslog.Open(ctx, m.Config.Log, natslog.Options{Stream: stream, SubjectPrefix: prefix,
+			MonitorURL: m.Config.LogMonitor}); err != nil {
+			return fmt.Errorf("event log %s: %w", redactURL(m.Config.Log), err)
+		}
+	}
 	m.Access = access.New(m.DB, m.DB, time.Duration(m.Config.WriteKeyCacheTTL))
 	m.Access.RecordTo(m.DB)
 	m.Users = access.NewUsers(m.DB, m.DB, m.DB)
@@ -125,6 +141,18 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		defer close(m.processing)
 		proc.Run(pctx)
 	}()
+	if m.Log != nil {
+		// Every node drains every partition of the log into the store; the
+		// server lets one node at a time have each partition, in order.
+		for p := range m.Log.Partitions() {
+			m.chores.Go(func() {
+				m.Log.Drain(pctx, p, func(ctx context.Context, evs []kith.Event) error {
+					_, err := m.DB.Append(ctx, evs)
+					return err
+				}, m.Logger)
+			})
+		}
+	}
 	m.chores.Go(func() {
 		// Expired console sessions are refused anyway; this keeps the table small.
 		tick := time.NewTicker(time.Hour)
@@ -150,8 +178,19 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	var eventLog kith.EventLog = m.DB
+	ready := m.DB.Ready
+	if m.Log != nil {
+		eventLog = m.Log
+		ready = func(ctx context.Context) error {
+			if err := m.Log.Ready(ctx); err != nil {
+				return err
+			}
+			return m.DB.Ready(ctx)
+		}
+	}
 	handler := kithhttp.NewServer(kithhttp.Config{
-		Ingest:   ingest.New(m.DB, m.Access),
+		Ingest:   ingest.New(eventLog, m.Access),
 		Access:   m.Access,
 		Profiles: m.Profiles,
 		Audit:    m.DB,
@@ -159,7 +198,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Metrics:  m.Metrics,
 		Logger:   m.Logger,
 		Version:  versionString(),
-		Ready:    m.DB.Ready,
+		Ready:    ready,
 	})
 	m.ln, err = net.Listen("tcp", m.Config.Addr)
 	if err != nil {
@@ -257,6 +296,11 @@ func (m *Main) Close() error {
 		m.stopProcessing()
 		<-m.processing
 		m.chores.Wait()
+	}
+	if m.Log != nil {
+		if err := m.Log.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close event log: %w", err))
+		}
 	}
 	if m.DB != nil {
 		if err := m.DB.Close(); err != nil {

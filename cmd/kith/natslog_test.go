@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// natsLog configures the test's server to append to a stream of its own on
+// the NATS server named by KITH_TEST_NATS, deleted when the test ends.
+func natsLog(t *testing.T) func(*Config) {
+	t.Helper()
+	url, monitor := os.Getenv("KITH_TEST_NATS"), os.Getenv("KITH_TEST_NATS_MONITOR")
+	if url == "" || monitor == "" {
+		skipOrFail(t, "nats", "KITH_TEST_NATS and KITH_TEST_NATS_MONITOR are not set; run: eval \"$(scripts/nats-server.sh)\"")
+	}
+	stream := fmt.Sprintf("KITH_E2E_%d_%d", os.Getpid(), time.Now().UnixNano())
+	t.Cleanup(func() {
+		nc, err := natsgo.Connect(url)
+		if err != nil {
+			t.Errorf("delete stream %s: %v", stream, err)
+			return
+		}
+		defer nc.Close()
+		js, _ := jetstream.New(nc)
+		if err := js.DeleteStream(context.Background(), stream); err != nil {
+			t.Errorf("delete stream %s: %v", stream, err)
+		}
+	})
+	return func(c *Config) { c.Log, c.LogMonitor, c.LogStream = url, monitor, stream }
+}
+
+// TestNATSLog: with --log nats://…, ingestion is acknowledged once JetStream
+// has the events, every node drains the partitions into the store, and the
+// profiles come out as they do with the store's own log; a retried request
+// is stored once.
+func TestNATSLog(t *testing.T) { eachStore(t, testNATSLog) }
+
+func testNATSLog(t *testing.T) {
+	withLog := natsLog(t)
+	m := startMain(t, withLog)
+	if m.Log == nil {
+		t.Fatal("the server does not use the NATS log")
+	}
+	c := newProfileClient(t, m)
+	_, ccKey := c.createSource("call-center", "call_center")
+	_, webKey := c.createSource("website", "web")
+	t0 := time.Now().Add(-time.Hour).UTC()
+	call := msg("track", "call-1", t0, map[string]any{"anonymousId": "caller-1", "event": "Call Started",
+		"context": map[string]any{"traits": map[string]any{"phone": "+1 415 555 0199"}}})
+	c.send(ccKey, call)
+	c.send(ccKey, call) // a client's retry
+	var batch []map[string]any
+	for i := range 50 {
+		batch = append(batch, msg("page", fmt.Sprint("web-", i), t0.Add(time.Duration(i)*time.Second), map[string]any{
+			"anonymousId": fmt.Sprint("visitor-", i%7), "properties": map[string]any{"path": "/insurance/car"}}))
+	}
+	batch = append(batch, msg("identify", "web-id", t0.Add(time.Minute), map[string]any{"anonymousId": "visitor-3",
+		"traits": map[string]any{"email": "mia@example.com", "phone": "(415) 555-0199"}}))
+	c.send(webKey, batch...)
+
+	ctx := context.Background()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n, err := m.DB.CountEvents(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 52 {
+			break
+		}
+		if n > 52 || time.Now().After(deadline) {
+			t.Fatalf("the store holds %d events, want 52 (51 web, 1 call)", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.waitProcessed()
+	p := c.lookup("phone", "+14155550199")
+	if !p.has("anonymous_id", "caller-1") || !p.has("anonymous_id", "visitor-3") || !p.has("email", "mia@example.com") {
+		t.Errorf("the caller and the web visitor are not one profile: %v", p.Identifiers)
+	}
+	if p.Channels["call_center"].Events != 1 {
+		t.Errorf("call center events %d, want 1 (the retry is a duplicate)", p.Channels["call_center"].Events)
+	}
+
+	// The events went through the stream.
+	nc, err := natsgo.Connect(m.Config.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	s, err := js.Stream(ctx, m.Config.LogStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil || info.State.Msgs == 0 {
+		t.Errorf("stream %s holds %v messages (%v)", m.Config.LogStream, info.State.Msgs, err)
+	}
+}
