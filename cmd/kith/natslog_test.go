@@ -1,14 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kithhq/kith/eventlog/nats/natstest"
 )
 
 // natsLog configures the test's server to append to a stream of its own on
@@ -103,4 +110,76 @@ func testNATSLog(t *testing.T) {
 	if err != nil || info.State.Msgs == 0 {
 		t.Errorf("stream %s holds %v messages (%v)", m.Config.LogStream, info.State.Msgs, err)
 	}
+}
+
+// TestNATSLogOutage: with the event log's server down, ingestion answers 503
+// with a reason rather than accepting what it cannot store, and recovers by
+// itself when the server returns; every acknowledged event is stored once.
+func TestNATSLogOutage(t *testing.T) {
+	srv := natstest.Start(t, true)
+	m := startMain(t, func(c *Config) { c.Log, c.LogMonitor = srv.URL, srv.Monitor })
+	c := newProfileClient(t, m)
+	send := func(id string) (int, string) {
+		b, _ := json.Marshal(map[string]any{"batch": []map[string]any{msg("track", id, time.Now(), map[string]any{
+			"userId": "u-" + id, "event": "Call Started"})}})
+		req, _ := http.NewRequest("POST", m.URL()+"/v1/batch", bytes.NewReader(b))
+		req.SetBasicAuth(testWriteKey, "")
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if status, body := send("before"); status != http.StatusOK {
+		t.Fatalf("before the outage: %d %s", status, body)
+	}
+
+	srv.Stop()
+	status, body := send("during")
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, `"unavailable"`) || !strings.Contains(body, "event log (NATS) is unreachable") {
+		t.Errorf("during the outage: %d %s, want 503 naming the event log", status, body)
+	}
+	if status, body, _ := getStatus(t, m.URL()+"/readyz"); status != http.StatusServiceUnavailable || !strings.Contains(body, "NATS") {
+		t.Errorf("/readyz during the outage: %d %s", status, body)
+	}
+
+	srv.Start()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		status, body := send("after")
+		if status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %d %s 15 s after the server returned", status, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		n, err := m.DB.CountEvents(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 2 {
+			break
+		}
+		if n > 2 || time.Now().After(deadline) {
+			t.Fatalf("the store holds %d events, want the 2 acknowledged ones", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func getStatus(t *testing.T, url string) (int, string, error) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), nil
 }

@@ -4,133 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kithhq/kith"
+	"github.com/kithhq/kith/eventlog/nats/natstest"
 )
 
-// natsServer is a nats-server process of the test's own, which it may stop
-// and restart on the same ports and store.
-type natsServer struct {
-	t       *testing.T
-	bin     string
-	conf    string
-	url     string
-	monitor string
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	logFile *os.File
-}
-
-// startOwnServer starts the nats-server binary that scripts/nats-server.sh
-// installs ($GOPATH/bin/nats-server) on free ports, with sync_interval:
-// always when syncAlways is set.
-func startOwnServer(t *testing.T, syncAlways bool) *natsServer {
-	t.Helper()
-	testServer(t) // same gate as the other integration tests
-	out, err := exec.Command("go", "env", "GOPATH").Output()
-	if err != nil {
-		t.Fatalf("go env GOPATH: %v", err)
-	}
-	bin := filepath.Join(strings.TrimSpace(string(out)), "bin", "nats-server")
-	if _, err := os.Stat(bin); err != nil {
-		msg := bin + " is missing: run scripts/nats-server.sh, which installs it"
-		if strings.Contains(os.Getenv("KITH_TEST_REQUIRE"), "nats") {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	dir := t.TempDir()
-	port, httpPort := freePort(t), freePort(t)
-	sync := ""
-	if syncAlways {
-		sync = "sync_interval: always"
-	}
-	conf := filepath.Join(dir, "nats-server.conf")
-	body := fmt.Sprintf("listen: 127.0.0.1:%d\nhttp: 127.0.0.1:%d\njetstream {\n  store_dir: %q\n  %s\n}\n",
-		port, httpPort, filepath.Join(dir, "store"), sync)
-	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logFile, err := os.Create(filepath.Join(dir, "nats-server.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &natsServer{t: t, bin: bin, conf: conf, logFile: logFile,
-		url: fmt.Sprintf("nats://127.0.0.1:%d", port), monitor: fmt.Sprintf("http://127.0.0.1:%d", httpPort)}
-	s.start()
-	t.Cleanup(func() {
-		s.stop()
-		logFile.Close()
-	})
-	return s
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func (s *natsServer) start() {
-	s.t.Helper()
-	s.cmd = exec.Command(s.bin, "-c", s.conf)
-	s.cmd.Stdout, s.cmd.Stderr = s.logFile, s.logFile
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	s.exited = make(chan struct{})
-	go func(cmd *exec.Cmd, exited chan struct{}) {
-		cmd.Wait()
-		close(exited)
-	}(s.cmd, s.exited)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(s.monitor + "/healthz?js-enabled-only=true")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(s.logFile.Name())
-			s.t.Fatalf("nats-server not ready after 10 s: %v\n%s", err, b)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// stop kills the server (SIGKILL: a crash, not a shutdown) and waits for it.
-func (s *natsServer) stop() {
-	if s.cmd == nil {
-		return
-	}
-	s.cmd.Process.Kill()
-	<-s.exited
-	s.cmd = nil
-}
-
 func TestOpenRefusesUnsyncedServer(t *testing.T) {
-	srv := startOwnServer(t, false)
-	_, err := Open(context.Background(), srv.url, Options{MonitorURL: srv.monitor})
+	srv := natstest.Start(t, false)
+	_, err := Open(context.Background(), srv.URL, Options{MonitorURL: srv.Monitor})
 	if !errors.Is(err, ErrNotDurable) || !strings.Contains(err.Error(), "sync_interval: always") {
 		t.Fatalf("Open on a server without sync_interval: always: %v, want ErrNotDurable naming the setting", err)
 	}
 	t.Logf("Open refused: %v", err)
-	l, err := Open(context.Background(), srv.url, Options{MonitorURL: srv.monitor, AllowUnsynced: true})
+	l, err := Open(context.Background(), srv.URL, Options{MonitorURL: srv.Monitor, AllowUnsynced: true})
 	if err != nil {
 		t.Fatalf("Open with AllowUnsynced: %v", err)
 	}
@@ -138,9 +28,9 @@ func TestOpenRefusesUnsyncedServer(t *testing.T) {
 }
 
 func TestAppendOutage(t *testing.T) {
-	srv := startOwnServer(t, true)
+	srv := natstest.Start(t, true)
 	ctx := context.Background()
-	l, err := Open(ctx, srv.url, Options{MonitorURL: srv.monitor, AckTimeout: 3 * time.Second})
+	l, err := Open(ctx, srv.URL, Options{MonitorURL: srv.Monitor, AckTimeout: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +42,7 @@ func TestAppendOutage(t *testing.T) {
 
 	// A server that takes the messages but never answers (stopped, not
 	// dead: the connection stays up): Append gives up when ctx ends.
-	if err := srv.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := srv.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	actx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
@@ -160,13 +50,13 @@ func TestAppendOutage(t *testing.T) {
 	_, err = l.Append(actx, makeEvents("hung", 100, 10))
 	cancel()
 	took := time.Since(start)
-	srv.cmd.Process.Signal(syscall.SIGCONT)
+	srv.Signal(syscall.SIGCONT)
 	if !kith.IsCode(err, kith.EUNAVAILABLE) || took > time.Second {
 		t.Fatalf("Append to a hung server: %v after %v, want %s when ctx ends (300 ms)", err, took, kith.EUNAVAILABLE)
 	}
 	t.Logf("Append to a hung server: %v after %v", err, took.Round(time.Millisecond))
 
-	srv.stop()
+	srv.Stop()
 	for i := range 5 {
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		start := time.Now()
@@ -183,11 +73,11 @@ func TestAppendOutage(t *testing.T) {
 			t.Logf("Append while down: %v after %v", err, took)
 		}
 	}
-	if _, err := Open(ctx, srv.url, Options{MonitorURL: srv.monitor}); !kith.IsCode(err, kith.EUNAVAILABLE) {
+	if _, err := Open(ctx, srv.URL, Options{MonitorURL: srv.Monitor}); !kith.IsCode(err, kith.EUNAVAILABLE) {
 		t.Errorf("Open while the server is down: %v, want %s", err, kith.EUNAVAILABLE)
 	}
 
-	srv.start()
+	srv.Start()
 	restarted := time.Now()
 	after := makeEvents("after", 100, 10)
 	for {
