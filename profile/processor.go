@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -107,6 +108,12 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 		if applied > 0 {
 			backoff = 100 * time.Millisecond // it made progress: the failure is new
+		}
+		if errors.Is(err, errCursorMoved) {
+			// Another node's processor applied the batch first (they take
+			// turns on the cursor): not a failure; carry on from where it got.
+			p.log.Debug("another processor moved the cursor; following it", "err", err)
+			continue
 		}
 		p.log.Error("processing failed; retrying", "err", err, "retry_in", backoff)
 		select {
@@ -232,7 +239,8 @@ func (p *Processor) applyBatch(ctx context.Context, after int64, evs []kith.Even
 			return err
 		}
 		if cur != after {
-			return kith.Errorf(kith.ECONFLICT, "cursor moved from %d to %d while the batch was read: another processor applied it", after, cur)
+			return fmt.Errorf("%w: %w", errCursorMoved,
+				kith.Errorf(kith.ECONFLICT, "cursor moved from %d to %d while the batch was read: another processor applied it", after, cur))
 		}
 		if pl, ok := tx.(Preloader); ok {
 			if err := pl.Preload(ctx, p.linking(evs, dec)); err != nil {
@@ -289,6 +297,10 @@ func (p *Processor) linking(evs []kith.Event, dec []decoded) []kith.Identifier {
 	}
 	return out
 }
+
+// errCursorMoved: another processor (on another node) applied the batch
+// this one read; they take turns on the cursor, and this one follows.
+var errCursorMoved = errors.New("another processor moved the cursor")
 
 // Lag is how far processing is behind the log.
 type Lag struct {
