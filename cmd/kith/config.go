@@ -152,6 +152,7 @@ func configFlags(fs *flag.FlagSet, withServe bool) func() (Config, error) {
 		env("KITH_STORE", &cfg.Store)
 		env("KITH_LOG", &cfg.Log)
 		env("KITH_LOG_MONITOR", &cfg.LogMonitor)
+		env("KITH_LOG_STREAM", &cfg.LogStream)
 		env("KITH_ADDR", &cfg.Addr)
 		env("KITH_BOOTSTRAP_WRITE_KEY", &cfg.BootstrapWriteKey)
 		env("KITH_BOOTSTRAP_API_KEY", &cfg.BootstrapAPIKey)

@@ -289,13 +289,13 @@ type kithProc struct {
 	err  error         // what Wait returned; read after done
 }
 
-// startKith starts `kith serve` on a free port with dataDir, and kills it
-// when the test ends if it is still running.
-func startKith(t *testing.T, bin, dataDir string) *kithProc {
+// startKith starts `kith serve` on a free port with dataDir and the extra
+// environment, and kills it when the test ends if it is still running.
+func startKith(t *testing.T, bin, dataDir string, env ...string) *kithProc {
 	t.Helper()
 	p := &kithProc{log: &procLog{addr: make(chan string, 1)}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-format", "json")
-	p.cmd.Env = childEnv()
+	p.cmd.Env = append(childEnv(), env...)
 	p.cmd.Stdout = p.log
 	p.cmd.Stderr = p.log
 	p.cmd.WaitDelay = 5 * time.Second

@@ -16,11 +16,13 @@ import (
 // priority policy: the server hands a partition's messages to one client at
 // a time, so a person's events stay in order however many nodes fetch; when
 // the pinned client stops fetching (its node died), another is pinned after
-// pinnedTTL and carries on from the first message not acknowledged.
+// pinnedTTL and carries on; what the dead node had fetched but not
+// acknowledged comes back after ackWait. A drainer whose store is slow
+// keeps its messages with InProgress while it retries.
 const (
 	priorityGroup = "kith"
 	pinnedTTL     = 10 * time.Second
-	ackWait       = time.Minute
+	ackWait       = 15 * time.Second
 	fetchMax      = 200
 )
 
