@@ -204,7 +204,7 @@ func (t *profileTx) knownHolders(ids []kith.Identifier) (map[kith.Identifier][]s
 // it changes.
 func (t *profileTx) putProfile(p *kith.Profile) {
 	r := profileRow{id: p.ID, createdSeq: p.CreatedSeq, created: p.CreatedAt.UnixNano(), updated: p.UpdatedAt.UnixNano(),
-		doc: appendDoc(make([]byte, 0, 2048), p)}
+		doc: kith.AppendProfileDoc(make([]byte, 0, 2048), p)}
 	if len(p.SearchKeys) > 0 {
 		s := storable(p.SearchKeys[0])
 		r.search1 = &s

@@ -237,23 +237,12 @@ func scanProfile(row pgx.Row) (*kith.Profile, error) {
 	if err := row.Scan(&p.ID, &p.CreatedSeq, &created, &updated, &merged, &doc); err != nil {
 		return nil, err
 	}
-	var d profileDoc
-	if err := docFromJSON(doc, &d); err != nil {
+	if err := kith.DecodeProfileDoc(doc, &p); err != nil {
 		return nil, fmt.Errorf("profile %s: corrupt document: %w", p.ID, err)
 	}
 	p.CreatedAt, p.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
 	if merged != nil {
 		p.MergedInto = *merged
-	}
-	p.Traits, p.Channels, p.Intents, p.Events, p.SearchKeys = d.Traits, d.Channels, d.Intents, d.Events, d.Names
-	if p.Traits == nil {
-		p.Traits = map[string]kith.Trait{}
-	}
-	if p.Channels == nil {
-		p.Channels = map[kith.Kind]*kith.ChannelSeen{}
-	}
-	if p.Intents == nil {
-		p.Intents = map[string]*kith.Intent{}
 	}
 	return &p, nil
 }
@@ -298,7 +287,7 @@ func (t *profileTx) PutProfile(ctx context.Context, p *kith.Profile) error {
 		t.putProfile(p)
 		return nil
 	}
-	doc := appendDoc(make([]byte, 0, 2048), p)
+	doc := kith.AppendProfileDoc(make([]byte, 0, 2048), p)
 	var s1, s2, merged *string
 	if len(p.SearchKeys) > 0 {
 		s := storable(p.SearchKeys[0])

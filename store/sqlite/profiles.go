@@ -155,16 +155,6 @@ func (db *DB) LastSeq(ctx context.Context) (int64, error) {
 	return seq.Int64, nil
 }
 
-// profileDoc is the JSON kept in profiles.doc.
-type profileDoc struct {
-	Traits   map[string]kith.Trait           `json:"traits"`
-	Channels map[kith.Kind]*kith.ChannelSeen `json:"channels"`
-	Intents  map[string]*kith.Intent         `json:"intents"`
-	Events   int                             `json:"events"`
-	Names    []string                        `json:"names,omitempty"`
-	_        struct{}                        `json:"-"`
-}
-
 const profileCols = "id, created_seq, created_at, updated_at, merged_into, doc"
 
 func scanProfile(row interface{ Scan(...any) error }) (*kith.Profile, error) {
@@ -175,22 +165,11 @@ func scanProfile(row interface{ Scan(...any) error }) (*kith.Profile, error) {
 	if err := row.Scan(&p.ID, &p.CreatedSeq, &created, &updated, &merged, &doc); err != nil {
 		return nil, err
 	}
-	var d profileDoc
-	if err := docFromJSON(doc, &d); err != nil {
+	if err := kith.DecodeProfileDoc(doc, &p); err != nil {
 		return nil, fmt.Errorf("profile %s: corrupt document: %w", p.ID, err)
 	}
 	p.CreatedAt, p.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
 	p.MergedInto = merged.String
-	p.Traits, p.Channels, p.Intents, p.Events, p.SearchKeys = d.Traits, d.Channels, d.Intents, d.Events, d.Names
-	if p.Traits == nil {
-		p.Traits = map[string]kith.Trait{}
-	}
-	if p.Channels == nil {
-		p.Channels = map[kith.Kind]*kith.ChannelSeen{}
-	}
-	if p.Intents == nil {
-		p.Intents = map[string]*kith.Intent{}
-	}
 	return &p, nil
 }
 
@@ -219,7 +198,7 @@ func (t *profileTx) Profile(ctx context.Context, id string) (*kith.Profile, erro
 }
 
 func (t *profileTx) PutProfile(ctx context.Context, p *kith.Profile) error {
-	doc := appendDoc(make([]byte, 0, 2048), p)
+	doc := kith.AppendProfileDoc(make([]byte, 0, 2048), p)
 	var s1, s2 any
 	if len(p.SearchKeys) > 0 {
 		s1 = p.SearchKeys[0]

@@ -1,4 +1,4 @@
-package sqlite
+package kith_test
 
 import (
 	"bytes"
@@ -18,6 +18,16 @@ import (
 	"github.com/kithhq/kith"
 )
 
+// profileDoc is the document's shape, as encoding/json reads and writes it.
+type profileDoc struct {
+	Traits   map[string]kith.Trait           `json:"traits"`
+	Channels map[kith.Kind]*kith.ChannelSeen `json:"channels"`
+	Intents  map[string]*kith.Intent         `json:"intents"`
+	Events   int                             `json:"events"`
+	Names    []string                        `json:"names,omitempty"`
+	_        struct{}                        `json:"-"`
+}
+
 // validUTF8 is s as a JSON encoder writes it: each byte that is not part
 // of valid UTF-8 becomes U+FFFD (converting to runes does the same).
 func validUTF8(s string) string { return string([]rune(s)) }
@@ -31,7 +41,7 @@ func sortedKeys[K ~string, V any](m map[K]V) []K {
 	return out
 }
 
-// finite is the score appendDoc writes: JSON has no NaN or infinity.
+// finite is the score AppendProfileDoc writes: JSON has no NaN or infinity.
 func finite(f float64) float64 {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return 0
@@ -76,7 +86,7 @@ func wantDoc(p *kith.Profile) profileDoc {
 
 // stdJSON encodes p's document with encoding/json. Where the generic
 // encoder cannot (a non-finite score, an empty raw value) or writes null
-// for an absent map, it is given what appendDoc writes instead.
+// for an absent map, it is given what AppendProfileDoc writes instead.
 func stdJSON(t *testing.T, p *kith.Profile) []byte {
 	t.Helper()
 	d := profileDoc{
@@ -149,30 +159,30 @@ func abbrev(b []byte) string {
 	return strconv.Quote(string(b))
 }
 
-// checkDoc checks appendDoc on p against its decoding and encoding/json.
+// checkDoc checks AppendProfileDoc on p against its decoding and encoding/json.
 func checkDoc(t *testing.T, p *kith.Profile) {
 	t.Helper()
 	prefix := []byte("kept")
-	b := appendDoc(append([]byte(nil), prefix...), p)
+	b := kith.AppendProfileDoc(append([]byte(nil), prefix...), p)
 	if !bytes.HasPrefix(b, prefix) {
-		t.Fatalf("appendDoc overwrote what it appended to: %q", b)
+		t.Fatalf("AppendProfileDoc overwrote what it appended to: %q", b)
 	}
 	b = b[len(prefix):]
 	if !json.Valid(b) {
-		t.Fatalf("appendDoc wrote invalid JSON: %s", abbrev(b))
+		t.Fatalf("AppendProfileDoc wrote invalid JSON: %s", abbrev(b))
 	}
-	// Raw values are copied as they are; everything appendDoc encodes
+	// Raw values are copied as they are; everything AppendProfileDoc encodes
 	// itself must come out as valid UTF-8.
 	rawValid := true
 	for _, tr := range p.Traits {
 		rawValid = rawValid && utf8.Valid(tr.Value)
 	}
 	if rawValid && !utf8.Valid(b) {
-		t.Errorf("appendDoc wrote invalid UTF-8: %s", abbrev(b))
+		t.Errorf("AppendProfileDoc wrote invalid UTF-8: %s", abbrev(b))
 	}
 	var got profileDoc
-	if err := docFromJSON(b, &got); err != nil {
-		t.Fatalf("docFromJSON(%s): %v", abbrev(b), err)
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("decode %s: %v", abbrev(b), err)
 	}
 	if diff := cmp.Diff(wantDoc(p), got, cmpopts.IgnoreUnexported(profileDoc{}), cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("decoded document (-want +got):\n%s\nencoded: %s", diff, abbrev(b))
@@ -182,7 +192,7 @@ func checkDoc(t *testing.T, p *kith.Profile) {
 	// slices, so it only explains a difference.
 	if want, got := decodeAny(t, std), decodeAny(t, b); !reflect.DeepEqual(want, got) {
 		diff := cmp.Diff(want, got)
-		t.Errorf("appendDoc and encoding/json disagree (-encoding/json +appendDoc):\n%s\nappendDoc:     %s\nencoding/json: %s",
+		t.Errorf("AppendProfileDoc and encoding/json disagree (-encoding/json +AppendProfileDoc):\n%s\nAppendProfileDoc:     %s\nencoding/json: %s",
 			diff, abbrev(b), abbrev(std))
 	}
 }
@@ -314,7 +324,7 @@ func TestAppendDoc(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for k, tr := range tt.p.Traits {
-				// appendDoc copies raw values: they come from validated payloads.
+				// AppendProfileDoc copies raw values: they come from validated payloads.
 				if len(tr.Value) > 0 && !json.Valid(tr.Value) {
 					t.Fatalf("test case: trait %q has invalid JSON %q", k, tr.Value)
 				}
@@ -324,7 +334,7 @@ func TestAppendDoc(t *testing.T) {
 	}
 }
 
-// Profiles are written back on every batch: appendDoc must not depend on
+// Profiles are written back on every batch: AppendProfileDoc must not depend on
 // map order, or equal profiles would be rewritten with different bytes.
 func TestAppendDocDeterministic(t *testing.T) {
 	p := &kith.Profile{Traits: map[string]kith.Trait{}, Channels: map[kith.Kind]*kith.ChannelSeen{}, Intents: map[string]*kith.Intent{}}
@@ -334,10 +344,10 @@ func TestAppendDocDeterministic(t *testing.T) {
 		p.Channels[kith.Kind(k)] = &kith.ChannelSeen{First: docT0, Last: docT0, Events: i}
 		p.Intents[k] = &kith.Intent{Score: float64(i), At: docT0, Last: docT0}
 	}
-	first := appendDoc(nil, p)
+	first := kith.AppendProfileDoc(nil, p)
 	for range 20 {
-		if b := appendDoc(nil, p); !bytes.Equal(b, first) {
-			t.Fatalf("appendDoc gave two encodings of one profile:\n%s\n%s", first, b)
+		if b := kith.AppendProfileDoc(nil, p); !bytes.Equal(b, first) {
+			t.Fatalf("AppendProfileDoc gave two encodings of one profile:\n%s\n%s", first, b)
 		}
 	}
 }

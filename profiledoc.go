@@ -1,4 +1,4 @@
-package sqlite
+package kith
 
 import (
 	"encoding/json"
@@ -8,15 +8,28 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
-
-	"github.com/kithhq/kith"
 )
 
-// appendDoc encodes a profile document as encoding/json would, by hand:
-// profiles are written once per batch that touches them, and the generic
-// encoder (reflection, re-validating every raw trait value, formatting
-// times) was the largest single cost of processing.
-func appendDoc(b []byte, p *kith.Profile) []byte {
+// profileDoc is the JSON a store keeps for a profile (AppendProfileDoc).
+type profileDoc struct {
+	Traits   map[string]Trait      `json:"traits"`
+	Channels map[Kind]*ChannelSeen `json:"channels"`
+	Intents  map[string]*Intent    `json:"intents"`
+	Events   int                   `json:"events"`
+	Names    []string              `json:"names,omitempty"`
+	_        struct{}              `json:"-"`
+}
+
+// AppendProfileDoc appends a profile's document — its traits, channels,
+// intents, event count and search keys, as JSON — to b. Stores keep it as
+// one value beside the profile's id and times, and read it back with
+// DecodeProfileDoc, so that every store keeps the same document.
+//
+// It encodes as encoding/json would, by hand: profiles are written once per
+// batch that touches them, and the generic encoder (reflection,
+// re-validating every raw trait value, formatting times) was the largest
+// single cost of processing.
+func AppendProfileDoc(b []byte, p *Profile) []byte {
 	b = append(b, `{"traits":{`...)
 	for i, k := range slices.Sorted(maps.Keys(p.Traits)) {
 		t := p.Traits[k]
@@ -127,6 +140,23 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// docFromJSON is the decoding side, rarely on the hot path: profiles are
-// read once and then kept by the processor's cache.
-func docFromJSON(raw []byte, d *profileDoc) error { return json.Unmarshal(raw, d) }
+// DecodeProfileDoc reads a document written by AppendProfileDoc into p's
+// traits, channels, intents, event count and search keys; absent maps come
+// back empty, not nil.
+func DecodeProfileDoc(raw []byte, p *Profile) error {
+	var d profileDoc
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return err
+	}
+	p.Traits, p.Channels, p.Intents, p.Events, p.SearchKeys = d.Traits, d.Channels, d.Intents, d.Events, d.Names
+	if p.Traits == nil {
+		p.Traits = map[string]Trait{}
+	}
+	if p.Channels == nil {
+		p.Channels = map[Kind]*ChannelSeen{}
+	}
+	if p.Intents == nil {
+		p.Intents = map[string]*Intent{}
+	}
+	return nil
+}
