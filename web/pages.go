@@ -179,7 +179,7 @@ func (con *Console) handleProfile(w http.ResponseWriter, r *http.Request, v *vie
 		name = "Profile " + c.ID
 	}
 	con.render(w, r, http.StatusOK, "profile", v, map[string]any{
-		"Title": name, "Name": name, "C": c, "Traits": traits, "Intents": intents, "Kinds": kinds,
+		"Title": name, "Name": name, "C": c, "ID": c.ID, "Traits": traits, "Intents": intents, "Kinds": kinds,
 		"Sources": con.sourceNames(r.Context()), "Events": c.Timeline.Events, "Next": c.Timeline.NextCursor,
 	})
 }
