@@ -39,6 +39,7 @@ Commands:
   users      add, list and change console users and their roles
   migrate    bring the store's schema up to date and exit
   bench      measure speed (kith bench ingest)
+  clv        fit churn and lifetime-value models to a purchases CSV
   version    print the version
 
 Run 'kith <command> --help' for a command's flags.
@@ -97,6 +98,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runUsers(ctx, rest, os.Stdin, stdout, stderr)
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr)
+	case "clv":
+		return runCLV(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "kith", versionString())
 		return nil
