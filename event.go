@@ -2,6 +2,7 @@ package kith
 
 import (
 	"context"
+	"hash/fnv"
 	"time"
 )
 
@@ -36,6 +37,26 @@ type Event struct {
 	SentAt            time.Time // when the client says it sent the message, zero when absent
 	ReceivedAt        time.Time // when Kith received the request
 	Payload           []byte    // the message exactly as sent (JSON)
+}
+
+// PersonKey returns the key an event is partitioned by: its anonymousId if
+// present, else its userId. A browser's events before and after login share
+// the anonymousId, so they stay in one partition, in order.
+func (e Event) PersonKey() string {
+	if e.AnonymousID != "" {
+		return e.AnonymousID
+	}
+	return e.UserID
+}
+
+// Partition returns the event's partition among n: FNV-1a (32 bits) of its
+// person key, modulo n. The event log and the store split their logs with
+// it, so a partition means the same events in both. It must never change,
+// or people's events would move between partitions.
+func (e Event) Partition(n int) int {
+	h := fnv.New32a()
+	h.Write([]byte(e.PersonKey()))
+	return int(h.Sum32() % uint32(n))
 }
 
 // AppendResult says what an Append did.

@@ -240,6 +240,15 @@ func (s *Server) handleProcessing(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"cursor": lag.Cursor, "last_seq": lag.LastSeq,
-		"lag_events": lag.Events, "lag_seconds": lag.Age.Seconds()})
+	out := map[string]any{"cursor": lag.Cursor, "last_seq": lag.LastSeq,
+		"lag_events": lag.Events, "lag_seconds": lag.Age.Seconds()}
+	if len(lag.Partitions) > 0 {
+		parts := make([]map[string]any, len(lag.Partitions))
+		for i, p := range lag.Partitions {
+			parts[i] = map[string]any{"partition": p.Partition, "node": p.Node, "cursor": p.Cursor,
+				"lag_events": p.Events, "lag_seconds": p.Age.Seconds()}
+		}
+		out["partitions"] = parts
+	}
+	writeJSON(w, http.StatusOK, out)
 }

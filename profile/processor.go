@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -42,27 +43,59 @@ type Config struct {
 	Cache bool
 	// CacheProfiles bounds the cache (default 500,000 profiles).
 	CacheProfiles int
+	// Node names this node among those sharing a partitioned store's
+	// partitions (default: a random name per processor).
+	Node string
+	// LeaseTTL is how long a node holds the partitions it claimed
+	// without claiming again: how long a dead node's partitions wait
+	// before others take them (default 10 s). Claims run every third
+	// of it.
+	LeaseTTL time.Duration
 }
 
-// CursorName is the processor's cursor in the store.
+// CursorName is the processor's cursor in the store; a partitioned store
+// has one per partition, named CursorName.<partition>.
 const CursorName = "profiles"
+
+// wholeLog stands for "every partition" where a partition is expected: the
+// log of a store that is not Partitioned.
+const wholeLog = -1
+
+func cursorName(part int) string {
+	if part == wholeLog {
+		return CursorName
+	}
+	return CursorName + "." + strconv.Itoa(part)
+}
 
 // Processor follows the event log and applies each event to its profile
 // exactly once: the cursor moves in the same transaction as the changes.
 type Processor struct {
 	store  Store
+	parts  Partitioned // nil unless the store is partitioned
 	cfg    Config
 	log    *slog.Logger
-	wake   chan struct{}
-	mu     sync.Mutex // one batch or undo at a time
+	wake   waker
+	mu     sync.RWMutex // batches share it (one per partition); an undo has it alone
 	now    func() time.Time
-	onDone func(events int, took time.Duration)
+	onDone func(BatchDone)
 	cache  *cache // nil unless Config.Cache
+
+	heldMu sync.Mutex
+	held   []int // the partitions this node processes now
+}
+
+// BatchDone describes a committed batch.
+type BatchDone struct {
+	Partition int // -1 on a store that is not partitioned
+	Events    int
+	Merges    int // profiles absorbed into others
+	Took      time.Duration
 }
 
 // NewProcessor returns a processor over store. onBatch, if set, is called
 // after each committed batch.
-func NewProcessor(store Store, cfg Config, log *slog.Logger, onBatch func(events int, took time.Duration)) *Processor {
+func NewProcessor(store Store, cfg Config, log *slog.Logger, onBatch func(BatchDone)) *Processor {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 20000
 	}
@@ -75,8 +108,19 @@ func NewProcessor(store Store, cfg Config, log *slog.Logger, onBatch func(events
 	if cfg.Cache && cfg.CacheProfiles <= 0 {
 		cfg.CacheProfiles = 500_000
 	}
-	p := &Processor{store: store, cfg: cfg, log: log, wake: make(chan struct{}, 1), now: time.Now, onDone: onBatch}
-	if cfg.Cache {
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 10 * time.Second
+	}
+	if cfg.Node == "" {
+		cfg.Node = NewID("node_")
+	}
+	p := &Processor{store: store, cfg: cfg, log: log, now: time.Now, onDone: onBatch}
+	p.wake.ch = make(chan struct{})
+	if ps, ok := store.(Partitioned); ok && ps.Partitions() > 0 {
+		p.parts = ps
+		p.cfg.Cache = false // several processors write the store
+	}
+	if p.cfg.Cache {
 		p.cache = newCache(cfg.CacheProfiles)
 	}
 	return p
@@ -90,19 +134,45 @@ func (p *Processor) Notify() {
 	if p == nil {
 		return
 	}
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
+	p.wake.notify()
+}
+
+// waker wakes every reader waiting for new events at once.
+type waker struct {
+	mu sync.Mutex
+	ch chan struct{} // closed and replaced by notify
+}
+
+func (w *waker) wait() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ch
+}
+
+func (w *waker) notify() {
+	w.mu.Lock()
+	close(w.ch)
+	w.ch = make(chan struct{})
+	w.mu.Unlock()
 }
 
 // Run processes events until ctx ends. Reading and decoding the next batch
 // overlaps with applying the current one. A failing batch is retried after
-// a pause from the cursor; it is never skipped.
+// a pause from the cursor; it is never skipped. On a partitioned store the
+// node processes the partitions it claims (see Partitioned), one
+// goroutine each, and gives them back when ctx ends.
 func (p *Processor) Run(ctx context.Context) error {
+	if p.parts != nil {
+		return p.runShared(ctx)
+	}
+	return p.follow(ctx, wholeLog)
+}
+
+// follow applies one partition's events (or the whole log's) until ctx ends.
+func (p *Processor) follow(ctx context.Context, part int) error {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		applied, err := p.pipeline(ctx)
+		applied, err := p.pipeline(ctx, part)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -115,7 +185,7 @@ func (p *Processor) Run(ctx context.Context) error {
 			p.log.Debug("another processor moved the cursor; following it", "err", err)
 			continue
 		}
-		p.log.Error("processing failed; retrying", "err", err, "retry_in", backoff)
+		p.log.Error("processing failed; retrying", "partition", part, "err", err, "retry_in", backoff)
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
@@ -134,10 +204,19 @@ type readBatch struct {
 	err     error
 }
 
+// read returns up to limit events of a partition (or of the whole log)
+// after position after.
+func (p *Processor) read(ctx context.Context, part int, after int64, limit int) ([]kith.Event, error) {
+	if part == wholeLog {
+		return p.store.ReadEvents(ctx, after, limit)
+	}
+	return p.parts.ReadPartition(ctx, part, after, limit)
+}
+
 // pipeline runs a reader that fetches and decodes batches after the
 // cursor, and applies them in order, until an error or ctx ends.
-func (p *Processor) pipeline(ctx context.Context) (applied int, err error) {
-	cur, err := p.store.Cursor(ctx, CursorName)
+func (p *Processor) pipeline(ctx context.Context, part int) (applied int, err error) {
+	cur, err := p.store.Cursor(ctx, cursorName(part))
 	if err != nil {
 		return 0, err
 	}
@@ -147,7 +226,8 @@ func (p *Processor) pipeline(ctx context.Context) (applied int, err error) {
 		defer close(batches)
 		next := cur
 		for rctx.Err() == nil {
-			evs, err := p.store.ReadEvents(rctx, next, p.cfg.BatchSize)
+			woken := p.wake.wait() // before reading, so no notification falls between
+			evs, err := p.read(rctx, part, next, p.cfg.BatchSize)
 			if err != nil {
 				select {
 				case batches <- readBatch{err: err}:
@@ -157,7 +237,7 @@ func (p *Processor) pipeline(ctx context.Context) (applied int, err error) {
 			}
 			if len(evs) == 0 {
 				select {
-				case <-p.wake:
+				case <-woken:
 				case <-time.After(250 * time.Millisecond):
 				case <-rctx.Done():
 				}
@@ -181,7 +261,7 @@ func (p *Processor) pipeline(ctx context.Context) (applied int, err error) {
 		if b.err != nil {
 			return applied, b.err
 		}
-		if err := p.applyBatch(ctx, b.after, b.events, b.decoded); err != nil {
+		if err := p.applyBatch(ctx, part, b.after, b.events, b.decoded); err != nil {
 			return applied, err
 		}
 		applied += len(b.events)
@@ -190,17 +270,33 @@ func (p *Processor) pipeline(ctx context.Context) (applied int, err error) {
 }
 
 // Step reads, decodes and applies the next batch of events, if any, and
-// returns how many. Tests and tools use it to process synchronously.
+// returns how many: of every partition in turn on a partitioned store,
+// whoever holds them. Tests and tools use it to process synchronously.
 func (p *Processor) Step(ctx context.Context) (int, error) {
-	cur, err := p.store.Cursor(ctx, CursorName)
+	if p.parts == nil {
+		return p.step(ctx, wholeLog)
+	}
+	total := 0
+	for part := range p.parts.Partitions() {
+		n, err := p.step(ctx, part)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func (p *Processor) step(ctx context.Context, part int) (int, error) {
+	cur, err := p.store.Cursor(ctx, cursorName(part))
 	if err != nil {
 		return 0, err
 	}
-	evs, err := p.store.ReadEvents(ctx, cur, p.cfg.BatchSize)
+	evs, err := p.read(ctx, part, cur, p.cfg.BatchSize)
 	if err != nil || len(evs) == 0 {
 		return 0, err
 	}
-	return len(evs), p.applyBatch(ctx, cur, evs, p.decodeAll(evs))
+	return len(evs), p.applyBatch(ctx, part, cur, evs, p.decodeAll(evs))
 }
 
 // decoded is an event with what can be read from it alone, before it is
@@ -226,21 +322,28 @@ func (p *Processor) decodeAll(evs []kith.Event) []decoded {
 // one transaction that moves the cursor past them. If the cursor is no longer
 // at after (another processor on the same store applied them), it applies
 // nothing and returns ECONFLICT.
-func (p *Processor) applyBatch(ctx context.Context, after int64, evs []kith.Event, dec []decoded) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+func (p *Processor) applyBatch(ctx context.Context, part int, after int64, evs []kith.Event, dec []decoded) error {
+	if p.cache != nil {
+		p.mu.Lock() // the cache has one writer
+		defer p.mu.Unlock()
+	} else {
+		p.mu.RLock()
+		defer p.mu.RUnlock()
+	}
+	name := cursorName(part)
+	var merges int
 	start := time.Now()
 	if p.cache != nil {
 		p.cache.trim()
 	}
-	err := p.store.Process(ctx, CursorName, evs[len(evs)-1].Seq, func(tx kith.ProfileTx) error {
-		cur, err := tx.Cursor(ctx, CursorName)
+	err := p.store.Process(ctx, name, evs[len(evs)-1].Seq, func(tx kith.ProfileTx) error {
+		cur, err := tx.Cursor(ctx, name)
 		if err != nil {
 			return err
 		}
 		if cur != after {
 			return fmt.Errorf("%w: %w", errCursorMoved,
-				kith.Errorf(kith.ECONFLICT, "cursor moved from %d to %d while the batch was read: another processor applied it", after, cur))
+				kith.Errorf(kith.ECONFLICT, "cursor %s moved from %d to %d while the batch was read: another processor applied it", name, after, cur))
 		}
 		if pl, ok := tx.(Preloader); ok {
 			if err := pl.Preload(ctx, p.linking(evs, dec)); err != nil {
@@ -253,6 +356,7 @@ func (p *Processor) applyBatch(ctx context.Context, after int64, evs []kith.Even
 				return fmt.Errorf("apply event %d (%s): %w", evs[i].Seq, evs[i].MessageID, err)
 			}
 		}
+		merges = b.merges // of the attempt that commits
 		return b.flush(ctx)
 	})
 	if err != nil {
@@ -262,7 +366,7 @@ func (p *Processor) applyBatch(ctx context.Context, after int64, evs []kith.Even
 		return err
 	}
 	if p.onDone != nil {
-		p.onDone(len(evs), time.Since(start))
+		p.onDone(BatchDone{Partition: part, Events: len(evs), Merges: merges, Took: time.Since(start)})
 	}
 	return nil
 }
@@ -304,33 +408,75 @@ var errCursorMoved = errors.New("another processor moved the cursor")
 
 // Lag is how far processing is behind the log.
 type Lag struct {
-	Cursor  int64         `json:"cursor"`
+	Cursor  int64         `json:"cursor"` // the lowest partition's, on a partitioned store
 	LastSeq int64         `json:"last_seq"`
 	Events  int64         `json:"events"`
 	Age     time.Duration `json:"-"` // how long the oldest unprocessed event has waited
+	// Partitions has each partition's lag, on a partitioned store.
+	Partitions []PartitionLag `json:"partitions,omitempty"`
+}
+
+// PartitionLag is one partition's share of the lag.
+type PartitionLag struct {
+	Partition int           `json:"partition"`
+	Node      string        `json:"node"` // holding its lease now; "" when none does
+	Cursor    int64         `json:"cursor"`
+	Events    int64         `json:"events"`
+	Age       time.Duration `json:"-"`
 }
 
 // Lag measures how far processing is behind.
 func (p *Processor) Lag(ctx context.Context) (Lag, error) {
-	cur, err := p.store.Cursor(ctx, CursorName)
-	if err != nil {
-		return Lag{}, err
-	}
 	last, err := p.store.LastSeq(ctx)
 	if err != nil {
 		return Lag{}, err
 	}
-	l := Lag{Cursor: cur, LastSeq: last, Events: max(0, last-cur)}
-	if l.Events > 0 {
-		evs, err := p.store.ReadEvents(ctx, cur, 1)
+	if p.parts == nil {
+		pl, err := p.partLag(ctx, wholeLog, last)
+		return Lag{Cursor: pl.Cursor, LastSeq: last, Events: pl.Events, Age: pl.Age}, err
+	}
+	holders, err := p.parts.PartitionHolders(ctx)
+	if err != nil {
+		return Lag{}, err
+	}
+	l := Lag{LastSeq: last, Cursor: last}
+	for part := range p.parts.Partitions() {
+		pl, err := p.partLag(ctx, part, last)
 		if err != nil {
 			return l, err
 		}
-		if len(evs) > 0 {
-			l.Age = max(0, p.now().Sub(evs[0].ReceivedAt))
+		if part < len(holders) {
+			pl.Node = holders[part]
 		}
+		l.Partitions = append(l.Partitions, pl)
+		l.Events += pl.Events
+		l.Age = max(l.Age, pl.Age)
+		l.Cursor = min(l.Cursor, pl.Cursor)
 	}
 	return l, nil
+}
+
+func (p *Processor) partLag(ctx context.Context, part int, last int64) (PartitionLag, error) {
+	pl := PartitionLag{Partition: part}
+	var err error
+	if pl.Cursor, err = p.store.Cursor(ctx, cursorName(part)); err != nil {
+		return pl, err
+	}
+	if part == wholeLog {
+		pl.Events = max(0, last-pl.Cursor)
+	} else if pl.Events, err = p.parts.Backlog(ctx, part, pl.Cursor); err != nil {
+		return pl, err
+	}
+	if pl.Events > 0 {
+		evs, err := p.read(ctx, part, pl.Cursor, 1)
+		if err != nil {
+			return pl, err
+		}
+		if len(evs) > 0 {
+			pl.Age = max(0, p.now().Sub(evs[0].ReceivedAt))
+		}
+	}
+	return pl, nil
 }
 
 // UndoMerge reverses one merge: the profiles of its cluster are rebuilt
@@ -419,11 +565,12 @@ type reuse struct {
 // batch applies events inside one transaction, keeping the profiles it
 // touched in memory and writing each back once at the end.
 type batch struct {
-	p     *Processor
-	tx    kith.ProfileTx
-	cache map[string]*kith.Profile
-	dirty map[string]bool
-	reuse *reuse
+	p      *Processor
+	tx     kith.ProfileTx
+	cache  map[string]*kith.Profile
+	dirty  map[string]bool
+	reuse  *reuse
+	merges int
 }
 
 func (p *Processor) newBatch(tx kith.ProfileTx, r *reuse) *batch {
@@ -498,6 +645,7 @@ func (b *batch) apply(ctx context.Context, e *kith.Event, d *decoded) error {
 			return err
 		}
 		absorbed.MergedInto = target.ID
+		b.merges++
 		b.dirty[a] = false
 		delete(b.cache, a)
 	}

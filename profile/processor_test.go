@@ -586,7 +586,7 @@ func TestEventsAreAppliedOnce(t *testing.T) {
 				t.Errorf("Step of a restarted processor = %d, %v; want 0, nil", n, err)
 			}
 			// The same batch handed over twice is refused the second time.
-			if err := p.applyBatch(ctx, 0, evs, p.decodeAll(evs)); !kith.IsCode(err, kith.ECONFLICT) {
+			if err := p.applyBatch(ctx, wholeLog, 0, evs, p.decodeAll(evs)); !kith.IsCode(err, kith.ECONFLICT) {
 				t.Errorf("applyBatch of events already applied: %v, want a conflict", err)
 			}
 			if diff := cmp.Diff(want, takeSnapshot(t, db, p.cfg.Identity, evs), snapOpts); diff != "" {
@@ -789,7 +789,7 @@ func TestLag(t *testing.T) {
 	p := NewProcessor(db, testConfig(true, 2), quietLog(), nil)
 	now := t0.Add(time.Hour)
 	p.now = func() time.Time { return now }
-	if got, err := p.Lag(ctx); err != nil || got != (Lag{}) {
+	if got, err := p.Lag(ctx); err != nil || !cmp.Equal(got, Lag{}) {
 		t.Errorf("Lag of an empty log = %+v, %v; want zero", got, err)
 	}
 	evs := events(1,
@@ -812,7 +812,7 @@ func TestLag(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Lag: %v", err)
 		}
-		if got != want {
+		if !cmp.Equal(got, want) {
 			t.Errorf("Lag after %d steps = %+v, want %+v", i, got, want)
 		}
 		if _, err := p.Step(ctx); err != nil {

@@ -28,7 +28,10 @@ type Config struct {
 	// back that acknowledged events are fsync'd.
 	LogMonitor string `json:"log_monitor"`
 	// LogStream names the JetStream stream (default KITH_EVENTS).
-	LogStream         string `json:"log_stream"`
+	LogStream string `json:"log_stream"`
+	// NodeID names this node among those sharing a PostgreSQL store's
+	// partitions (default: host name and process id).
+	NodeID            string `json:"node_id"`
 	BootstrapWriteKey string `json:"bootstrap_write_key"`
 	BootstrapAPIKey   string `json:"bootstrap_api_key"`
 	// BootstrapAdminPassword makes sure a console user "admin" exists,
@@ -109,12 +112,13 @@ func configFlags(fs *flag.FlagSet, withServe bool) func() (Config, error) {
 	logURL := fs.String("log", "", "event log URL: nats://… for NATS JetStream; empty for the store's own log (env KITH_LOG)")
 	logMonitor := fs.String("log-monitor", "", "the NATS server's monitoring URL, e.g. http://127.0.0.1:8222 (env KITH_LOG_MONITOR)")
 	storeURL := fs.String("store", "", "store URL: postgres://… for PostgreSQL; empty for the embedded store in --data-dir (env KITH_STORE)")
-	var addr, wk, ak, level, format *string
+	var addr, wk, ak, level, format, nodeID *string
 	var shutdown *time.Duration
 	var demo, secure *bool
 	var demoPeople, demoHeavy *int
 	if withServe {
 		addr = fs.String("addr", def.Addr, "address to listen on, HOST:PORT (env KITH_ADDR)")
+		nodeID = fs.String("node-id", "", "this node's name among nodes sharing a PostgreSQL store; default host name and process id (env KITH_NODE_ID)")
 		wk = fs.String("bootstrap-write-key", "", "make sure a source named 'default' with this write key exists (env KITH_BOOTSTRAP_WRITE_KEY)")
 		ak = fs.String("bootstrap-api-key", "", "make sure an admin API key with this secret exists (env KITH_BOOTSTRAP_API_KEY)")
 		level = fs.String("log-level", def.LogLevel, "log level: debug, info, warn or error (env KITH_LOG_LEVEL)")
@@ -154,6 +158,7 @@ func configFlags(fs *flag.FlagSet, withServe bool) func() (Config, error) {
 		env("KITH_LOG_MONITOR", &cfg.LogMonitor)
 		env("KITH_LOG_STREAM", &cfg.LogStream)
 		env("KITH_ADDR", &cfg.Addr)
+		env("KITH_NODE_ID", &cfg.NodeID)
 		env("KITH_BOOTSTRAP_WRITE_KEY", &cfg.BootstrapWriteKey)
 		env("KITH_BOOTSTRAP_API_KEY", &cfg.BootstrapAPIKey)
 		env("KITH_LOG_LEVEL", &cfg.LogLevel)
@@ -174,6 +179,7 @@ func configFlags(fs *flag.FlagSet, withServe bool) func() (Config, error) {
 		flagStr("log", logURL, &cfg.Log)
 		flagStr("log-monitor", logMonitor, &cfg.LogMonitor)
 		flagStr("addr", addr, &cfg.Addr)
+		flagStr("node-id", nodeID, &cfg.NodeID)
 		flagStr("bootstrap-write-key", wk, &cfg.BootstrapWriteKey)
 		flagStr("bootstrap-api-key", ak, &cfg.BootstrapAPIKey)
 		flagStr("log-level", level, &cfg.LogLevel)

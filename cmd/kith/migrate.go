@@ -30,7 +30,7 @@ Flags:
 	if err != nil {
 		return err
 	}
-	s, _, err := openStore(ctx, cfg, nil)
+	s, _, err := openStore(ctx, cfg, nil, nil)
 	if err != nil {
 		return err
 	}

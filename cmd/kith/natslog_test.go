@@ -110,6 +110,41 @@ func testNATSLog(t *testing.T) {
 	if err != nil || info.State.Msgs == 0 {
 		t.Errorf("stream %s holds %v messages (%v)", m.Config.LogStream, info.State.Msgs, err)
 	}
+
+	// Lag per partition, the log's backlog included, on /metrics; on
+	// PostgreSQL every partition is processed by this node.
+	st := c.processing()
+	if onPostgres(t) {
+		if len(st.Partitions) != 8 {
+			t.Errorf("/v1/processing lists %d partitions, want 8", len(st.Partitions))
+		}
+		for _, p := range st.Partitions {
+			if p.Node == "" || p.LagEvents != 0 {
+				t.Errorf("partition %d: node %q, lag %d; want this node, none", p.Partition, p.Node, p.LagEvents)
+			}
+		}
+	}
+	resp, err := http.Get(m.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := []string{"kith_processing_lag_events 0", "kith_merges_total ", "kith_processed_events_total 52"}
+	if onPostgres(t) {
+		want = append(want, `kith_store_query_seconds_count{kind="select"}`)
+	}
+	for p := range 8 {
+		want = append(want, fmt.Sprintf(`kith_log_pending_messages{partition="%d"} 0`, p))
+		if onPostgres(t) {
+			want = append(want, fmt.Sprintf(`kith_partition_lag_events{partition="%d"} 0`, p))
+		}
+	}
+	for _, w := range want {
+		if !strings.Contains(string(body), w) {
+			t.Errorf("/metrics lacks %q", w)
+		}
+	}
 }
 
 // TestNATSLogOutage: with the event log's server down, ingestion answers 503

@@ -118,6 +118,12 @@ type processing struct {
 	LastSeq   int64   `json:"last_seq"`
 	LagEvents int64   `json:"lag_events"`
 	LagSecs   float64 `json:"lag_seconds"`
+	// Partitions, on a partitioned store.
+	Partitions []struct {
+		Partition int    `json:"partition"`
+		Node      string `json:"node"`
+		LagEvents int64  `json:"lag_events"`
+	} `json:"partitions"`
 }
 
 func (c *profileClient) processing() processing {

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -82,7 +85,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.DB, single, err = openStore(ctx, m.Config, func(n int, took time.Duration) {
 		m.Metrics.ObserveCommit(n, took)
 		proc.Notify()
-	})
+	}, m.Metrics)
 	if err != nil {
 		return err
 	}
@@ -122,19 +125,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Cache:    single, // only when this processor is the store's one writer
 		Intents: profile.IntentConfig{HalfLife: time.Duration(in.HalfLife), CategoryTopics: in.CategoryTopics,
 			Rules: in.Rules, Top: in.Top},
-	}, m.Logger, m.Metrics.ObserveBatch)
+		Node: m.nodeID(),
+	}, m.Logger, func(b profile.BatchDone) { m.Metrics.ObserveBatch(b.Events, b.Merges, b.Took) })
 	m.Processor = proc
 	m.Profiles = profile.NewService(m.DB, proc)
 	m.Profiles.RecordTo(m.DB)
-	m.Metrics.RegisterLag(func() (float64, float64) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		lag, err := proc.Lag(ctx)
-		if err != nil {
-			return -1, -1
-		}
-		return float64(lag.Events), lag.Age.Seconds()
-	})
+	m.Metrics.RegisterLag(m.lag)
 	pctx, cancel := context.WithCancel(context.Background())
 	m.stopProcessing, m.processing = cancel, make(chan struct{})
 	go func() {
@@ -250,6 +246,53 @@ func (m *Main) bootstrap(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// nodeID is the configured node name, or host name and process id.
+func (m *Main) nodeID() string {
+	if m.Config.NodeID != "" {
+		return m.Config.NodeID
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "kith"
+	}
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}
+
+// lag reads processing lag for /metrics: the store's per partition, and
+// the event log's backlog per partition when the log is NATS.
+func (m *Main) lag() (metrics.Lag, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	lag, err := m.Processor.Lag(ctx)
+	if err != nil {
+		return metrics.Lag{}, err
+	}
+	out := metrics.Lag{Events: float64(lag.Events), Seconds: lag.Age.Seconds()}
+	parts := map[int]*metrics.PartitionLag{}
+	part := func(p int) *metrics.PartitionLag {
+		if parts[p] == nil {
+			parts[p] = &metrics.PartitionLag{Partition: p, LogPending: -1}
+		}
+		return parts[p]
+	}
+	for _, pl := range lag.Partitions {
+		part(pl.Partition).Events, part(pl.Partition).Seconds = float64(pl.Events), pl.Age.Seconds()
+	}
+	if m.Log != nil {
+		for p := range m.Log.Partitions() {
+			n, err := m.Log.Pending(ctx, p)
+			if err != nil {
+				return metrics.Lag{}, err
+			}
+			part(p).LogPending = float64(n)
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(parts)) {
+		out.Partitions = append(out.Partitions, *parts[p])
+	}
+	return out, nil
 }
 
 // status is what the console shows about the running system.

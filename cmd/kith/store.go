@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kithhq/kith"
+	"github.com/kithhq/kith/metrics"
 	"github.com/kithhq/kith/profile"
 	"github.com/kithhq/kith/store/postgres"
 	"github.com/kithhq/kith/store/sqlite"
@@ -30,14 +31,19 @@ type Store interface {
 }
 
 // openStore opens the configured store and runs its migrations. onCommit
-// (may be nil) is called after each durable append by this process. single
+// (may be nil) is called after each durable append by this process; m
+// (may be nil) receives the store's query latencies. single
 // reports whether this process is the store's only writer, which lets the
 // processor keep its cache.
-func openStore(ctx context.Context, cfg Config, onCommit func(events int, took time.Duration)) (s Store, single bool, err error) {
+func openStore(ctx context.Context, cfg Config, onCommit func(events int, took time.Duration), m *metrics.Metrics) (s Store, single bool, err error) {
 	if cfg.Store != "" {
 		// Several nodes may write: the processor keeps no cache and relies
 		// on the database's transactions.
-		db, err := postgres.Open(ctx, cfg.Store, postgres.Options{OnCommit: onCommit})
+		opt := postgres.Options{OnCommit: onCommit}
+		if m != nil {
+			opt.OnQuery = m.ObserveStoreQuery
+		}
+		db, err := postgres.Open(ctx, cfg.Store, opt)
 		if err != nil {
 			return nil, false, fmt.Errorf("store %s: %w", redactURL(cfg.Store), err)
 		}

@@ -6,32 +6,12 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"hash/fnv"
 
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kithhq/kith"
 )
-
-// PersonKey returns the key an event is partitioned by: its anonymousId if
-// present, else its userId. A browser's events before and after login share
-// the anonymousId, so they stay in one partition, in order.
-func PersonKey(e kith.Event) string {
-	if e.AnonymousID != "" {
-		return e.AnonymousID
-	}
-	return e.UserID
-}
-
-// Partition returns the partition of an event among n: FNV-1a (32 bits) of
-// its person key, modulo n. It must never change, or people's events would
-// move between partitions.
-func Partition(e kith.Event, n int) int {
-	h := fnv.New32a()
-	h.Write([]byte(PersonKey(e)))
-	return int(h.Sum32() % uint32(n))
-}
 
 // message is one message of an Append: some events of one partition.
 type message struct {
@@ -68,7 +48,7 @@ func msgID(partition int, events []kith.Event, idx []int) string {
 func (l *Log) split(events []kith.Event) ([]message, error) {
 	byPart := make([][]int, l.opt.Partitions)
 	for i := range events {
-		p := Partition(events[i], l.opt.Partitions)
+		p := events[i].Partition(l.opt.Partitions)
 		byPart[p] = append(byPart[p], i)
 	}
 	var msgs []message

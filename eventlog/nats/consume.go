@@ -128,3 +128,29 @@ func (l *Log) Ready(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Pending returns how many of partition p's messages are not yet
+// acknowledged by a drainer: waiting, plus delivered and unacknowledged.
+// Before any drainer has created the partition's consumer, that is every
+// message the stream holds for it.
+func (l *Log) Pending(ctx context.Context, p int) (uint64, error) {
+	if p < 0 || p >= l.opt.Partitions {
+		return 0, kith.Invalid("partition", "partition %d is outside 0–%d", p, l.opt.Partitions-1)
+	}
+	cons, err := l.stream.Consumer(ctx, consumerName(p))
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		info, err := l.stream.Info(ctx, jetstream.WithSubjectFilter(l.Subject(p)))
+		if err != nil {
+			return 0, kith.Errorf(kith.EUNAVAILABLE, "the event log (NATS): read partition %d's messages: %v", p, err)
+		}
+		return info.State.Subjects[l.Subject(p)], nil
+	}
+	if err != nil {
+		return 0, kith.Errorf(kith.EUNAVAILABLE, "the event log (NATS): read partition %d's consumer: %v", p, err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return 0, kith.Errorf(kith.EUNAVAILABLE, "the event log (NATS): read partition %d's consumer: %v", p, err)
+	}
+	return info.NumPending + uint64(info.NumAckPending), nil
+}

@@ -75,14 +75,14 @@ func TestPartitionStable(t *testing.T) {
 		{UserID: "user-2"},
 		{},
 	} {
-		got = append(got, fmt.Sprint(Partition(e, 8), Partition(e, 16)))
+		got = append(got, fmt.Sprint(e.Partition(8), e.Partition(16)))
 	}
 	want := "2 2,2 2,4 4,5 13,5 5"
 	if s := strings.Join(got, ","); s != want {
 		t.Errorf("partitions = %s, want %s", s, want)
 	}
-	if p := Partition(kith.Event{UserID: "x"}, 1); p != 0 {
-		t.Errorf("Partition(_, 1) = %d", p)
+	if p := (kith.Event{UserID: "x"}).Partition(1); p != 0 {
+		t.Errorf("Partition(1) = %d", p)
 	}
 }
 
@@ -110,13 +110,13 @@ func TestSplit(t *testing.T) {
 			t.Fatal(err)
 		}
 		for k, e := range got {
-			if Partition(e, 8) != m.partition || e.MessageID != events[m.events[k]].MessageID {
-				t.Errorf("message for partition %d holds %s of partition %d", m.partition, e.MessageID, Partition(e, 8))
+			if e.Partition(8) != m.partition || e.MessageID != events[m.events[k]].MessageID {
+				t.Errorf("message for partition %d holds %s of partition %d", m.partition, e.MessageID, e.Partition(8))
 			}
-			if m.events[k] < next[PersonKey(e)] {
-				t.Errorf("event %d of %s after event %d", m.events[k], PersonKey(e), next[PersonKey(e)])
+			if m.events[k] < next[e.PersonKey()] {
+				t.Errorf("event %d of %s after event %d", m.events[k], e.PersonKey(), next[e.PersonKey()])
 			}
-			next[PersonKey(e)] = m.events[k]
+			next[e.PersonKey()] = m.events[k]
 			seen++
 		}
 	}

@@ -38,11 +38,11 @@ func TestAppendRoundTrip(t *testing.T) {
 	perPerson := map[string][]string{}
 	for _, m := range msgs {
 		for _, e := range m.events {
-			if want := l.Subject(Partition(e, l.Partitions())); m.subject != want {
-				t.Errorf("event %s of person %q is on %s, want %s", e.MessageID, PersonKey(e), m.subject, want)
+			if want := l.Subject(e.Partition(l.Partitions())); m.subject != want {
+				t.Errorf("event %s of person %q is on %s, want %s", e.MessageID, e.PersonKey(), m.subject, want)
 			}
 			got = append(got, e)
-			perPerson[PersonKey(e)] = append(perPerson[PersonKey(e)], e.MessageID)
+			perPerson[e.PersonKey()] = append(perPerson[e.PersonKey()], e.MessageID)
 		}
 	}
 	// The stream interleaves partitions; compare as sets, then check order per person.
@@ -58,7 +58,7 @@ func TestAppendRoundTrip(t *testing.T) {
 		if diff := cmp.Diff(w, byID[w.MessageID]); diff != "" {
 			t.Errorf("event %s (-appended +read):\n%s", w.MessageID, diff)
 		}
-		wantPerPerson[PersonKey(w)] = append(wantPerPerson[PersonKey(w)], w.MessageID)
+		wantPerPerson[w.PersonKey()] = append(wantPerPerson[w.PersonKey()], w.MessageID)
 	}
 	if diff := cmp.Diff(wantPerPerson, perPerson); diff != "" {
 		t.Errorf("order of each person's events (-appended +read):\n%s", diff)

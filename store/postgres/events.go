@@ -155,7 +155,7 @@ func (db *DB) commit(batch []*appendReq) error {
 	ctx := context.Background()
 	// Within the group the first event sent wins: requests in arrival
 	// order, events in request order.
-	cols := newEventColumns(0)
+	cols := newEventColumns(0, db.partitions)
 	inGroup := map[eventKey]bool{}
 	for _, r := range batch {
 		for j := range r.events {
@@ -219,18 +219,19 @@ func (db *DB) commit(batch []*appendReq) error {
 }
 
 // insertEvents inserts any number of events with one statement, one array
-// per column ($2 to $12, in eventColumns order): per-row statements cost a
-// round trip each. It numbers them from one reservation of $1 numbers.
+// per column ($2 to $12, in eventColumns order; per-row statements cost a
+// round trip each) and $13, each event's partition. It numbers them from
+// one reservation of $1 numbers.
 // Volatile, the reserving CTE runs once.
 const insertEvents = `WITH reserved AS (SELECT setval('events_seq', nextval('events_seq') + $1 - 1) AS last)
 	INSERT INTO events (seq, source_id, message_id, type, channel, user_id, anonymous_id,
-		timestamp, original_timestamp, sent_at, received_at, payload)
+		timestamp, original_timestamp, sent_at, received_at, payload, partition)
 	SELECT reserved.last - $1 + e.n, e.source_id, e.message_id, e.type, e.channel, e.user_id, e.anonymous_id,
-		e.timestamp, e.original_timestamp, e.sent_at, e.received_at, e.payload
+		e.timestamp, e.original_timestamp, e.sent_at, e.received_at, e.payload, e.partition
 	FROM reserved, unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-		$8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bytea[])
+		$8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bytea[], $13::smallint[])
 		WITH ORDINALITY AS e (source_id, message_id, type, channel, user_id, anonymous_id,
-			timestamp, original_timestamp, sent_at, received_at, payload, n)
+			timestamp, original_timestamp, sent_at, received_at, payload, partition, n)
 	ON CONFLICT (source_id, message_id) DO NOTHING
 	RETURNING seq, source_id, message_id`
 
@@ -240,10 +241,12 @@ type eventColumns struct {
 	timestamp, received                            []int64
 	original, sent                                 []*int64
 	payload                                        [][]byte
+	partition                                      []int16
+	partitions                                     int // of the log, to place each event
 }
 
-func newEventColumns(n int) *eventColumns {
-	return &eventColumns{
+func newEventColumns(n, partitions int) *eventColumns {
+	return &eventColumns{partitions: partitions, partition: make([]int16, 0, n),
 		source: make([]string, 0, n), message: make([]string, 0, n), typ: make([]string, 0, n),
 		channel: make([]string, 0, n), user: make([]string, 0, n), anonymous: make([]string, 0, n),
 		timestamp: make([]int64, 0, n), received: make([]int64, 0, n), original: make([]*int64, 0, n),
@@ -263,11 +266,12 @@ func (c *eventColumns) add(e *kith.Event) {
 	c.sent = append(c.sent, nanos(e.SentAt))
 	c.received = append(c.received, e.ReceivedAt.UnixNano())
 	c.payload = append(c.payload, e.Payload)
+	c.partition = append(c.partition, int16(e.Partition(c.partitions)))
 }
 
 func (c *eventColumns) args() []any {
 	return []any{int64(len(c.source)), c.source, c.message, c.typ, c.channel, c.user, c.anonymous,
-		c.timestamp, c.original, c.sent, c.received, c.payload}
+		c.timestamp, c.original, c.sent, c.received, c.payload, c.partition}
 }
 
 // eventCols lists the events table's columns, qualified by alias.

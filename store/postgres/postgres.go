@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -38,6 +41,7 @@ type DB struct {
 
 	maxCommitEvents int
 	onCommit        func(events int, took time.Duration)
+	partitions      int // of the log (partitions.go)
 }
 
 // Options tune a DB. The zero value is the default.
@@ -47,6 +51,10 @@ type Options struct {
 	// OnCommit, when set, is called by the writer after each group commit
 	// with the number of events it wrote and how long the commit took.
 	OnCommit func(events int, took time.Duration)
+	// OnQuery, when set, is called after every statement or pipelined
+	// batch with its kind (select, insert, update, delete, with, batch…)
+	// and how long it took, network included.
+	OnQuery func(kind string, took time.Duration)
 	// MaxConns is the size of the connection pool (default 16). The append
 	// writer holds one connection while it commits; every other call
 	// borrows one for its statement or transaction.
@@ -79,6 +87,9 @@ func Open(ctx context.Context, url string, opt Options) (_ *DB, err error) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	cfg.MaxConns = opt.MaxConns
+	if opt.OnQuery != nil {
+		cfg.ConnConfig.Tracer = tracer{observe: opt.OnQuery}
+	}
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = defaultMaxConns
 	}
@@ -118,6 +129,12 @@ func Open(ctx context.Context, url string, opt Options) (_ *DB, err error) {
 		return nil, fmt.Errorf("postgres: find the events table: %w", err)
 	}
 	db.appendLock = lockPrefix | oid
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM partitions`).Scan(&db.partitions); err != nil {
+		return nil, fmt.Errorf("postgres: count the log's partitions: %w", err)
+	}
+	if db.partitions < 1 {
+		return nil, fmt.Errorf("postgres: the partitions table is empty: the log needs at least one partition")
+	}
 	go db.writeLoop()
 	return db, nil
 }
@@ -206,6 +223,9 @@ func classify(err error, what string) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return &kith.Error{Code: kith.ENOTFOUND, Message: what + " not found"}
 	}
+	if u := unreachable(err); u != err {
+		return u
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch pe.Code {
@@ -216,6 +236,38 @@ func classify(err error, what string) error {
 		}
 	}
 	return err
+}
+
+// unreachable classifies err as EUNAVAILABLE when it says the server
+// cannot be reached or is going away — a refused or broken connection, a
+// server shutting down, starting or out of connections — so that callers
+// answer "try again" (503) rather than "internal error". Other errors are
+// returned as they are.
+func unreachable(err error) error {
+	if err == nil || kith.ErrorCode(err) == kith.EUNAVAILABLE {
+		return err
+	}
+	down := false
+	var pe *pgconn.PgError
+	var ce *pgconn.ConnectError
+	switch {
+	case errors.As(err, &pe):
+		// Class 08: connection exceptions; 57P01–57P03: administrator
+		// shutdown, crash shutdown, cannot connect now; 53300: too many
+		// connections.
+		down = strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03" || pe.Code == "53300"
+	case errors.As(err, &ce), errors.Is(err, pgconn.ErrConnClosed), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		down = true
+	default:
+		var ne net.Error
+		down = errors.As(err, &ne) && !errors.Is(err, context.Canceled) || pgconn.SafeToRetry(err)
+	}
+	if !down {
+		return err
+	}
+	return fmt.Errorf("%w: %w", kith.Errorf(kith.EUNAVAILABLE, "the database (PostgreSQL) is unreachable; try again"), err)
 }
 
 // errStale says that a transaction read something that a concurrent one
@@ -254,7 +306,7 @@ func (db *DB) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 			}
 		}
 		if err = db.tryTx(ctx, fn); err == nil || !retryable(err) {
-			return err
+			return unreachable(err)
 		}
 	}
 	return fmt.Errorf("%w: %w", kith.Errorf(kith.EUNAVAILABLE, "the database refused the transaction %d times; try again", maxAttempts), err)

@@ -66,13 +66,32 @@ func drain(t *testing.T, p *profile.Processor) {
 	t.Errorf("Step never caught up")
 }
 
+// samePartition returns an anonymous id that starts with prefix and
+// falls in the same partition as key: events of different people keep
+// their order only within a partition.
+func samePartition(t *testing.T, db *postgres.DB, key, prefix string) string {
+	t.Helper()
+	want := (kith.Event{AnonymousID: key}).Partition(db.Partitions())
+	for i := range 1000 {
+		id := fmt.Sprint(prefix, i)
+		if (kith.Event{AnonymousID: id}).Partition(db.Partitions()) == want {
+			return id
+		}
+	}
+	t.Fatalf("no id with prefix %s in partition %d", prefix, want)
+	return ""
+}
+
 func TestProcessorMergeAndUndo(t *testing.T) {
 	ctx := context.Background()
 	db := open(t, newSchema(t), postgres.Options{})
 	p := newProcessor(db)
+	// The second device is in the first's partition, so the events apply
+	// in the order they were sent and the third merges two profiles.
+	a5 := samePartition(t, db, "a4", "a5-")
 	evs := []kith.Event{
 		track(1, "", "a4", 9*time.Hour, `{"event":"Viewed"}`),
-		track(2, "u3", "a5", 10*time.Hour, `{"event":"Signed In"}`),
+		track(2, "u3", a5, 10*time.Hour, `{"event":"Signed In"}`),
 		track(3, "u3", "a4", 11*time.Hour, `{"event":"Quote Requested"}`),
 	}
 	if _, err := db.Append(ctx, evs); err != nil {
@@ -145,9 +164,8 @@ func TestTwoNodesProcessOneLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	last, _ := nodes[0].LastSeq(ctx)
-	if cur, _ := nodes[0].Cursor(ctx, profile.CursorName); cur != last {
-		t.Errorf("cursor at %d, log ends at %d", cur, last)
+	if lag, err := newProcessor(nodes[0]).Lag(ctx); err != nil || lag.Events != 0 {
+		t.Errorf("lag after draining: %+v, %v; want none", lag, err)
 	}
 	seen := map[int64]string{}
 	profiles := map[string]bool{}
@@ -190,55 +208,9 @@ func TestTwoNodesProcessOneLog(t *testing.T) {
 	}
 }
 
-// partition is one node's share of the log when processing is partitioned
-// by person key: its own cursor, and only the events keep selects. People
-// whose events fall in both partitions are merged by transactions of both
-// processors at once: the case the store's profile locks are for.
-type partition struct {
-	*postgres.DB
-	cursor string
-	keep   func(kith.Event) bool
-}
-
-func (s partition) ReadEvents(ctx context.Context, after int64, limit int) ([]kith.Event, error) {
-	for {
-		evs, err := s.DB.ReadEvents(ctx, after, limit)
-		if err != nil || len(evs) == 0 {
-			return nil, err
-		}
-		var out []kith.Event
-		for _, e := range evs {
-			if s.keep(e) {
-				out = append(out, e)
-			}
-		}
-		if len(out) > 0 {
-			return out, nil
-		}
-		after = evs[len(evs)-1].Seq
-	}
-}
-
-func (s partition) Cursor(ctx context.Context, _ string) (int64, error) {
-	return s.DB.Cursor(ctx, s.cursor)
-}
-
-func (s partition) Process(ctx context.Context, _ string, seq int64, fn func(kith.ProfileTx) error) error {
-	return s.DB.Process(ctx, s.cursor, seq, func(tx kith.ProfileTx) error { return fn(renamedCursor{tx, s.cursor}) })
-}
-
-type renamedCursor struct {
-	kith.ProfileTx
-	cursor string
-}
-
-func (r renamedCursor) Cursor(ctx context.Context, _ string) (int64, error) {
-	return r.ProfileTx.Cursor(ctx, r.cursor)
-}
-
 // Eight people, each seen with five anonymous ids and three e-mail
-// addresses in random pairs; events are split between two processors by
-// anonymous id, so each person is assembled by both at once. Whatever the
+// addresses in random pairs; two nodes share the log's partitions (by
+// anonymous id), so each person is assembled by both at once. Whatever the
 // interleaving, the end is eight profiles, each holding its person's
 // identifiers alone, with every event applied once.
 func TestPartitionedProcessorsMergeOverlappingPeople(t *testing.T) {
@@ -263,28 +235,7 @@ func TestPartitionedProcessorsMergeOverlappingPeople(t *testing.T) {
 	if _, err := nodes[0].Append(ctx, evs); err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	for i, db := range nodes {
-		wg.Go(func() {
-			s := partition{DB: db, cursor: fmt.Sprint("part-", i), keep: func(e kith.Event) bool {
-				return int(e.AnonymousID[len(e.AnonymousID)-1]-'0')%2 == i
-			}}
-			p := profile.NewProcessor(s, profile.Config{Identity: identity.DefaultConfig(), BatchSize: 7},
-				slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-			for range 1000 {
-				k, err := p.Step(ctx)
-				if err != nil {
-					t.Errorf("partition %d: Step: %v", i, err)
-					return
-				}
-				if k == 0 {
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-
+	runNodes(t, nodes, 0)
 	total := 0
 	for g := range people {
 		var ids []kith.Identifier
@@ -318,6 +269,47 @@ func TestPartitionedProcessorsMergeOverlappingPeople(t *testing.T) {
 	}
 	if total != len(evs) {
 		t.Errorf("people hold %d events, the log %d", total, len(evs))
+	}
+}
+
+// runNodes runs a processor on each node, sharing the partitions, until
+// they have applied every event in the log and each node has held some
+// partitions; ttl is their lease (0: a short one for tests).
+func runNodes(t *testing.T, nodes []*postgres.DB, ttl time.Duration) []*profile.Processor {
+	t.Helper()
+	if ttl == 0 {
+		ttl = 600 * time.Millisecond
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var procs []*profile.Processor
+	heldSome := make([]bool, len(nodes))
+	for i, db := range nodes {
+		cfg := profile.Config{Identity: identity.DefaultConfig(), BatchSize: 7, Node: fmt.Sprint("node-", i), LeaseTTL: ttl}
+		p := profile.NewProcessor(db, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		procs = append(procs, p)
+		wg.Go(func() { p.Run(ctx) })
+	}
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for i, p := range procs {
+			heldSome[i] = heldSome[i] || len(p.Held()) > 0
+		}
+		lag, err := procs[0].Lag(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lag.Events == 0 && !slices.Contains(heldSome, false) {
+			return procs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s: lag %+v; nodes that held partitions: %v", lag, heldSome)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
