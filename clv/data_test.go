@@ -11,20 +11,21 @@ import (
 	"time"
 )
 
-// benchdata returns the directory of the CDNOW files: $KITH_BENCHDATA, or
-// /work/shared/benchdata/clv next to the repository. Tests skip without it
+// benchdata returns the directory of the CDNOW files: clv/ under
+// $KITH_BENCHDATA, or under shared/benchdata beside the repository. Tests skip without it
 // unless KITH_TEST_REQUIRE names benchdata.
 func benchdata(tb testing.TB) string {
 	tb.Helper()
-	dir := os.Getenv("KITH_BENCHDATA")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "benchdata", "clv")
+	root := os.Getenv("KITH_BENCHDATA")
+	if root == "" {
+		root = filepath.Join("..", "..", "shared", "benchdata")
 	}
+	dir := filepath.Join(root, "clv")
 	if _, err := os.Stat(filepath.Join(dir, "CDNOW_sample.txt")); err != nil {
 		if strings.Contains(os.Getenv("KITH_TEST_REQUIRE"), "benchdata") {
 			tb.Fatalf("benchdata: %v (KITH_TEST_REQUIRE asks for it)", err)
 		}
-		tb.Skipf("no CDNOW benchdata in %s: set KITH_BENCHDATA to the directory holding CDNOW_sample.txt", dir)
+		tb.Skipf("no CDNOW benchdata in %s: set KITH_BENCHDATA to the benchdata directory (holding clv/CDNOW_sample.txt)", dir)
 	}
 	return dir
 }

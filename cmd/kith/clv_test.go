@@ -18,16 +18,17 @@ import (
 // that kith clv fit reads.
 func cdnowCSV(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("KITH_BENCHDATA")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "benchdata", "clv")
+	root := os.Getenv("KITH_BENCHDATA")
+	if root == "" {
+		root = filepath.Join("..", "..", "..", "shared", "benchdata")
 	}
+	dir := filepath.Join(root, "clv")
 	in, err := os.Open(filepath.Join(dir, "CDNOW_sample.txt"))
 	if err != nil {
 		if strings.Contains(os.Getenv("KITH_TEST_REQUIRE"), "benchdata") {
 			t.Fatalf("benchdata: %v (KITH_TEST_REQUIRE asks for it)", err)
 		}
-		t.Skipf("no CDNOW benchdata in %s: set KITH_BENCHDATA to the directory holding CDNOW_sample.txt", dir)
+		t.Skipf("no CDNOW benchdata in %s: set KITH_BENCHDATA to the benchdata directory (holding clv/CDNOW_sample.txt)", dir)
 	}
 	defer in.Close()
 	var out bytes.Buffer

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	analytics "github.com/segmentio/analytics-go/v3"
+
+	"github.com/kithhq/kith"
 )
 
 // These tests use Kith as its users do: events in through the Segment API
@@ -356,6 +358,10 @@ func testTwoDevicesThenLogin(t *testing.T) {
 
 	c.send(testWriteKey, msg("identify", "laptop-login", t0.Add(2*time.Hour),
 		map[string]any{"userId": "hoop-fan-1", "anonymousId": "laptop-anon", "traits": map[string]any{"name": "Hank Hooper"}}))
+	// The two devices' events may be in different partitions of the log,
+	// which apply in no set order between them (on a partitioned store):
+	// the phone logs in after the laptop's login is applied.
+	c.waitProcessed()
 	c.send(testWriteKey, msg("identify", "phone-login", t0.Add(3*time.Hour),
 		map[string]any{"userId": "hoop-fan-1", "anonymousId": "phone-anon"}))
 	c.waitProcessed()
@@ -413,15 +419,19 @@ func TestMergeWithinOneBatch(t *testing.T) { eachStore(t, testMergeWithinOneBatc
 func testMergeWithinOneBatch(t *testing.T) {
 	m := startMain(t, nil)
 	c := newProfileClient(t, m)
+	// Both devices in one partition of the log (on a partitioned store,
+	// events of different partitions apply in no set order between them).
+	laptop := "ob-laptop"
+	phone := samePartition(laptop, "ob-phone-")
 	c.send(testWriteKey,
-		msg("page", "ob-laptop", t0, map[string]any{"anonymousId": "ob-laptop"}),
-		msg("page", "ob-phone", t0.Add(time.Minute), map[string]any{"anonymousId": "ob-phone"}),
-		msg("identify", "ob-login-1", t0.Add(2*time.Minute), map[string]any{"userId": "ob-user", "anonymousId": "ob-laptop"}),
-		msg("identify", "ob-login-2", t0.Add(3*time.Minute), map[string]any{"userId": "ob-user", "anonymousId": "ob-phone"}),
+		msg("page", "ob-laptop", t0, map[string]any{"anonymousId": laptop}),
+		msg("page", "ob-phone", t0.Add(time.Minute), map[string]any{"anonymousId": phone}),
+		msg("identify", "ob-login-1", t0.Add(2*time.Minute), map[string]any{"userId": "ob-user", "anonymousId": laptop}),
+		msg("identify", "ob-login-2", t0.Add(3*time.Minute), map[string]any{"userId": "ob-user", "anonymousId": phone}),
 	)
 	c.waitProcessed()
 	p := c.lookup("user_id", "ob-user")
-	if !p.has("anonymous_id", "ob-laptop") || !p.has("anonymous_id", "ob-phone") || p.Events != 4 {
+	if !p.has("anonymous_id", laptop) || !p.has("anonymous_id", phone) || p.Events != 4 {
 		t.Fatalf("profile %s holds %v with %d events; want both anonymous ids and 4 events", p.ID, p.Identifiers, p.Events)
 	}
 	ids := c.identities(p.ID)
@@ -434,6 +444,18 @@ func testMergeWithinOneBatch(t *testing.T) {
 	json.Unmarshal(body, &got)
 	if status != http.StatusOK || got.ID != p.ID || got.RequestedID != absorbed {
 		t.Errorf("GET absorbed %s: %d %s; want the survivor %s with requested_id", absorbed, status, body, p.ID)
+	}
+}
+
+// samePartition returns an anonymous id starting with prefix that falls in
+// key's partition of the log (8 partitions, as the PostgreSQL store and
+// the NATS log have), so that their events apply in the order they were sent.
+func samePartition(key, prefix string) string {
+	want := (kith.Event{AnonymousID: key}).Partition(8)
+	for i := 0; ; i++ {
+		if id := fmt.Sprint(prefix, i); (kith.Event{AnonymousID: id}).Partition(8) == want {
+			return id
+		}
 	}
 }
 
