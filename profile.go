@@ -37,6 +37,41 @@ type Profile struct {
 	Intents    map[string]*Intent
 	Events     int      // events on the timeline
 	SearchKeys []string // lower-cased names the profile is found by ("ann lee", "lee ann")
+	// Purchases are the orders the person completed, oldest first: the
+	// transactions the lifetime-value models read.
+	Purchases []Purchase
+	// Lifecycle is the person's stage, as the last stage change event
+	// said (zero before any).
+	Lifecycle Lifecycle
+}
+
+// Purchase is one completed order.
+type Purchase struct {
+	At       time.Time `json:"at"`
+	Amount   float64   `json:"amount"`
+	Currency string    `json:"currency,omitempty"`
+	OrderID  string    `json:"order_id,omitempty"` // repeats of one order id count once
+	SourceID string    `json:"source"`
+	Channel  Kind      `json:"channel"`
+	Seq      int64     `json:"seq"`
+}
+
+// Lifecycle stages, from first contact to winning a customer back.
+const (
+	StageProspect = "prospect" // known, never bought
+	StageNew      = "new"      // first purchase lately, no repeat yet
+	StageActive   = "active"   // buying, and likely to go on
+	StageAtRisk   = "at_risk"  // drifting away: act now
+	StageLapsed   = "lapsed"   // gone quiet for long
+	StageWonBack  = "won_back" // bought again after lapsing
+)
+
+// Lifecycle is where a person stands, since when, and the stage before.
+type Lifecycle struct {
+	Stage    string    `json:"stage"`
+	Since    time.Time `json:"since"`
+	Previous string    `json:"previous,omitempty"`
+	Seq      int64     `json:"seq"` // the stage change event's
 }
 
 // Trait is one trait's value with where and when it was said. When two

@@ -12,12 +12,14 @@ import (
 
 // profileDoc is the JSON a store keeps for a profile (AppendProfileDoc).
 type profileDoc struct {
-	Traits   map[string]Trait      `json:"traits"`
-	Channels map[Kind]*ChannelSeen `json:"channels"`
-	Intents  map[string]*Intent    `json:"intents"`
-	Events   int                   `json:"events"`
-	Names    []string              `json:"names,omitempty"`
-	_        struct{}              `json:"-"`
+	Traits    map[string]Trait      `json:"traits"`
+	Channels  map[Kind]*ChannelSeen `json:"channels"`
+	Intents   map[string]*Intent    `json:"intents"`
+	Events    int                   `json:"events"`
+	Names     []string              `json:"names,omitempty"`
+	Purchases []Purchase            `json:"purchases,omitempty"`
+	Lifecycle *Lifecycle            `json:"lifecycle,omitempty"`
+	_         struct{}              `json:"-"`
 }
 
 // AppendProfileDoc appends a profile's document — its traits, channels,
@@ -101,7 +103,62 @@ func AppendProfileDoc(b []byte, p *Profile) []byte {
 		}
 		b = append(b, ']')
 	}
+	if len(p.Purchases) > 0 {
+		b = append(b, `,"purchases":[`...)
+		for i, pu := range p.Purchases {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"at":`...)
+			b = appendTime(b, pu.At)
+			b = append(b, `,"amount":`...)
+			b = appendFloat(b, pu.Amount)
+			if pu.Currency != "" {
+				b = append(b, `,"currency":`...)
+				b = appendString(b, pu.Currency)
+			}
+			if pu.OrderID != "" {
+				b = append(b, `,"order_id":`...)
+				b = appendString(b, pu.OrderID)
+			}
+			b = append(b, `,"source":`...)
+			b = appendString(b, pu.SourceID)
+			b = append(b, `,"channel":`...)
+			b = appendString(b, string(pu.Channel))
+			b = append(b, `,"seq":`...)
+			b = strconv.AppendInt(b, pu.Seq, 10)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if l := p.Lifecycle; l != (Lifecycle{}) {
+		b = append(b, `,"lifecycle":{"stage":`...)
+		b = appendString(b, l.Stage)
+		b = append(b, `,"since":`...)
+		b = appendTime(b, l.Since)
+		if l.Previous != "" {
+			b = append(b, `,"previous":`...)
+			b = appendString(b, l.Previous)
+		}
+		b = append(b, `,"seq":`...)
+		b = strconv.AppendInt(b, l.Seq, 10)
+		b = append(b, '}')
+	}
 	return append(b, '}')
+}
+
+// appendFloat appends f as encoding/json would; NaN and infinities, which
+// JSON cannot hold, become 0.
+func appendFloat(b []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		f = 0
+	}
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	return strconv.AppendFloat(b, f, format, -1, 64)
 }
 
 func appendTime(b []byte, t time.Time) []byte {
@@ -149,6 +206,10 @@ func DecodeProfileDoc(raw []byte, p *Profile) error {
 		return err
 	}
 	p.Traits, p.Channels, p.Intents, p.Events, p.SearchKeys = d.Traits, d.Channels, d.Intents, d.Events, d.Names
+	p.Purchases, p.Lifecycle = d.Purchases, Lifecycle{}
+	if d.Lifecycle != nil {
+		p.Lifecycle = *d.Lifecycle
+	}
 	if p.Traits == nil {
 		p.Traits = map[string]Trait{}
 	}

@@ -20,12 +20,14 @@ import (
 
 // profileDoc is the document's shape, as encoding/json reads and writes it.
 type profileDoc struct {
-	Traits   map[string]kith.Trait           `json:"traits"`
-	Channels map[kith.Kind]*kith.ChannelSeen `json:"channels"`
-	Intents  map[string]*kith.Intent         `json:"intents"`
-	Events   int                             `json:"events"`
-	Names    []string                        `json:"names,omitempty"`
-	_        struct{}                        `json:"-"`
+	Traits    map[string]kith.Trait           `json:"traits"`
+	Channels  map[kith.Kind]*kith.ChannelSeen `json:"channels"`
+	Intents   map[string]*kith.Intent         `json:"intents"`
+	Events    int                             `json:"events"`
+	Names     []string                        `json:"names,omitempty"`
+	Purchases []kith.Purchase                 `json:"purchases,omitempty"`
+	Lifecycle *kith.Lifecycle                 `json:"lifecycle,omitempty"`
+	_         struct{}                        `json:"-"`
 }
 
 // validUTF8 is s as a JSON encoder writes it: each byte that is not part
@@ -81,6 +83,17 @@ func wantDoc(p *kith.Profile) profileDoc {
 	for _, n := range p.SearchKeys {
 		d.Names = append(d.Names, validUTF8(n))
 	}
+	for _, pu := range p.Purchases {
+		pu.Amount = finite(pu.Amount)
+		pu.Currency, pu.OrderID, pu.SourceID = validUTF8(pu.Currency), validUTF8(pu.OrderID), validUTF8(pu.SourceID)
+		pu.Channel = kith.Kind(validUTF8(string(pu.Channel)))
+		d.Purchases = append(d.Purchases, pu)
+	}
+	if p.Lifecycle != (kith.Lifecycle{}) {
+		l := p.Lifecycle
+		l.Stage, l.Previous = validUTF8(l.Stage), validUTF8(l.Previous)
+		d.Lifecycle = &l
+	}
 	return d
 }
 
@@ -109,6 +122,14 @@ func stdJSON(t *testing.T, p *kith.Profile) []byte {
 		c := *in
 		c.Score = finite(c.Score)
 		d.Intents[k] = &c
+	}
+	for _, pu := range p.Purchases {
+		pu.Amount = finite(pu.Amount)
+		d.Purchases = append(d.Purchases, pu)
+	}
+	if p.Lifecycle != (kith.Lifecycle{}) {
+		l := p.Lifecycle
+		d.Lifecycle = &l
 	}
 	b, err := json.Marshal(d)
 	if err != nil {
@@ -317,6 +338,16 @@ func TestAppendDoc(t *testing.T) {
 			Channels: map[kith.Kind]*kith.ChannelSeen{kith.KindWeb: {Events: math.MaxInt32}, kith.KindApp: {Events: -1}},
 			Events:   math.MaxInt,
 		}},
+		{"purchases and stage", &kith.Profile{
+			Purchases: []kith.Purchase{
+				{At: docT0, Amount: 42.5, Currency: "EUR", OrderID: "o-1", SourceID: "src_shop", Channel: kith.KindWeb, Seq: 7},
+				{At: docT0.In(cet), Amount: 0, SourceID: "src_store", Channel: kith.KindStore, Seq: 9},
+				{At: time.Time{}, Amount: -3.25e-7, Currency: "\"x\"\xff", OrderID: "\u2028", Seq: math.MaxInt64},
+				{Amount: 1e21}, {Amount: math.NaN()}, {Amount: math.Inf(-1)}, {Amount: 123456789.125},
+			},
+			Lifecycle: kith.Lifecycle{Stage: kith.StageWonBack, Since: docT0.In(odd), Previous: kith.StageLapsed, Seq: 12},
+		}},
+		{"stage only", &kith.Profile{Lifecycle: kith.Lifecycle{Stage: kith.StageProspect}}},
 		{"one search key", &kith.Profile{SearchKeys: []string{"cher"}}},
 		{"many search keys", &kith.Profile{SearchKeys: []string{"a", "b", "c"}}},
 		{"empty search key", &kith.Profile{SearchKeys: []string{""}}},
@@ -388,6 +419,9 @@ func FuzzAppendDoc(f *testing.F) {
 			},
 			Events:     int(nanos),
 			SearchKeys: []string{key, name, string(value)},
+			Purchases: []kith.Purchase{{At: tm, Amount: score, Currency: topic, OrderID: name, SourceID: source,
+				Channel: kith.Kind(channel), Seq: nanos}},
+			Lifecycle: kith.Lifecycle{Stage: key, Since: tm, Previous: name, Seq: -nanos},
 		}
 		checkDoc(t, p)
 	})

@@ -37,6 +37,10 @@ type Store interface {
 type Config struct {
 	Identity  identity.Config
 	Intents   IntentConfig
+	Purchases PurchaseConfig
+	// LifecycleSource is the id of the source whose StageChangedEvent
+	// events set a profile's stage ("" heeds none).
+	LifecycleSource string
 	BatchSize int // events per transaction at most (default 20,000)
 	// Cache keeps the identity graph and profiles in memory between
 	// batches. Only for a store this processor alone writes (embedded).
@@ -107,6 +111,9 @@ func NewProcessor(store Store, cfg Config, log *slog.Logger, onBatch func(BatchD
 	}
 	if cfg.Cache && cfg.CacheProfiles <= 0 {
 		cfg.CacheProfiles = 500_000
+	}
+	if cfg.Purchases.Events == nil && cfg.Purchases.AmountFields == nil {
+		cfg.Purchases = DefaultPurchaseConfig()
 	}
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = 10 * time.Second
@@ -639,6 +646,7 @@ func (b *batch) apply(ctx context.Context, e *kith.Event, d *decoded) error {
 			return err
 		}
 		b.p.cfg.Intents.absorb(target, absorbed)
+		absorbCommerce(target, absorbed)
 		m := kith.Merge{ID: b.mergeID(target.ID, a), Survivor: target.ID, Absorbed: a, Seq: e.Seq,
 			MessageID: e.MessageID, Reason: plan.Reasons[a], At: e.Timestamp}
 		if err := b.tx.Absorb(ctx, m); err != nil {
@@ -665,6 +673,7 @@ func (b *batch) apply(ctx context.Context, e *kith.Event, d *decoded) error {
 		}
 	}
 	b.p.cfg.Intents.fold(target, e, m)
+	b.p.foldCommerce(target, e, m)
 	return b.tx.AddTimeline(ctx, target.ID, e, warnings)
 }
 

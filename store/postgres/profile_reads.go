@@ -200,3 +200,22 @@ func (db *DB) SearchProfiles(ctx context.Context, name string, prefixes []kith.I
 	}
 	return out, nil
 }
+
+// ScanProfiles returns up to limit current (not absorbed) profiles with ids
+// after after, in id order: a walk over every person, page by page.
+func (db *DB) ScanProfiles(ctx context.Context, after string, limit int) ([]kith.Profile, error) {
+	rows, err := db.pool.Query(ctx, "SELECT "+profileCols+` FROM profiles
+		WHERE id > $1 AND merged_into IS NULL ORDER BY id LIMIT $2`, after, max(limit, 0))
+	if err != nil {
+		return nil, unreachable(fmt.Errorf("scan profiles: %w", err))
+	}
+	ps, err := collectProfiles(rows)
+	if err != nil {
+		return nil, unreachable(fmt.Errorf("scan profiles: %w", err))
+	}
+	out := make([]kith.Profile, len(ps))
+	for i, p := range ps {
+		out[i] = *p
+	}
+	return out, nil
+}

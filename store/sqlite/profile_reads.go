@@ -182,3 +182,26 @@ func (db *DB) SearchProfiles(ctx context.Context, name string, prefixes []kith.I
 	}
 	return out, nil
 }
+
+// ScanProfiles returns up to limit current (not absorbed) profiles with ids
+// after after, in id order: a walk over every person, page by page.
+func (db *DB) ScanProfiles(ctx context.Context, after string, limit int) ([]kith.Profile, error) {
+	rows, err := db.pr.QueryContext(ctx, "SELECT "+profileCols+` FROM profiles
+		WHERE id > ? AND merged_into IS NULL ORDER BY id LIMIT ?`, after, max(limit, 0))
+	if err != nil {
+		return nil, fmt.Errorf("scan profiles: %w", err)
+	}
+	defer rows.Close()
+	var out []kith.Profile
+	for rows.Next() {
+		p, err := scanProfile(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan profiles: %w", err)
+		}
+		out = append(out, *p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("scan profiles: %w", err)
+	}
+	return out, nil
+}

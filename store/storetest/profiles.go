@@ -31,6 +31,8 @@ func runProfiles(t *testing.T, open func(t *testing.T) Store) {
 		{"Profiles/ConcurrentProcess", testConcurrentProcess},
 		{"Profiles/RoundTrip", testProfileRoundTrip},
 		{"Profiles/Upsert", testProfileUpsert},
+		{"Profiles/Scan", testScanProfiles},
+		{"Profiles/PurchasesAndStage", testPurchasesAndStage},
 		{"Profiles/NotFound", testProfileNotFound},
 		{"Profiles/TimePrecision", testProfileTimePrecision},
 		{"Links/RoundTrip", testLinks},
@@ -764,6 +766,63 @@ func testProfileUpsert(t *testing.T, s Store) {
 	putProfiles(t, s, v3)
 	if diff := cmp.Diff(other, readProfile(t, s, other.ID), profileOpts); diff != "" {
 		t.Errorf("a profile not put again (-put +read):\n%s", diff)
+	}
+}
+
+// ScanProfiles walks every current profile once, in id order, page by
+// page; absorbed profiles are not people of their own.
+func testScanProfiles(t *testing.T, s Store) {
+	ctx := context.Background()
+	var want []string
+	for i := range 25 {
+		p := newProfile(fmt.Sprintf("prf_%02d", i), int64(i+1), "x")
+		if i%5 == 3 {
+			p.MergedInto = "prf_00"
+		} else {
+			want = append(want, p.ID)
+		}
+		putProfiles(t, s, p)
+	}
+	var got []string
+	after := ""
+	for range 100 {
+		page, err := s.ScanProfiles(ctx, after, 7)
+		if err != nil {
+			t.Fatalf("ScanProfiles(%q): %v", after, err)
+		}
+		if len(page) > 7 {
+			t.Fatalf("ScanProfiles(%q, 7) gave %d", after, len(page))
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, p := range page {
+			got = append(got, p.ID)
+			if p.Traits["plan"].Value == nil || p.Channels[kith.KindWeb] == nil {
+				t.Errorf("scanned profile %s lacks its document: %+v", p.ID, p)
+			}
+		}
+		after = page[len(page)-1].ID
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("scanned ids (-want +got):\n%s", diff)
+	}
+	if page, err := s.ScanProfiles(ctx, "", 0); err != nil || len(page) != 0 {
+		t.Errorf("ScanProfiles with limit 0 = %d profiles, %v", len(page), err)
+	}
+}
+
+// Purchases and the lifecycle stage are part of the profile's document.
+func testPurchasesAndStage(t *testing.T, s Store) {
+	p := newProfile("prf_buyer", 1, "buyer")
+	p.Purchases = []kith.Purchase{
+		{At: at(time.Hour), Amount: 42.5, Currency: "EUR", OrderID: "o-1", SourceID: "src_shop", Channel: kith.KindWeb, Seq: 3},
+		{At: at(2 * time.Hour), Amount: 0.1, SourceID: "src_store", Channel: kith.KindStore, Seq: 4},
+	}
+	p.Lifecycle = kith.Lifecycle{Stage: kith.StageActive, Since: at(3 * time.Hour), Previous: kith.StageNew, Seq: 5}
+	putProfiles(t, s, p)
+	if diff := cmp.Diff(p, readProfile(t, s, p.ID), profileOpts); diff != "" {
+		t.Errorf("profile with purchases (-put +read):\n%s", diff)
 	}
 }
 

@@ -30,6 +30,9 @@ type Store interface {
 	kith.AuditLog
 	profile.Store
 	profile.Reader
+	// ScanProfiles returns up to limit current profiles with ids after
+	// after, in id order.
+	ScanProfiles(ctx context.Context, after string, limit int) ([]kith.Profile, error)
 }
 
 // Run runs the contract suite. open must return a new, empty store for the
