@@ -41,7 +41,7 @@ type Config struct {
 	// LifecycleSource is the id of the source whose StageChangedEvent
 	// events set a profile's stage ("" heeds none).
 	LifecycleSource string
-	BatchSize int // events per transaction at most (default 20,000)
+	BatchSize       int // events per transaction at most (default 20,000)
 	// Cache keeps the identity graph and profiles in memory between
 	// batches. Only for a store this processor alone writes (embedded).
 	Cache bool

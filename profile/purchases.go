@@ -153,4 +153,3 @@ func absorbCommerce(s, absorbed *kith.Profile) {
 		s.Lifecycle = absorbed.Lifecycle
 	}
 }
-

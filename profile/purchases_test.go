@@ -53,7 +53,7 @@ func TestPurchasesAndStages(t *testing.T) {
 				spec{kith.TypeIdentify, kith.KindApp, "buyer", "phone", 8 * time.Hour, `{}`},
 				stage("buyer", kith.KindServer, 9*time.Hour, kith.StageProspect, kith.StageNew),
 				stage("buyer", kith.KindWeb, 10*time.Hour, kith.StageNew, kith.StageLapsed), // not the lifecycle source
-				stage("buyer", kith.KindServer, 8*time.Hour, "", kith.StageProspect),       // older: loses
+				stage("buyer", kith.KindServer, 8*time.Hour, "", kith.StageProspect),        // older: loses
 			))
 			drain(t, p)
 			buyer := holder(t, db, kith.IDUserID, "buyer")
