@@ -66,6 +66,19 @@ const (
 	StageWonBack  = "won_back" // bought again after lapsing
 )
 
+// EventStageChanged is the track event that records a move to another
+// lifecycle stage, with properties from, to and reason. Profiles heed it
+// only from the lifecycle source.
+const EventStageChanged = "Lifecycle Stage Changed"
+
+// Current is the stage: a person no stage change has moved is a prospect.
+func (l Lifecycle) Current() string {
+	if l.Stage == "" {
+		return StageProspect
+	}
+	return l.Stage
+}
+
 // Lifecycle is where a person stands, since when, and the stage before.
 type Lifecycle struct {
 	Stage    string    `json:"stage"`

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kithhq/kith"
+	"github.com/kithhq/kith/lifecycle"
 	"github.com/kithhq/kith/profile"
 )
 
@@ -42,6 +43,23 @@ type profileJSON struct {
 	Channels    map[kith.Kind]*kith.ChannelSeen `json:"channels"`
 	Intents     []intentJSON                    `json:"intents"`
 	Events      int                             `json:"events"`
+	// Lifecycle is the stage the last stage change recorded; Value where
+	// the person stands now (scores, tier, touch), when lifecycle is on.
+	Lifecycle *kith.Lifecycle       `json:"lifecycle,omitempty"`
+	Value     *lifecycle.Assessment `json:"value,omitempty"`
+}
+
+func (s *Server) toProfileJSON(v *profile.View) profileJSON {
+	out := toProfileJSON(v)
+	if v.Lifecycle.Stage != "" {
+		l := v.Lifecycle
+		out.Lifecycle = &l
+	}
+	if s.lifecycle != nil {
+		a := s.lifecycle.Assess(v.Profile)
+		out.Value = &a
+	}
+	return out
 }
 
 func toProfileJSON(v *profile.View) profileJSON {
@@ -67,7 +85,7 @@ func (s *Server) handleGetProfile(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toProfileJSON(v))
+	writeJSON(w, http.StatusOK, s.toProfileJSON(v))
 }
 
 func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request) {
@@ -98,7 +116,7 @@ func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toProfileJSON(v))
+	writeJSON(w, http.StatusOK, s.toProfileJSON(v))
 }
 
 type timelineEventJSON struct {
@@ -220,7 +238,7 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]profileJSON, len(views))
 	for i, v := range views {
-		out[i] = toProfileJSON(v)
+		out[i] = s.toProfileJSON(v)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"profiles": out})
 }

@@ -10,24 +10,28 @@ import (
 
 	"github.com/kithhq/kith"
 	"github.com/kithhq/kith/access"
+	"github.com/kithhq/kith/importer"
 	"github.com/kithhq/kith/ingest"
+	"github.com/kithhq/kith/lifecycle"
 	"github.com/kithhq/kith/metrics"
 	"github.com/kithhq/kith/profile"
 )
 
 // Server routes Kith's HTTP API to the domain services.
 type Server struct {
-	ingest   *ingest.Service
-	access   *access.Service
-	profiles *profile.Service
-	audit    kith.AuditLog
-	console  http.Handler
-	metrics  *metrics.Metrics
-	log      *slog.Logger
-	version  string
-	ready    func(context.Context) error
-	draining atomic.Bool
-	mux      *http.ServeMux
+	ingest    *ingest.Service
+	access    *access.Service
+	profiles  *profile.Service
+	audit     kith.AuditLog
+	imports   *importer.Jobs
+	lifecycle *lifecycle.Service
+	console   http.Handler
+	metrics   *metrics.Metrics
+	log       *slog.Logger
+	version   string
+	ready     func(context.Context) error
+	draining  atomic.Bool
+	mux       *http.ServeMux
 }
 
 // Config is what a Server needs.
@@ -36,6 +40,10 @@ type Config struct {
 	Access   *access.Service
 	Profiles *profile.Service // nil: no profile API
 	Audit    kith.AuditLog    // nil: no audit API
+	Imports  *importer.Jobs   // nil: no import API
+	// Lifecycle scores people and moves them through stages; nil: no
+	// lifecycle API and no value on profiles.
+	Lifecycle *lifecycle.Service
 	// Console serves every path the API does not: the web console.
 	Console http.Handler
 	Metrics *metrics.Metrics
@@ -47,7 +55,7 @@ type Config struct {
 
 // NewServer returns a Server with every route registered.
 func NewServer(c Config) *Server {
-	s := &Server{ingest: c.Ingest, access: c.Access, profiles: c.Profiles, audit: c.Audit, console: c.Console,
+	s := &Server{ingest: c.Ingest, access: c.Access, profiles: c.Profiles, audit: c.Audit, imports: c.Imports, lifecycle: c.Lifecycle, console: c.Console,
 		metrics: c.Metrics, log: c.Logger,
 		version: c.Version, ready: c.Ready, mux: http.NewServeMux()}
 	if s.log == nil {
@@ -86,6 +94,15 @@ func NewServer(c Config) *Server {
 	if s.audit != nil {
 		s.mux.Handle("GET /v1/audit", s.scoped(kith.ScopeAdmin, s.handleAudit))
 		s.mux.Handle("GET /v1/audit/export", s.scoped(kith.ScopeAdmin, s.handleAuditExport))
+	}
+	if s.imports != nil {
+		s.mux.Handle("POST /v1/imports", s.scoped(kith.ScopeAdmin, s.handleStartImport))
+		s.mux.Handle("GET /v1/imports/{id}", s.scoped(kith.ScopeAdmin, s.handleImport))
+		s.mux.Handle("GET /v1/imports/{id}/rejects", s.scoped(kith.ScopeAdmin, s.handleImportRejects))
+	}
+	if s.lifecycle != nil {
+		s.mux.Handle("GET /v1/lifecycle", s.scoped(kith.ScopeProfilesRead, s.handleLifecycle))
+		s.mux.Handle("POST /v1/lifecycle/fit", s.scoped(kith.ScopeAdmin, s.handleLifecycleFit))
 	}
 	if s.console != nil {
 		s.mux.Handle("/", s.console)

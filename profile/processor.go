@@ -94,6 +94,8 @@ type BatchDone struct {
 	Partition int // -1 on a store that is not partitioned
 	Events    int
 	Merges    int // profiles absorbed into others
+	// Purchased lists the profiles that got an order in the batch.
+	Purchased []string
 	Took      time.Duration
 }
 
@@ -339,6 +341,7 @@ func (p *Processor) applyBatch(ctx context.Context, part int, after int64, evs [
 	}
 	name := cursorName(part)
 	var merges int
+	var purchased []string
 	start := time.Now()
 	if p.cache != nil {
 		p.cache.trim()
@@ -363,7 +366,7 @@ func (p *Processor) applyBatch(ctx context.Context, part int, after int64, evs [
 				return fmt.Errorf("apply event %d (%s): %w", evs[i].Seq, evs[i].MessageID, err)
 			}
 		}
-		merges = b.merges // of the attempt that commits
+		merges, purchased = b.merges, b.purchased // of the attempt that commits
 		return b.flush(ctx)
 	})
 	if err != nil {
@@ -373,7 +376,7 @@ func (p *Processor) applyBatch(ctx context.Context, part int, after int64, evs [
 		return err
 	}
 	if p.onDone != nil {
-		p.onDone(BatchDone{Partition: part, Events: len(evs), Merges: merges, Took: time.Since(start)})
+		p.onDone(BatchDone{Partition: part, Events: len(evs), Merges: merges, Purchased: purchased, Took: time.Since(start)})
 	}
 	return nil
 }
@@ -572,12 +575,13 @@ type reuse struct {
 // batch applies events inside one transaction, keeping the profiles it
 // touched in memory and writing each back once at the end.
 type batch struct {
-	p      *Processor
-	tx     kith.ProfileTx
-	cache  map[string]*kith.Profile
-	dirty  map[string]bool
-	reuse  *reuse
-	merges int
+	p         *Processor
+	tx        kith.ProfileTx
+	cache     map[string]*kith.Profile
+	dirty     map[string]bool
+	reuse     *reuse
+	merges    int
+	purchased []string // profiles that got an order, survivors of merges included later
 }
 
 func (p *Processor) newBatch(tx kith.ProfileTx, r *reuse) *batch {
@@ -673,7 +677,9 @@ func (b *batch) apply(ctx context.Context, e *kith.Event, d *decoded) error {
 		}
 	}
 	b.p.cfg.Intents.fold(target, e, m)
-	b.p.foldCommerce(target, e, m)
+	if b.p.foldCommerce(target, e, m) {
+		b.purchased = append(b.purchased, target.ID)
+	}
 	return b.tx.AddTimeline(ctx, target.ID, e, warnings)
 }
 

@@ -29,7 +29,7 @@ func DefaultPurchaseConfig() PurchaseConfig {
 // StageChangedEvent is the track event that moves a person to another
 // lifecycle stage; profiles heed it only from the lifecycle source
 // (Config.LifecycleSource), with properties {from, to}.
-const StageChangedEvent = "Lifecycle Stage Changed"
+const StageChangedEvent = kith.EventStageChanged
 
 // orderProps are the properties of an order event.
 type orderProps map[string]json.RawMessage
@@ -129,14 +129,17 @@ func stageChange(e *kith.Event, name, source string) (kith.Lifecycle, bool) {
 	return kith.Lifecycle{Stage: m.Properties.To, Previous: m.Properties.From, Since: e.Timestamp, Seq: e.Seq}, true
 }
 
-// foldCommerce applies an event's order and stage change to p.
-func (p *Processor) foldCommerce(prof *kith.Profile, e *kith.Event, m *message) {
-	if pu, ok := p.cfg.Purchases.purchase(e, m.Event); ok {
+// foldCommerce applies an event's order and stage change to p; it
+// reports whether the event was an order.
+func (p *Processor) foldCommerce(prof *kith.Profile, e *kith.Event, m *message) (purchased bool) {
+	pu, purchased := p.cfg.Purchases.purchase(e, m.Event)
+	if purchased {
 		addPurchase(prof, pu)
 	}
 	if l, ok := stageChange(e, m.Event, p.cfg.LifecycleSource); ok && laterStage(l, prof.Lifecycle) {
 		prof.Lifecycle = l
 	}
+	return purchased
 }
 
 // laterStage: the newer stage change wins, by event time then position.

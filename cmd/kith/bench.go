@@ -19,6 +19,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
   kith bench ingest [flags]   measure durable ingestion and processing: events/s, p50/p99 latency, lag
   kith bench lookup [flags]   measure profile lookup by phone on a large store
   kith bench console [flags]  measure the demo's start and the customer page's drawing time
+  kith bench import [flags]   measure importing a generated CSV file until its rows are profiles
 
 Without --url it starts a Kith server on a fresh data directory in this process
 and measures it; with --url and --write-key it measures any Segment-compatible
@@ -26,6 +27,9 @@ server on this machine (loopback only).
 `
 	if len(args) > 0 && args[0] == "lookup" {
 		return runBenchLookup(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "import" {
+		return runBenchImport(ctx, args[1:], stdout, stderr)
 	}
 	if len(args) > 0 && args[0] == "console" {
 		return runBenchConsole(ctx, args[1:], stdout, stderr)

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/kithhq/kith/identity"
+	"github.com/kithhq/kith/lifecycle"
 	"github.com/kithhq/kith/profile"
 	"os"
 	"time"
@@ -48,6 +49,10 @@ type Config struct {
 	WriteKeyCacheTTL Duration        `json:"write_key_cache_ttl"`
 	Identity         identity.Config `json:"identity"`
 	Intents          IntentsConfig   `json:"intents"`
+	// Purchases says which events are completed orders; Lifecycle the
+	// stage, value tier and model rules (zero fields take defaults).
+	Purchases profile.PurchaseConfig `json:"purchases"`
+	Lifecycle lifecycle.Rules        `json:"lifecycle"`
 }
 
 // DemoConfig configures `kith serve --demo`.
@@ -93,6 +98,8 @@ func DefaultConfig() Config {
 		WriteKeyCacheTTL: Duration(10 * time.Second),
 		Demo:             DemoConfig{People: 3000, HeavyEvents: 10000},
 		Identity:         identity.DefaultConfig(),
+		Purchases:        profile.DefaultPurchaseConfig(),
+		Lifecycle:        lifecycle.DefaultRules(),
 		Intents: IntentsConfig{HalfLife: Duration(72 * time.Hour), CategoryTopics: true, Top: 5,
 			Rules: []profile.IntentRule{
 				{Topic: "car insurance", PathPrefix: "/insurance/car"},

@@ -38,6 +38,7 @@ Commands:
   keys       create, list and revoke secret API keys
   users      add, list and change console users and their roles
   migrate    bring the store's schema up to date and exit
+  import     import customer records from a CSV file (kith import FILE --source NAME --map …)
   bench      measure speed (kith bench ingest)
   clv        fit churn and lifetime-value models to a purchases CSV
   version    print the version
@@ -96,6 +97,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runMigrate(ctx, rest, stdout, stderr)
 	case "users":
 		return runUsers(ctx, rest, os.Stdin, stdout, stderr)
+	case "import":
+		return runImport(ctx, rest, stdout, stderr)
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr)
 	case "clv":

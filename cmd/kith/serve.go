@@ -20,7 +20,9 @@ import (
 	"github.com/kithhq/kith/access"
 	natslog "github.com/kithhq/kith/eventlog/nats"
 	kithhttp "github.com/kithhq/kith/http"
+	"github.com/kithhq/kith/importer"
 	"github.com/kithhq/kith/ingest"
+	"github.com/kithhq/kith/lifecycle"
 	"github.com/kithhq/kith/metrics"
 	"github.com/kithhq/kith/profile"
 	"github.com/kithhq/kith/web"
@@ -42,6 +44,8 @@ type Main struct {
 	Metrics   *metrics.Metrics
 	Processor *profile.Processor
 	Profiles  *profile.Service
+	Imports   *importer.Jobs
+	Lifecycle *lifecycle.Service
 
 	stopProcessing context.CancelFunc
 	processing     chan struct{}
@@ -119,15 +123,33 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.bootstrap(ctx); err != nil {
 		return err
 	}
+	lifeSrc, err := internalSource(ctx, m.Access, lifecycleSource)
+	if err != nil {
+		return fmt.Errorf("lifecycle source: %w", err)
+	}
 	in := m.Config.Intents
+	var life *lifecycle.Service
 	proc = profile.NewProcessor(m.DB, profile.Config{
 		Identity: m.Config.Identity,
 		Cache:    single, // only when this processor is the store's one writer
 		Intents: profile.IntentConfig{HalfLife: time.Duration(in.HalfLife), CategoryTopics: in.CategoryTopics,
 			Rules: in.Rules, Top: in.Top},
-		Node: m.nodeID(),
-	}, m.Logger, func(b profile.BatchDone) { m.Metrics.ObserveBatch(b.Events, b.Merges, b.Took) })
+		Node:            m.nodeID(),
+		Purchases:       m.Config.Purchases,
+		LifecycleSource: lifeSrc.ID,
+	}, m.Logger, func(b profile.BatchDone) {
+		m.Metrics.ObserveBatch(b.Events, b.Merges, b.Took)
+		life.Touched(b.Purchased)
+	})
 	m.Processor = proc
+	lifeLog := kith.EventLog(m.DB)
+	if m.Log != nil {
+		lifeLog = m.Log
+	}
+	if life, err = lifecycle.New(m.DB, lifeLog, lifecycle.Config{Rules: m.Config.Lifecycle, Source: lifeSrc}, m.Logger); err != nil {
+		return err
+	}
+	m.Lifecycle = life
 	m.Profiles = profile.NewService(m.DB, proc)
 	m.Profiles.RecordTo(m.DB)
 	m.Metrics.RegisterLag(m.lag)
@@ -137,6 +159,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		defer close(m.processing)
 		proc.Run(pctx)
 	}()
+	// Every node fits and sweeps on its own; the stage changes they find
+	// are the same events, kept once by the log.
+	m.chores.Go(func() { life.Run(pctx) })
 	if m.Log != nil {
 		// Every node drains every partition of the log into the store; the
 		// server lets one node at a time have each partition, in order.
@@ -185,16 +210,21 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			return m.DB.Ready(ctx)
 		}
 	}
+	imports := importer.New(eventLog, m.Config.Identity, appliedBy{proc}, m.DB)
+	imports.RecordTo(m.DB)
+	m.Imports = importer.NewJobs(imports, "", maxImportUpload)
 	handler := kithhttp.NewServer(kithhttp.Config{
-		Ingest:   ingest.New(eventLog, m.Access),
-		Access:   m.Access,
-		Profiles: m.Profiles,
-		Audit:    m.DB,
-		Console:  console,
-		Metrics:  m.Metrics,
-		Logger:   m.Logger,
-		Version:  versionString(),
-		Ready:    ready,
+		Imports:   m.Imports,
+		Lifecycle: life,
+		Ingest:    ingest.New(eventLog, m.Access),
+		Access:    m.Access,
+		Profiles:  m.Profiles,
+		Audit:     m.DB,
+		Console:   console,
+		Metrics:   m.Metrics,
+		Logger:    m.Logger,
+		Version:   versionString(),
+		Ready:     ready,
 	})
 	m.ln, err = net.Listen("tcp", m.Config.Addr)
 	if err != nil {
@@ -334,6 +364,9 @@ func (m *Main) Close() error {
 		}
 		cancel()
 	}
+	if m.Imports != nil {
+		m.Imports.Close() // a stopped import resumes when its file is posted again
+	}
 	if m.stopProcessing != nil {
 		// The batch in progress commits or rolls back with its cursor.
 		m.stopProcessing()
@@ -412,4 +445,38 @@ Examples:
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// lifecycleSource names the source whose events record lifecycle stage
+// changes. It is revoked as soon as it is made: Kith appends its events
+// to the log itself, and nobody may send as it.
+const lifecycleSource = "kith-lifecycle"
+
+// internalSource returns the source of Kith's own events named name,
+// creating it (revoked, so no write key sends as it) on first start. Nodes
+// starting at once may race to create it; the loser finds the winner's.
+func internalSource(ctx context.Context, a *access.Service, name string) (*kith.Source, error) {
+	for range 3 {
+		srcs, err := a.Sources(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for i := range srcs {
+			if srcs[i].Name == name {
+				return &srcs[i], nil
+			}
+		}
+		src, err := a.CreateSource(ctx, name, string(kith.KindServer))
+		if kith.IsCode(err, kith.ECONFLICT) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if _, err := a.RevokeSource(ctx, src.ID); err != nil {
+			return nil, err
+		}
+		return src, nil
+	}
+	return nil, fmt.Errorf("source %s: could not create or find it", name)
 }

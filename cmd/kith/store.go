@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kithhq/kith"
+	"github.com/kithhq/kith/lifecycle"
 	"github.com/kithhq/kith/metrics"
 	"github.com/kithhq/kith/profile"
 	"github.com/kithhq/kith/store/postgres"
@@ -23,6 +24,7 @@ type Store interface {
 	kith.AuditLog
 	profile.Store
 	profile.Reader
+	lifecycle.Store
 	// CountEvents counts the events in the log.
 	CountEvents(ctx context.Context) (int64, error)
 	// Ready reports whether the store can serve requests.
