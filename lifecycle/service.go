@@ -371,7 +371,12 @@ func (s *Service) Run(ctx context.Context) {
 		case <-fitTick.C:
 			fitAndSweep()
 		case <-sweepTick.C:
-			s.sweep(ctx)
+			if m := s.model.Load(); m == nil || m.Skipped != "" {
+				// Too few buyers at the last fit: there may be enough now.
+				fitAndSweep()
+			} else {
+				s.sweep(ctx)
+			}
 		case <-s.refit:
 			fitAndSweep()
 		case ids := <-s.touched:

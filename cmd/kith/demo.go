@@ -147,6 +147,18 @@ func (m *Main) startDemo(ctx context.Context) error {
 		case err == nil:
 			m.Logger.Info("demo history loaded", "events", total, "took", time.Since(start).Round(time.Millisecond),
 				"note", "profiles are ready when processing catches up; the console shows its progress")
+			// The models were fitted at start, before the history: fit
+			// them again once it is all profiles.
+			for lctx.Err() == nil {
+				if lag, err := m.Processor.Lag(lctx); err == nil && lag.Events == 0 {
+					m.Lifecycle.Refit()
+					break
+				}
+				select {
+				case <-lctx.Done():
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
 		case lctx.Err() != nil:
 			m.Logger.Info("demo loading stopped", "sent", d.sent, "of", total)
 		default:

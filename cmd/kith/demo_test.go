@@ -56,6 +56,16 @@ func testDemo(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// Once the history is profiles, the models are fitted again on it.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if mo := m.Lifecycle.Model(); mo != nil && mo.Customers > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the lifetime-value fit did not see the demo's buyers: %+v, %+v", m.Lifecycle.Model(), m.Lifecycle.Status())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	// Each of the demo's users signs in with the documented password.
 	for _, r := range demoUsers {
 		u := newConsoleUser(t, m)
