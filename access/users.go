@@ -34,13 +34,20 @@ const (
 	PermKeysManage Permission = "keys:manage"
 	// PermAuditRead: search and export the audit log.
 	PermAuditRead Permission = "audit:read"
+	// PermLifecycleRead: see how many customers are in each lifecycle
+	// stage, the flows between stages, the value distribution and the
+	// fitted models. Counts only: no personal data.
+	PermLifecycleRead Permission = "lifecycle:read"
+	// PermLifecycleFit: ask for the lifetime-value models to be fitted again.
+	PermLifecycleFit Permission = "lifecycle:fit"
 )
 
 var rolePerms = map[kith.Role][]Permission{
-	kith.RoleAdmin:    {PermProfilesRead, PermPII, PermMergesUndo, PermUsersManage, PermKeysManage, PermAuditRead},
+	kith.RoleAdmin: {PermProfilesRead, PermPII, PermMergesUndo, PermUsersManage, PermKeysManage, PermAuditRead,
+		PermLifecycleRead, PermLifecycleFit},
 	kith.RoleAgent:    {PermProfilesRead, PermPII},
-	kith.RoleMarketer: {PermProfilesRead, PermPII},
-	kith.RoleAnalyst:  {PermProfilesRead},
+	kith.RoleMarketer: {PermProfilesRead, PermPII, PermLifecycleRead},
+	kith.RoleAnalyst:  {PermProfilesRead, PermLifecycleRead},
 }
 
 // Allowed reports whether a role carries a permission.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kithhq/kith"
 	"github.com/kithhq/kith/access"
+	"github.com/kithhq/kith/lifecycle"
 	"github.com/kithhq/kith/profile"
 )
 
@@ -46,6 +47,9 @@ type Config struct {
 	Users    *access.Users
 	Profiles *profile.Service
 	Audit    kith.AuditLog
+	// Lifecycle scores customers and follows the stages; nil shows neither
+	// the customer's value panel nor the lifecycle page.
+	Lifecycle *lifecycle.Service
 	// Status reports the system's state; nil shows none.
 	Status  func(context.Context) Status
 	Logger  *slog.Logger
@@ -116,6 +120,10 @@ func New(c Config) (*Console, error) {
 	con.mux.Handle("POST /keys/{id}/revoke", con.signedIn(access.PermKeysManage, con.handleRevokeKey))
 	con.mux.Handle("POST /sources", con.signedIn(access.PermKeysManage, con.handleCreateSource))
 	con.mux.Handle("POST /sources/{id}/revoke", con.signedIn(access.PermKeysManage, con.handleRevokeSource))
+	if c.Lifecycle != nil {
+		con.mux.Handle("GET /lifecycle", con.signedIn(access.PermLifecycleRead, con.handleLifecycle))
+		con.mux.Handle("POST /lifecycle/fit", con.signedIn(access.PermLifecycleFit, con.handleRefit))
+	}
 	return con, nil
 }
 

@@ -181,6 +181,7 @@ func (con *Console) handleProfile(w http.ResponseWriter, r *http.Request, v *vie
 	con.render(w, r, http.StatusOK, "profile", v, map[string]any{
 		"Title": name, "Name": name, "C": c, "ID": c.ID, "Traits": traits, "Intents": intents, "Kinds": kinds,
 		"Sources": con.sourceNames(r.Context()), "Events": c.Timeline.Events, "Next": c.Timeline.NextCursor,
+		"Value": con.valuePanel(c.Profile),
 	})
 }
 

@@ -193,7 +193,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	})
 
 	console, err := web.New(web.Config{
-		Access: m.Access, Users: m.Users, Profiles: m.Profiles, Audit: m.DB,
+		Access: m.Access, Users: m.Users, Profiles: m.Profiles, Audit: m.DB, Lifecycle: life,
 		Status: m.status, Logger: m.Logger, Version: versionString(), SecureCookies: m.Config.SecureCookies,
 	})
 	if err != nil {
