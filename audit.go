@@ -67,6 +67,7 @@ const (
 	AuditSignOut          = "session.signout" // a user signed out
 	AuditExport           = "audit.export"    // the audit log was exported
 	AuditPermissionDenied = "access.denied"   // an actor was refused something
+	AuditLifecycleFit     = "lifecycle.fit"   // a new fit of the lifetime-value models was asked for
 )
 
 // AuditRecord is one entry of the audit log: who did what to what, when and

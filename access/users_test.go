@@ -318,14 +318,15 @@ func TestRandomPassword(t *testing.T) {
 
 // ---- roles ----
 
-var allPerms = []Permission{PermProfilesRead, PermPII, PermMergesUndo, PermUsersManage, PermKeysManage, PermAuditRead}
+var allPerms = []Permission{PermProfilesRead, PermPII, PermMergesUndo, PermUsersManage, PermKeysManage, PermAuditRead,
+	PermLifecycleRead, PermLifecycleFit}
 
 func TestAllowed(t *testing.T) {
 	want := map[kith.Role][]Permission{
 		kith.RoleAdmin:    allPerms,
 		kith.RoleAgent:    {PermProfilesRead, PermPII},
-		kith.RoleMarketer: {PermProfilesRead, PermPII},
-		kith.RoleAnalyst:  {PermProfilesRead},
+		kith.RoleMarketer: {PermProfilesRead, PermPII, PermLifecycleRead},
+		kith.RoleAnalyst:  {PermProfilesRead, PermLifecycleRead},
 		"":                nil,
 		"root":            nil,
 		"Admin":           nil,

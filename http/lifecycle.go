@@ -17,5 +17,10 @@ func (s *Server) handleLifecycle(w http.ResponseWriter, r *http.Request) {
 // handleLifecycleFit asks for the models to be fitted again (then a
 // sweep) and answers 202 at once; GET /v1/lifecycle follows the fit.
 func (s *Server) handleLifecycleFit(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusAccepted, map[string]any{"fit": s.lifecycle.Refit(), "follow": "/v1/lifecycle"})
+	st, err := s.lifecycle.Refit(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"fit": st, "follow": "/v1/lifecycle"})
 }

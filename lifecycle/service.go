@@ -51,6 +51,7 @@ type Service struct {
 	status  atomic.Pointer[FitStatus]
 	touched chan []string
 	refit   chan struct{}
+	audit   kith.AuditLog
 
 	mu      sync.Mutex
 	flows   map[string]int // changes found since the last snapshot, "from→to"
@@ -335,9 +336,24 @@ func (s *Service) Touched(ids []string) {
 	}
 }
 
+// RecordTo makes the service record every fit asked for in the audit
+// log, with the actor its context carries.
+func (s *Service) RecordTo(a kith.AuditLog) { s.audit = a }
+
 // Refit asks Run to fit the models again, then sweep, as soon as it can;
-// Status follows the fit. It returns the status at the time of asking.
-func (s *Service) Refit() FitStatus {
+// Status follows the fit. It returns the status at the time of asking. The
+// request is recorded (RecordTo) before it is made: a refit nobody can
+// account for is not made.
+func (s *Service) Refit(ctx context.Context) (FitStatus, error) {
+	if s.audit != nil {
+		a, ok := kith.ActorFrom(ctx)
+		if !ok {
+			a = kith.Actor{Kind: kith.ActorSystem, Name: "kith"}
+		}
+		if err := s.audit.AppendAudit(ctx, kith.AuditRecord{Actor: a, Action: kith.AuditLifecycleFit}); err != nil {
+			return s.Status(), fmt.Errorf("record %s: %w", kith.AuditLifecycleFit, err)
+		}
+	}
 	select {
 	case s.refit <- struct{}{}:
 		st := *s.status.Load()
@@ -347,7 +363,7 @@ func (s *Service) Refit() FitStatus {
 		}
 	default: // one is queued already
 	}
-	return s.Status()
+	return s.Status(), nil
 }
 
 // Run fits at once and then every FitEvery, sweeps after each fit and every

@@ -502,7 +502,11 @@ func (con *Console) handleLifecycle(w http.ResponseWriter, r *http.Request, v *v
 }
 
 func (con *Console) handleRefit(w http.ResponseWriter, r *http.Request, v *viewer) {
-	st := con.c.Lifecycle.Refit()
+	st, err := con.c.Lifecycle.Refit(r.Context())
+	if err != nil {
+		con.fail(w, r, v, err)
+		return
+	}
 	done := "Asked for a new fit; the stages are checked again when it is done."
 	if st.Running {
 		done = "A fit is running (" + st.Phase + "); another follows it."

@@ -151,7 +151,7 @@ func (m *Main) startDemo(ctx context.Context) error {
 			// them again once it is all profiles.
 			for lctx.Err() == nil {
 				if lag, err := m.Processor.Lag(lctx); err == nil && lag.Events == 0 {
-					m.Lifecycle.Refit()
+					m.Lifecycle.Refit(kith.WithActor(lctx, kith.Actor{Kind: kith.ActorSystem, Name: "demo"}))
 					break
 				}
 				select {

@@ -86,6 +86,9 @@ func testLifecycle(t *testing.T) {
 	if status != http.StatusAccepted || json.Unmarshal(body, &accepted) != nil || accepted.Follow != "/v1/lifecycle" {
 		t.Errorf("POST /v1/lifecycle/fit: %d %s", status, body)
 	}
+	if n := auditCount(t, m, kith.AuditFilter{Action: kith.AuditLifecycleFit}); n != 1 {
+		t.Errorf("%d lifecycle.fit audit records, want 1", n)
+	}
 	_, reader := createKey(t, c, "reader", "profiles:read")
 	if status, body := c.call("POST", "/v1/lifecycle/fit", reader, nil); status != http.StatusForbidden {
 		t.Errorf("POST /v1/lifecycle/fit with a read key: %d %s, want 403", status, body)

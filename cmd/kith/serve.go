@@ -150,6 +150,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.Lifecycle = life
+	life.RecordTo(m.DB)
 	m.Profiles = profile.NewService(m.DB, proc)
 	m.Profiles.RecordTo(m.DB)
 	m.Metrics.RegisterLag(m.lag)
