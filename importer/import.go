@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -142,6 +143,7 @@ func (s *Service) Run(ctx context.Context, r io.ReadSeeker, opt Options) (*Summa
 	}
 	counted := &countingReader{r: r}
 	cr := newReader(counted, opt.Delimiter)
+	cr.ReuseRecord = false               // records wait for a converter
 	if _, err := cr.Read(); err != nil { // the header, checked
 		return nil, fmt.Errorf("read header: %w", err)
 	}
@@ -156,11 +158,14 @@ func (s *Service) Run(ctx context.Context, r io.ReadSeeker, opt Options) (*Summa
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var (
-		mu   sync.Mutex
+		mu   sync.Mutex // guards sum and prog
 		sum  = &Summary{Counted: s.proc != nil}
 		prog = Progress{TotalBytes: hdr.Bytes}
+		pmu  sync.Mutex // one call of opt.Progress at a time
 	)
 	report := func(edit func(*Progress)) {
+		pmu.Lock()
+		defer pmu.Unlock()
 		mu.Lock()
 		edit(&prog)
 		p := prog
@@ -238,8 +243,8 @@ func (s *Service) Run(ctx context.Context, r io.ReadSeeker, opt Options) (*Summa
 		})
 	}
 
-	readErr := s.read(ctx, cr, conv, opt, rej, toAppend, func(rows, rejected int) {
-		report(func(p *Progress) { p.Rows, p.Rejected, p.Bytes = rows, rejected, min(counted.n, hdr.Bytes) })
+	readErr := s.read(ctx, cr, counted, conv, opt, rej, toAppend, func(rows, rejected int, bytes int64) {
+		report(func(p *Progress) { p.Rows, p.Rejected, p.Bytes = rows, rejected, min(bytes, hdr.Bytes) })
 	})
 	close(toAppend)
 	wg.Wait()
@@ -261,55 +266,138 @@ func (s *Service) Run(ctx context.Context, r io.ReadSeeker, opt Options) (*Summa
 	return sum, readErr
 }
 
-// read parses rows and hands them to the appender in batches.
-func (s *Service) read(ctx context.Context, cr *csv.Reader, conv *converter, opt Options, rej *rejects,
-	out chan<- batch, progress func(rows, rejected int)) error {
-	var rows, rejected int
-	b := batch{rows: make([]row, 0, opt.BatchSize)}
-	send := func() error {
-		progress(rows, rejected)
-		if len(b.rows) == 0 {
+// chunk is a run of records read from the file, converted by one of
+// several workers: conversion (phone numbers above all) costs more than
+// reading, and the file's order is kept by emitting chunks in turn.
+type chunk struct {
+	recs     [][]string
+	lines    []int
+	rejected []rejection // in line order, with the rows refused by the CSV reader
+	rows     []row
+	bytes    int64 // of the file read when the chunk was complete
+	done     chan struct{}
+}
+
+type rejection struct {
+	line   int
+	reason string
+}
+
+// read parses rows, converts them on every core and hands them to the
+// appender in batches, in the file's order.
+func (s *Service) read(ctx context.Context, cr *csv.Reader, counted *countingReader, conv *converter, opt Options,
+	rej *rejects, out chan<- batch, progress func(rows, rejected int, bytes int64)) error {
+	workers := max(1, runtime.GOMAXPROCS(0))
+	todo := make(chan *chunk, workers)
+	inOrder := make(chan *chunk, 2*workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for c := range todo {
+				c.convert(conv)
+			}
+		})
+	}
+	emitted := make(chan error, 1)
+	go func() {
+		var rows, rejected int
+		var err error
+		for c := range inOrder {
+			<-c.done
+			if err != nil {
+				continue
+			}
+			rows += len(c.lines)
+			rejected += len(c.rejected)
+			for _, r := range c.rejected {
+				rej.add(r.line, r.reason)
+			}
+			progress(rows, rejected, c.bytes)
+			if len(c.rows) == 0 {
+				continue
+			}
+			select {
+			case out <- batch{rows: c.rows}:
+			case <-ctx.Done():
+				err = context.Cause(ctx)
+			}
+		}
+		emitted <- err
+	}()
+
+	err := func() error {
+		defer func() {
+			close(todo)
+			close(inOrder)
+		}()
+		c := &chunk{done: make(chan struct{})}
+		send := func() error {
+			c.bytes = counted.n
+			select {
+			case inOrder <- c:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+			todo <- c
+			c = &chunk{done: make(chan struct{})}
 			return nil
 		}
-		select {
-		case out <- b:
-		case <-ctx.Done():
-			return context.Cause(ctx)
+		for {
+			rec, err := cr.Read()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				var pe *csv.ParseError
+				if !errors.As(err, &pe) {
+					return fmt.Errorf("read file: %w", err)
+				}
+				c.lines = append(c.lines, pe.StartLine)
+				c.recs = append(c.recs, nil) // refused: its reason is kept
+				c.rejected = append(c.rejected, rejection{pe.StartLine, csvReason(err)})
+			} else {
+				line, _ := cr.FieldPos(0)
+				c.lines = append(c.lines, line)
+				c.recs = append(c.recs, rec)
+			}
+			if len(c.lines) == opt.BatchSize {
+				if err := send(); err != nil {
+					return err
+				}
+			}
 		}
-		b = batch{rows: make([]row, 0, opt.BatchSize)}
+		if len(c.lines) > 0 {
+			return send()
+		}
 		return nil
+	}()
+	wg.Wait()
+	if eerr := <-emitted; err == nil {
+		err = eerr
 	}
-	for {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		line, _ := cr.FieldPos(0)
-		if err != nil {
-			var pe *csv.ParseError
-			if !errors.As(err, &pe) {
-				return fmt.Errorf("read file: %w", err)
-			}
-			rows++
-			rejected++
-			rej.add(pe.StartLine, csvReason(err))
+	return err
+}
+
+// convert turns the chunk's records into rows and rejections, in order.
+func (c *chunk) convert(conv *converter) {
+	defer close(c.done)
+	refused := c.rejected
+	c.rejected = nil
+	c.rows = make([]row, 0, len(c.recs))
+	for i, rec := range c.recs {
+		if rec == nil {
+			c.rejected = append(c.rejected, refused[0])
+			refused = refused[1:]
 			continue
 		}
-		rows++
-		rw, err := conv.convert(line, rec)
+		rw, err := conv.convert(c.lines[i], rec)
 		if err != nil {
-			rejected++
-			rej.add(line, err.Error())
+			c.rejected = append(c.rejected, rejection{c.lines[i], err.Error()})
 			continue
 		}
-		b.rows = append(b.rows, rw)
-		if len(b.rows) == opt.BatchSize {
-			if err := send(); err != nil {
-				return err
-			}
-		}
+		c.rows = append(c.rows, rw)
 	}
-	return send()
+	c.recs = nil
 }
 
 // outcomes counts what processing did with one batch.

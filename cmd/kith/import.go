@@ -128,6 +128,9 @@ Example:
 	if sum != nil {
 		printSummary(stdout, sum, *rejectsPath)
 	}
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("import interrupted; run the same command again to finish it (rows already imported are skipped)")
+	}
 	return err
 }
 
@@ -262,7 +265,7 @@ type importBar struct {
 	w        io.Writer
 	terminal bool
 	last     time.Time
-	lastTen  int64
+	lastTen  int64 // the tenth of the file read, or of its rows in the log, last written
 	start    time.Time
 	drawn    bool
 }
@@ -287,9 +290,14 @@ func (b *importBar) set(p importer.Progress) {
 	pct := p.Bytes * 100 / p.TotalBytes
 	rate := float64(p.Rows) / max(time.Since(b.start).Seconds(), 1e-9)
 	if !b.terminal {
-		if pct/10 > b.lastTen {
-			b.lastTen = pct / 10
-			fmt.Fprintf(b.w, "import: %d%% read, %d rows (%d rejected), %d in profiles, %.0f rows/s\n", pct, p.Rows, p.Rejected, p.Processed, rate)
+		tens := pct / 10
+		if p.Rows > 0 {
+			tens += int64(10 * (p.Appended + p.Duplicates) / p.Rows)
+		}
+		if tens > b.lastTen {
+			b.lastTen = tens
+			fmt.Fprintf(b.w, "import: %d%% read, %d rows (%d rejected), %d in the log, %d in profiles, %.0f rows/s\n",
+				pct, p.Rows, p.Rejected, p.Appended+p.Duplicates, p.Processed, rate)
 		}
 		return
 	}
