@@ -91,9 +91,8 @@ type Processor struct {
 
 // BatchDone describes a committed batch.
 type BatchDone struct {
-	Partition int // -1 on a store that is not partitioned
-	Events    int
-	Merges    int // profiles absorbed into others
+	Events int
+	Merges int // profiles absorbed into others
 	// Purchased lists the profiles that got an order in the batch.
 	Purchased []string
 	Took      time.Duration
@@ -174,14 +173,15 @@ func (p *Processor) Run(ctx context.Context) error {
 	if p.parts != nil {
 		return p.runShared(ctx)
 	}
-	return p.follow(ctx, wholeLog)
+	return p.follow(ctx, nil)
 }
 
-// follow applies one partition's events (or the whole log's) until ctx ends.
-func (p *Processor) follow(ctx context.Context, part int) error {
+// follow applies the events of some partitions (nil: the whole log of a
+// store that is not partitioned), in log order, until ctx ends.
+func (p *Processor) follow(ctx context.Context, parts []int) error {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		applied, err := p.pipeline(ctx, part)
+		applied, err := p.pipeline(ctx, parts)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -194,7 +194,7 @@ func (p *Processor) follow(ctx context.Context, part int) error {
 			p.log.Debug("another processor moved the cursor; following it", "err", err)
 			continue
 		}
-		p.log.Error("processing failed; retrying", "partition", part, "err", err, "retry_in", backoff)
+		p.log.Error("processing failed; retrying", "partitions", parts, "err", err, "retry_in", backoff)
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
@@ -205,27 +205,74 @@ func (p *Processor) follow(ctx context.Context, part int) error {
 	return nil
 }
 
+// linger is how long a reader of partitions waits after a small batch
+// before it reads again: events trickle in, and a transaction for every
+// few of them costs more than the wait.
+const linger = 100 * time.Millisecond
+
+// positions are cursors: the last event applied, per partition (or under
+// wholeLog for a store that is not partitioned).
+type positions map[int]int64
+
+func (ps positions) clone() positions {
+	out := make(positions, len(ps))
+	for k, v := range ps {
+		out[k] = v
+	}
+	return out
+}
+
 // readBatch is a batch of events read and decoded ahead of applying.
 type readBatch struct {
-	after   int64 // the cursor position the events follow
+	after   positions // the cursors the events follow
+	moves   positions // where the batch leaves the cursors it moves
 	events  []kith.Event
 	decoded []decoded
 	err     error
 }
 
-// read returns up to limit events of a partition (or of the whole log)
-// after position after.
-func (p *Processor) read(ctx context.Context, part int, after int64, limit int) ([]kith.Event, error) {
-	if part == wholeLog {
-		return p.store.ReadEvents(ctx, after, limit)
+// cursors reads the committed cursors of parts (nil: the whole log).
+func (p *Processor) cursors(ctx context.Context, parts []int) (positions, error) {
+	if parts == nil {
+		cur, err := p.store.Cursor(ctx, CursorName)
+		return positions{wholeLog: cur}, err
 	}
-	return p.parts.ReadPartition(ctx, part, after, limit)
+	out := positions{}
+	for _, part := range parts {
+		cur, err := p.store.Cursor(ctx, cursorName(part))
+		if err != nil {
+			return nil, err
+		}
+		out[part] = cur
+	}
+	return out, nil
+}
+
+// read returns up to limit events after pos, in log order, and where they
+// leave the cursors.
+func (p *Processor) read(ctx context.Context, pos positions, limit int) ([]kith.Event, positions, error) {
+	if cur, ok := pos[wholeLog]; ok {
+		evs, err := p.store.ReadEvents(ctx, cur, limit)
+		if err != nil || len(evs) == 0 {
+			return nil, nil, err
+		}
+		return evs, positions{wholeLog: evs[len(evs)-1].Seq}, nil
+	}
+	evs, parts, err := p.parts.ReadPartitions(ctx, pos, limit)
+	if err != nil || len(evs) == 0 {
+		return nil, nil, err
+	}
+	moves := positions{}
+	for i := range evs {
+		moves[parts[i]] = evs[i].Seq
+	}
+	return evs, moves, nil
 }
 
 // pipeline runs a reader that fetches and decodes batches after the
-// cursor, and applies them in order, until an error or ctx ends.
-func (p *Processor) pipeline(ctx context.Context, part int) (applied int, err error) {
-	cur, err := p.store.Cursor(ctx, cursorName(part))
+// cursors, and applies them in order, until an error or ctx ends.
+func (p *Processor) pipeline(ctx context.Context, parts []int) (applied int, err error) {
+	next, err := p.cursors(ctx, parts)
 	if err != nil {
 		return 0, err
 	}
@@ -233,10 +280,9 @@ func (p *Processor) pipeline(ctx context.Context, part int) (applied int, err er
 	batches := make(chan readBatch, 1)
 	go func() {
 		defer close(batches)
-		next := cur
 		for rctx.Err() == nil {
 			woken := p.wake.wait() // before reading, so no notification falls between
-			evs, err := p.read(rctx, part, next, p.cfg.BatchSize)
+			evs, moves, err := p.read(rctx, next, p.cfg.BatchSize)
 			if err != nil {
 				select {
 				case batches <- readBatch{err: err}:
@@ -252,13 +298,22 @@ func (p *Processor) pipeline(ctx context.Context, part int) (applied int, err er
 				}
 				continue
 			}
-			b := readBatch{after: next, events: evs, decoded: p.decodeAll(evs)}
+			b := readBatch{after: next, moves: moves, events: evs, decoded: p.decodeAll(evs)}
 			select {
 			case batches <- b:
 			case <-rctx.Done():
 				return
 			}
-			next = evs[len(evs)-1].Seq
+			next = next.clone()
+			for k, v := range moves {
+				next[k] = v
+			}
+			if parts != nil && len(evs) < p.cfg.BatchSize/4 {
+				select {
+				case <-time.After(linger):
+				case <-rctx.Done():
+				}
+			}
 		}
 	}()
 	defer func() {
@@ -270,7 +325,7 @@ func (p *Processor) pipeline(ctx context.Context, part int) (applied int, err er
 		if b.err != nil {
 			return applied, b.err
 		}
-		if err := p.applyBatch(ctx, part, b.after, b.events, b.decoded); err != nil {
+		if err := p.applyBatch(ctx, b.after, b.moves, b.events, b.decoded); err != nil {
 			return applied, err
 		}
 		applied += len(b.events)
@@ -279,33 +334,25 @@ func (p *Processor) pipeline(ctx context.Context, part int) (applied int, err er
 }
 
 // Step reads, decodes and applies the next batch of events, if any, and
-// returns how many: of every partition in turn on a partitioned store,
-// whoever holds them. Tests and tools use it to process synchronously.
+// returns how many: on a partitioned store, of every partition, whoever
+// holds them. Tests and tools use it to process synchronously.
 func (p *Processor) Step(ctx context.Context) (int, error) {
-	if p.parts == nil {
-		return p.step(ctx, wholeLog)
-	}
-	total := 0
-	for part := range p.parts.Partitions() {
-		n, err := p.step(ctx, part)
-		total += n
-		if err != nil {
-			return total, err
+	var parts []int
+	if p.parts != nil {
+		parts = make([]int, p.parts.Partitions())
+		for i := range parts {
+			parts[i] = i
 		}
 	}
-	return total, nil
-}
-
-func (p *Processor) step(ctx context.Context, part int) (int, error) {
-	cur, err := p.store.Cursor(ctx, cursorName(part))
+	pos, err := p.cursors(ctx, parts)
 	if err != nil {
 		return 0, err
 	}
-	evs, err := p.read(ctx, part, cur, p.cfg.BatchSize)
+	evs, moves, err := p.read(ctx, pos, p.cfg.BatchSize)
 	if err != nil || len(evs) == 0 {
 		return 0, err
 	}
-	return len(evs), p.applyBatch(ctx, part, cur, evs, p.decodeAll(evs))
+	return len(evs), p.applyBatch(ctx, pos, moves, evs, p.decodeAll(evs))
 }
 
 // decoded is an event with what can be read from it alone, before it is
@@ -327,11 +374,11 @@ func (p *Processor) decodeAll(evs []kith.Event) []decoded {
 	return out
 }
 
-// applyBatch applies decoded events, read after cursor position after, in
-// one transaction that moves the cursor past them. If the cursor is no longer
-// at after (another processor on the same store applied them), it applies
-// nothing and returns ECONFLICT.
-func (p *Processor) applyBatch(ctx context.Context, part int, after int64, evs []kith.Event, dec []decoded) error {
+// applyBatch applies decoded events, read after the cursors after, in one
+// transaction that moves the cursors to moves. If a cursor is no longer
+// where the batch began (another processor on the same store applied
+// them), it applies nothing and returns ECONFLICT.
+func (p *Processor) applyBatch(ctx context.Context, after, moves positions, evs []kith.Event, dec []decoded) error {
 	if p.cache != nil {
 		p.mu.Lock() // the cache has one writer
 		defer p.mu.Unlock()
@@ -339,21 +386,33 @@ func (p *Processor) applyBatch(ctx context.Context, part int, after int64, evs [
 		p.mu.RLock()
 		defer p.mu.RUnlock()
 	}
-	name := cursorName(part)
+	names := make(map[string]int64, len(moves))
+	for part, seq := range moves {
+		names[cursorName(part)] = seq
+	}
 	var merges int
 	var purchased []string
 	start := time.Now()
 	if p.cache != nil {
 		p.cache.trim()
 	}
-	err := p.store.Process(ctx, name, evs[len(evs)-1].Seq, func(tx kith.ProfileTx) error {
-		cur, err := tx.Cursor(ctx, name)
-		if err != nil {
-			return err
+	process := func(fn func(kith.ProfileTx) error) error {
+		if len(names) == 1 && p.parts == nil {
+			return p.store.Process(ctx, CursorName, moves[wholeLog], fn)
 		}
-		if cur != after {
-			return fmt.Errorf("%w: %w", errCursorMoved,
-				kith.Errorf(kith.ECONFLICT, "cursor %s moved from %d to %d while the batch was read: another processor applied it", name, after, cur))
+		return p.parts.ProcessCursors(ctx, names, fn)
+	}
+	err := process(func(tx kith.ProfileTx) error {
+		for part := range moves {
+			name := cursorName(part)
+			cur, err := tx.Cursor(ctx, name)
+			if err != nil {
+				return err
+			}
+			if cur != after[part] {
+				return fmt.Errorf("%w: %w", errCursorMoved,
+					kith.Errorf(kith.ECONFLICT, "cursor %s moved from %d to %d while the batch was read: another processor applied it", name, after[part], cur))
+			}
 		}
 		if pl, ok := tx.(Preloader); ok {
 			if err := pl.Preload(ctx, p.linking(evs, dec)); err != nil {
@@ -376,7 +435,7 @@ func (p *Processor) applyBatch(ctx context.Context, part int, after int64, evs [
 		return err
 	}
 	if p.onDone != nil {
-		p.onDone(BatchDone{Partition: part, Events: len(evs), Merges: merges, Purchased: purchased, Took: time.Since(start)})
+		p.onDone(BatchDone{Events: len(evs), Merges: merges, Purchased: purchased, Took: time.Since(start)})
 	}
 	return nil
 }
@@ -478,7 +537,12 @@ func (p *Processor) partLag(ctx context.Context, part int, last int64) (Partitio
 		return pl, err
 	}
 	if pl.Events > 0 {
-		evs, err := p.read(ctx, part, pl.Cursor, 1)
+		var evs []kith.Event
+		if part == wholeLog {
+			evs, err = p.store.ReadEvents(ctx, pl.Cursor, 1)
+		} else {
+			evs, err = p.parts.ReadPartition(ctx, part, pl.Cursor, 1)
+		}
 		if err != nil {
 			return pl, err
 		}

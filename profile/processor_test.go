@@ -586,7 +586,7 @@ func TestEventsAreAppliedOnce(t *testing.T) {
 				t.Errorf("Step of a restarted processor = %d, %v; want 0, nil", n, err)
 			}
 			// The same batch handed over twice is refused the second time.
-			if err := p.applyBatch(ctx, wholeLog, 0, evs, p.decodeAll(evs)); !kith.IsCode(err, kith.ECONFLICT) {
+			if err := p.applyBatch(ctx, positions{wholeLog: 0}, positions{wholeLog: evs[len(evs)-1].Seq}, evs, p.decodeAll(evs)); !kith.IsCode(err, kith.ECONFLICT) {
 				t.Errorf("applyBatch of events already applied: %v, want a conflict", err)
 			}
 			if diff := cmp.Diff(want, takeSnapshot(t, db, p.cfg.Identity, evs), snapOpts); diff != "" {

@@ -22,6 +22,14 @@ type Partitioned interface {
 	// ReadPartition returns up to limit events of partition p with Seq >
 	// after, in Seq order.
 	ReadPartition(ctx context.Context, p int, after int64, limit int) ([]kith.Event, error)
+	// ReadPartitions returns up to limit events, in Seq order, of the
+	// partitions in after, each after its position there, with the
+	// partition of each.
+	ReadPartitions(ctx context.Context, after map[int]int64, limit int) ([]kith.Event, []int, error)
+	// ProcessCursors is Store.Process moving several cursors at once:
+	// it locks their rows (in name order) before fn runs and moves each
+	// to its position when fn's changes commit.
+	ProcessCursors(ctx context.Context, moves map[string]int64, fn func(kith.ProfileTx) error) error
 	// Backlog counts partition p's events with Seq > after.
 	Backlog(ctx context.Context, p int, after int64) (int64, error)
 	// ClaimPartitions renews node's leases and gives it its fair share of
@@ -48,28 +56,40 @@ func (p *Processor) setHeld(held []int) {
 }
 
 // runShared claims this node's share of the partitions every third of the
-// lease, runs a follower per partition it holds, stops the followers of
-// partitions it gave back, and releases them all when ctx ends. If it
-// cannot renew its leases for a whole lease it stops processing: others
-// will have taken its partitions.
+// lease and follows the partitions it holds — all of them in one reader
+// and one transaction at a time, in log order, so that batches stay big —
+// starting again whenever the set changes; it releases them all when ctx
+// ends. If it cannot renew its leases for a whole lease it stops
+// processing: others will have taken its partitions.
 func (p *Processor) runShared(ctx context.Context) error {
 	ttl := p.cfg.LeaseTTL
-	type follower struct {
-		stop context.CancelFunc
-		done chan struct{}
-	}
-	running := map[int]follower{}
-	stop := func(part int) {
-		f := running[part]
-		f.stop()
-		<-f.done
-		delete(running, part)
-	}
-	defer func() {
-		for part := range running {
-			stop(part)
+	var following []int
+	var stop context.CancelFunc
+	var done chan struct{}
+	halt := func() {
+		if stop != nil {
+			stop()
+			<-done
+			stop, following = nil, nil
 		}
 		p.setHeld(nil)
+	}
+	start := func(held []int) {
+		halt()
+		if len(held) == 0 {
+			return
+		}
+		fctx, cancel := context.WithCancel(ctx)
+		stop, done, following = cancel, make(chan struct{}), held
+		go func() {
+			defer close(done)
+			p.follow(fctx, held)
+		}()
+		p.setHeld(held)
+		p.log.Info("processing partitions", "node", p.cfg.Node, "partitions", held)
+	}
+	defer func() {
+		halt()
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if err := p.parts.ReleasePartitions(rctx, p.cfg.Node); err != nil {
@@ -86,38 +106,15 @@ func (p *Processor) runShared(ctx context.Context) error {
 			return nil
 		case err != nil:
 			p.log.Warn("could not renew this node's partitions", "node", p.cfg.Node, "err", err)
-			if time.Since(lastClaim) >= ttl && len(running) > 0 {
+			if time.Since(lastClaim) >= ttl && following != nil {
 				p.log.Warn("this node's leases have lapsed; it stops processing until it can claim again", "node", p.cfg.Node)
-				for part := range running {
-					stop(part)
-				}
-				p.setHeld(nil)
+				halt()
 			}
 		default:
 			lastClaim = time.Now()
-			for part := range running {
-				if !slices.Contains(held, part) {
-					stop(part)
-				}
+			if !slices.Equal(held, following) {
+				start(held)
 			}
-			var started []int
-			for _, part := range held {
-				if _, ok := running[part]; ok {
-					continue
-				}
-				fctx, cancel := context.WithCancel(ctx)
-				f := follower{stop: cancel, done: make(chan struct{})}
-				go func() {
-					defer close(f.done)
-					p.follow(fctx, part)
-				}()
-				running[part] = f
-				started = append(started, part)
-			}
-			if len(started) > 0 {
-				p.log.Info("processing partitions", "node", p.cfg.Node, "started", started, "held", held)
-			}
-			p.setHeld(held)
 		}
 		select {
 		case <-ctx.Done():

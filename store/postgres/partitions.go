@@ -41,6 +41,43 @@ func (db *DB) ReadPartition(ctx context.Context, p int, after int64, limit int) 
 	return out, nil
 }
 
+// ReadPartitions returns up to limit events, in Seq order, of the
+// partitions in after, each after its position there, and the partition of
+// each event: a node's share of the log, read in one statement that walks
+// each partition's index.
+func (db *DB) ReadPartitions(ctx context.Context, after map[int]int64, limit int) ([]kith.Event, []int, error) {
+	parts := make([]int16, 0, len(after))
+	seqs := make([]int64, 0, len(after))
+	for p, seq := range after {
+		if err := db.checkPartition(p); err != nil {
+			return nil, nil, err
+		}
+		parts, seqs = append(parts, int16(p)), append(seqs, seq)
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+eventCols("e")+`, e.partition
+		FROM unnest($1::smallint[], $2::bigint[]) AS c (partition, after)
+		CROSS JOIN LATERAL (SELECT * FROM events WHERE partition = c.partition AND seq > c.after ORDER BY seq LIMIT $3) e
+		ORDER BY e.seq LIMIT $3`, parts, seqs, max(limit, 0))
+	if err != nil {
+		return nil, nil, unreachable(fmt.Errorf("read partitions: %w", err))
+	}
+	defer rows.Close()
+	var evs []kith.Event
+	var of []int
+	for rows.Next() {
+		var p int16
+		e, err := scanEvent(rows, &p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read partitions: %w", err)
+		}
+		evs, of = append(evs, *e), append(of, int(p))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, unreachable(fmt.Errorf("read partitions: %w", err))
+	}
+	return evs, of, nil
+}
+
 // Backlog counts partition p's events with Seq > after: what its processor
 // has still to apply. Unlike a difference of positions it is exact, gaps
 // in Seq included.

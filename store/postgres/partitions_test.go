@@ -137,6 +137,68 @@ func TestReadPartition(t *testing.T) {
 	if total != len(evs) {
 		t.Errorf("partitions hold %d events, want %d", total, len(evs))
 	}
+
+	// A node's share, read at once: its partitions' events after their
+	// own positions, in log order, each with its partition.
+	all, err := db.ReadEvents(ctx, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := map[int]int64{1: 0, 4: all[40].Seq, 6: all[len(all)-1].Seq}
+	var want []string
+	for _, e := range all {
+		if p := e.Partition(db.Partitions()); after[p] < e.Seq && (p == 1 || p == 4 || p == 6) {
+			want = append(want, fmt.Sprint(p, " ", e.MessageID))
+		}
+	}
+	got, parts, err := db.ReadPartitions(ctx, after, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotIDs []string
+	for i, e := range got {
+		gotIDs = append(gotIDs, fmt.Sprint(parts[i], " ", e.MessageID))
+	}
+	if diff := cmp.Diff(want, gotIDs); diff != "" {
+		t.Errorf("ReadPartitions (-want +got):\n%s", diff)
+	}
+	if got, _, err := db.ReadPartitions(ctx, after, 3); err != nil || len(got) != 3 {
+		t.Errorf("ReadPartitions with limit 3: %d events, %v", len(got), err)
+	}
+	if _, _, err := db.ReadPartitions(ctx, map[int]int64{9: 0}, 3); !kith.IsCode(err, kith.EINVALID) {
+		t.Errorf("ReadPartitions of partition 9: %v, want invalid", err)
+	}
+}
+
+// ProcessCursors moves several cursors in one commit, or none.
+func TestProcessCursors(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, newSchema(t), postgres.Options{})
+	moves := map[string]int64{"c.2": 20, "c.1": 10, "c.3": 30}
+	err := db.ProcessCursors(ctx, moves, func(tx kith.ProfileTx) error {
+		for name := range moves {
+			if cur, err := tx.Cursor(ctx, name); err != nil || cur != 0 {
+				return fmt.Errorf("cursor %s inside = %d, %v; want 0", name, cur, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range moves {
+		if cur, err := db.Cursor(ctx, name); err != nil || cur != want {
+			t.Errorf("cursor %s = %d, %v; want %d", name, cur, err, want)
+		}
+	}
+	failed := fmt.Errorf("no")
+	err = db.ProcessCursors(ctx, map[string]int64{"c.1": 11, "c.2": 21}, func(kith.ProfileTx) error { return failed })
+	if err != failed {
+		t.Errorf("ProcessCursors with a failing fn = %v", err)
+	}
+	if cur, _ := db.Cursor(ctx, "c.1"); cur != 10 {
+		t.Errorf("cursor c.1 = %d after a failed batch, want 10", cur)
+	}
 }
 
 // Two nodes process at once, each its share of the partitions; when one

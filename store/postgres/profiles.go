@@ -53,6 +53,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -77,43 +78,64 @@ type querier interface {
 // the changes. fn may run more than once, if PostgreSQL aborts a try to
 // break a deadlock; an error from fn rolls back and is returned as it is.
 func (db *DB) Process(ctx context.Context, cursor string, seq int64, fn func(kith.ProfileTx) error) error {
+	return db.ProcessCursors(ctx, map[string]int64{cursor: seq}, fn)
+}
+
+// ProcessCursors is Process for several cursors: their rows are locked in
+// name order before fn runs, and each moves to its position in the same
+// commit as fn's changes.
+func (db *DB) ProcessCursors(ctx context.Context, moves map[string]int64, fn func(kith.ProfileTx) error) error {
+	names := slices.Sorted(maps.Keys(moves))
+	seqs := make([]int64, len(names))
+	for i, n := range names {
+		seqs[i] = moves[n]
+	}
 	return db.inTx(ctx, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		b.Queue(qCustomPlans)
-		b.Queue(`INSERT INTO cursors (name, seq) VALUES ($1, 0) ON CONFLICT DO NOTHING`, cursor)
-		b.Queue(`SELECT seq FROM cursors WHERE name = $1 FOR UPDATE`, cursor)
+		b.Queue(`INSERT INTO cursors (name, seq) SELECT unnest($1::text[]), 0 ON CONFLICT DO NOTHING`, names)
+		b.Queue(`SELECT name, seq FROM cursors WHERE name = ANY($1) ORDER BY name FOR UPDATE`, names)
 		br := tx.SendBatch(ctx, b)
-		var cur int64
+		cursors := make(map[string]int64, len(names))
 		_, err := br.Exec()
 		if err == nil {
 			_, err = br.Exec()
 		}
 		if err == nil {
-			err = br.QueryRow().Scan(&cur)
+			var rows pgx.Rows
+			if rows, err = br.Query(); err == nil {
+				var name string
+				var cur int64
+				_, err = pgx.ForEachRow(rows, []any{&name, &cur}, func() error {
+					cursors[name] = cur
+					return nil
+				})
+			}
 		}
 		if cerr := br.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil {
-			return fmt.Errorf("lock cursor %s: %w", cursor, err)
+			return fmt.Errorf("lock cursors %v: %w", names, err)
 		}
 		ptx := newProfileTx(tx)
-		ptx.cursorName, ptx.cursorSeq = cursor, cur
+		ptx.cursors = cursors
 		if err := fn(ptx); err != nil {
 			return err
 		}
-		// The buffered writes and the cursor's move: one round trip.
+		// The buffered writes and the cursors' moves: one round trip.
 		b = &pgx.Batch{}
 		read, err := ptx.queueFlush(ctx, b)
 		if err != nil {
 			return err
 		}
-		b.Queue(`UPDATE cursors SET seq = $2 WHERE name = $1`, cursor, seq)
+		b.Queue(`UPDATE cursors SET seq = m.seq FROM unnest($1::text[], $2::bigint[]) AS m (name, seq)
+			WHERE cursors.name = m.name`, names, seqs)
 		br = tx.SendBatch(ctx, b)
 		err = read(br)
 		if err == nil {
 			if _, err = br.Exec(); err != nil {
-				err = fmt.Errorf("move cursor %s: %w", cursor, err)
+				err = fmt.Errorf("move cursors %v: %w", names, err)
 			}
 		}
 		if cerr := br.Close(); err == nil {
@@ -174,8 +196,7 @@ type profileTx struct {
 	pending []timelineRow // not yet inserted
 
 	// The cursor Process locked, as it read it.
-	cursorName string
-	cursorSeq  int64
+	cursors map[string]int64 // locked by Process, as read under the lock
 
 	overlay // set up by Preload (overlay.go)
 }
@@ -221,8 +242,8 @@ func (t *profileTx) lock(ctx context.Context, ids ...string) error {
 }
 
 func (t *profileTx) Cursor(ctx context.Context, name string) (int64, error) {
-	if name == t.cursorName {
-		return t.cursorSeq, nil // read under its lock; moved only at commit
+	if seq, ok := t.cursors[name]; ok {
+		return seq, nil // read under its lock; moved only at commit
 	}
 	return cursor(ctx, t.tx, name)
 }
