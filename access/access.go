@@ -136,7 +136,14 @@ func (s *Service) EnsureSource(ctx context.Context, name, kind, writeKey string)
 	} else if !kith.IsCode(err, kith.ENOTFOUND) {
 		return nil, err
 	}
-	return s.createSource(ctx, name, kind, writeKey)
+	src, err := s.createSource(ctx, name, kind, writeKey)
+	if kith.IsCode(err, kith.ECONFLICT) {
+		// Nodes starting at once all ensure it: another made it meanwhile.
+		if other, lerr := s.sources.SourceByWriteKey(ctx, writeKey); lerr == nil && other.Name == name && !other.Revoked() {
+			return other, nil
+		}
+	}
+	return src, err
 }
 
 // Sources lists every source.
@@ -277,7 +284,14 @@ func (s *Service) EnsureKey(ctx context.Context, name, secret string, scopes []s
 	} else if !kith.IsCode(err, kith.ENOTFOUND) {
 		return nil, err
 	}
-	return s.createKey(ctx, name, secret, scopes)
+	k, err := s.createKey(ctx, name, secret, scopes)
+	if kith.IsCode(err, kith.ECONFLICT) {
+		// Nodes starting at once all ensure it: another made it meanwhile.
+		if other, lerr := s.keys.APIKeyByHash(ctx, HashSecret(secret)); lerr == nil && !other.Revoked() {
+			return other, nil
+		}
+	}
+	return k, err
 }
 
 // Keys lists every API key (without secrets, which are not kept).

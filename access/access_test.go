@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -720,4 +721,34 @@ func TestEnsureRefusesRevoked(t *testing.T) {
 	}
 	_, err = svc.EnsureKey(ctx, "boot", "boot-admin-secret-0001", []string{"admin"})
 	wantError(t, "EnsureKey of a revoked secret", err, kith.ECONFLICT, "")
+}
+
+// Nodes starting at once all ensure the bootstrap source and key: every
+// one of them gets the same source and key, none an error.
+func TestEnsureConcurrently(t *testing.T) {
+	ctx := context.Background()
+	_, db := newService(t, time.Minute)
+	var wg sync.WaitGroup
+	srcs := make([]*kith.Source, 8)
+	keys := make([]*kith.APIKey, 8)
+	errs := make([]error, 16)
+	for i := range 8 {
+		// A service per node, sharing the store, as separate processes do.
+		svc := access.New(db, db, time.Minute)
+		wg.Go(func() { srcs[i], errs[i] = svc.EnsureSource(ctx, "default", "server", "bootstrap-write-key-0001") })
+		wg.Go(func() {
+			keys[i], errs[8+i] = svc.EnsureKey(ctx, "bootstrap-admin", "bootstrap-admin-secret-0001", []string{"admin"})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("ensure %d: %v", i, err)
+		}
+	}
+	for i := range 8 {
+		if srcs[i].ID != srcs[0].ID || keys[i].ID != keys[0].ID {
+			t.Errorf("node %d got source %s and key %s; node 0 %s and %s", i, srcs[i].ID, keys[i].ID, srcs[0].ID, keys[0].ID)
+		}
+	}
 }
