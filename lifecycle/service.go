@@ -51,6 +51,7 @@ type Service struct {
 	status  atomic.Pointer[FitStatus]
 	touched chan []string
 	refit   chan struct{}
+	rest    int // times a page's reading time that a scan rests after it
 	audit   kith.AuditLog
 
 	mu      sync.Mutex
@@ -131,7 +132,7 @@ func New(store Store, log kith.EventLog, cfg Config, logger *slog.Logger) (*Serv
 		logger = slog.Default()
 	}
 	s := &Service{store: store, log: log, cfg: cfg, rules: cfg.Rules.withDefaults(), logger: logger, now: time.Now,
-		touched: make(chan []string, 64), refit: make(chan struct{}, 1)}
+		touched: make(chan []string, 64), refit: make(chan struct{}, 1), rest: 3}
 	s.status.Store(&FitStatus{})
 	return s, nil
 }
@@ -156,12 +157,15 @@ func (s *Service) Assess(p *kith.Profile) Assessment {
 	return assess(p, s.model.Load(), s.rules, s.now())
 }
 
-const page = 2000
+const page = 250 // profiles per read of a scan: short reads, short bursts beside lookups
 
-// scan calls fn with every current profile.
+// scan calls fn with every current profile. It is background work beside
+// ingestion and lookups: after each page it rests three times as long as
+// the page took, so that it takes at most a quarter of what it could.
 func (s *Service) scan(ctx context.Context, fn func(p *kith.Profile) error) error {
 	after := ""
 	for {
+		start := time.Now()
 		ps, err := s.store.ScanProfiles(ctx, after, page)
 		if err != nil {
 			return err
@@ -175,6 +179,11 @@ func (s *Service) scan(ctx context.Context, fn func(p *kith.Profile) error) erro
 			return nil
 		}
 		after = ps[len(ps)-1].ID
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(s.rest) * time.Since(start)):
+		}
 	}
 }
 
