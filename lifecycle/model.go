@@ -22,7 +22,6 @@ type history struct {
 	total       float64
 }
 
-const day = 24 * time.Hour
 
 func epochDay(t time.Time) int64 { return t.UTC().Unix() / 86400 }
 
