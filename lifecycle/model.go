@@ -22,7 +22,6 @@ type history struct {
 	total       float64
 }
 
-
 func epochDay(t time.Time) int64 { return t.UTC().Unix() / 86400 }
 
 // historyOf summarises purchases (oldest first, as profiles keep them)
