@@ -17,10 +17,13 @@ import (
 	"github.com/kithhq/kith/clv"
 )
 
-// Store is what the service reads: every person, page by page, one by id,
-// and the identifiers a person holds (to address a stage change to them).
+// Store is what the service reads: the customers — people holding a
+// purchase or a stage — page by page, how many people there are, one
+// person by id, and the identifiers a person holds (to address a stage
+// change to them). Everyone else is a prospect and stays one.
 type Store interface {
-	ScanProfiles(ctx context.Context, after string, limit int) ([]kith.Profile, error)
+	ScanCustomers(ctx context.Context, after string, limit int) ([]kith.Profile, error)
+	CountProfiles(ctx context.Context) (int64, error)
 	Profile(ctx context.Context, id string) (*kith.Profile, error)
 	Links(ctx context.Context, profileID string) ([]kith.Link, error)
 }
@@ -159,14 +162,14 @@ func (s *Service) Assess(p *kith.Profile) Assessment {
 
 const page = 250 // profiles per read of a scan: short reads, short bursts beside lookups
 
-// scan calls fn with every current profile. It is background work beside
+// scan calls fn with every customer. It is background work beside
 // ingestion and lookups: after each page it rests three times as long as
 // the page took, so that it takes at most a quarter of what it could.
 func (s *Service) scan(ctx context.Context, fn func(p *kith.Profile) error) error {
 	after := ""
 	for {
 		start := time.Now()
-		ps, err := s.store.ScanProfiles(ctx, after, page)
+		ps, err := s.store.ScanCustomers(ctx, after, page)
 		if err != nil {
 			return err
 		}
@@ -201,7 +204,11 @@ func (s *Service) Fit(ctx context.Context) (*Model, error) {
 		s.status.Store(&c)
 	}
 	var people []kith.Profile
-	err := s.scan(ctx, func(p *kith.Profile) error {
+	total, err := s.store.CountProfiles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = s.scan(ctx, func(p *kith.Profile) error {
 		// Only what the models read: the purchases.
 		people = append(people, kith.Profile{ID: p.ID, Purchases: p.Purchases})
 		if len(people)%10000 == 0 {
@@ -211,10 +218,14 @@ func (s *Service) Fit(ctx context.Context) (*Model, error) {
 	})
 	var m *Model
 	if err == nil {
-		setStatus(func(st *FitStatus) { st.People, st.Phase = len(people), "fitting" })
+		setStatus(func(st *FitStatus) { st.People, st.Phase = int(total), "fitting" })
 		m, err = fit(ctx, people, s.rules, s.now(), func(p clv.Progress) {
 			setStatus(func(st *FitStatus) { st.Phase = "fitting " + p.Model })
 		})
+		if m != nil {
+			// Everyone not read bought nothing.
+			m.Prospects += max(int(total)-len(people), 0)
+		}
 	}
 	setStatus(func(st *FitStatus) {
 		st.Running, st.Finished, st.Phase = false, time.Now(), "done"
@@ -261,7 +272,11 @@ func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 		res.Changes += r.Appended
 		return err
 	}
-	err := s.scan(ctx, func(p *kith.Profile) error {
+	total, err := s.store.CountProfiles(ctx)
+	if err != nil {
+		return res, err
+	}
+	err = s.scan(ctx, func(p *kith.Profile) error {
 		res.People++
 		a := s.Assess(p)
 		res.Stages[a.Stage]++
@@ -283,6 +298,9 @@ func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 		err = flush()
 	}
 	if err == nil {
+		// Everyone not read is a prospect, as they were.
+		res.Stages[kith.StageProspect] += max(int(total)-res.People, 0)
+		res.People = max(int(total), res.People)
 		s.snapshot(s.now(), res.Stages)
 	}
 	return res, err

@@ -201,6 +201,39 @@ func (db *DB) SearchProfiles(ctx context.Context, name string, prefixes []kith.I
 	return out, nil
 }
 
+// ScanCustomers is ScanProfiles restricted to the profiles that hold a
+// purchase or a lifecycle stage: what the lifecycle service reads. The
+// filter looks at the document's bytes on the server, so only customers
+// cross the network; a profile that merely has a trait of such a name is
+// also returned, and nobody who bought is left out.
+func (db *DB) ScanCustomers(ctx context.Context, after string, limit int) ([]kith.Profile, error) {
+	rows, err := db.pool.Query(ctx, "SELECT "+profileCols+` FROM profiles
+		WHERE merged_into IS NULL AND (position('"purchases"'::bytea in doc) > 0 OR position('"lifecycle"'::bytea in doc) > 0)
+			AND id > $1
+		ORDER BY id LIMIT $2`, after, max(limit, 0))
+	if err != nil {
+		return nil, unreachable(fmt.Errorf("scan customers: %w", err))
+	}
+	ps, err := collectProfiles(rows)
+	if err != nil {
+		return nil, unreachable(fmt.Errorf("scan customers: %w", err))
+	}
+	out := make([]kith.Profile, len(ps))
+	for i, p := range ps {
+		out[i] = *p
+	}
+	return out, nil
+}
+
+// CountProfiles counts the current (not absorbed) profiles: people.
+func (db *DB) CountProfiles(ctx context.Context) (int64, error) {
+	var n int64
+	if err := db.pool.QueryRow(ctx, "SELECT count(*) FROM profiles WHERE merged_into IS NULL").Scan(&n); err != nil {
+		return 0, unreachable(fmt.Errorf("count profiles: %w", err))
+	}
+	return n, nil
+}
+
 // ScanProfiles returns up to limit current (not absorbed) profiles with ids
 // after after, in id order: a walk over every person, page by page.
 func (db *DB) ScanProfiles(ctx context.Context, after string, limit int) ([]kith.Profile, error) {

@@ -183,6 +183,42 @@ func (db *DB) SearchProfiles(ctx context.Context, name string, prefixes []kith.I
 	return out, nil
 }
 
+// ScanCustomers is ScanProfiles restricted to the profiles that hold a
+// purchase or a lifecycle stage: what the lifecycle service reads. The
+// store filters on the document's bytes, so a profile that merely has a
+// trait of such a name is also returned; nobody who bought is left out.
+func (db *DB) ScanCustomers(ctx context.Context, after string, limit int) ([]kith.Profile, error) {
+	rows, err := db.pr.QueryContext(ctx, "SELECT "+profileCols+` FROM profiles
+		WHERE merged_into IS NULL AND (instr(doc, '"purchases"') > 0 OR instr(doc, '"lifecycle"') > 0)
+			AND id > ?
+		ORDER BY id LIMIT ?`, after, max(limit, 0))
+	if err != nil {
+		return nil, fmt.Errorf("scan customers: %w", err)
+	}
+	defer rows.Close()
+	var out []kith.Profile
+	for rows.Next() {
+		p, err := scanProfile(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan customers: %w", err)
+		}
+		out = append(out, *p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("scan customers: %w", err)
+	}
+	return out, nil
+}
+
+// CountProfiles counts the current (not absorbed) profiles: people.
+func (db *DB) CountProfiles(ctx context.Context) (int64, error) {
+	var n int64
+	if err := db.pr.QueryRowContext(ctx, "SELECT count(*) FROM profiles WHERE merged_into IS NULL").Scan(&n); err != nil {
+		return 0, fmt.Errorf("count profiles: %w", err)
+	}
+	return n, nil
+}
+
 // ScanProfiles returns up to limit current (not absorbed) profiles with ids
 // after after, in id order: a walk over every person, page by page.
 func (db *DB) ScanProfiles(ctx context.Context, after string, limit int) ([]kith.Profile, error) {

@@ -810,6 +810,34 @@ func testScanProfiles(t *testing.T, s Store) {
 	if page, err := s.ScanProfiles(ctx, "", 0); err != nil || len(page) != 0 {
 		t.Errorf("ScanProfiles with limit 0 = %d profiles, %v", len(page), err)
 	}
+	if n, err := s.CountProfiles(ctx); err != nil || n != int64(len(want)) {
+		t.Errorf("CountProfiles = %d, %v; want %d", n, err, len(want))
+	}
+
+	// Customers: those with a purchase or a stage, current ones only.
+	buyer := newProfile("prf_10", 11, "x")
+	buyer.Purchases = []kith.Purchase{{At: at(0), Amount: 5, SourceID: "src_1", Channel: kith.KindWeb, Seq: 11}}
+	staged := newProfile("prf_20", 21, "x")
+	staged.Lifecycle = kith.Lifecycle{Stage: kith.StageLapsed, Since: at(0), Seq: 21}
+	absorbed := newProfile("prf_13", 14, "x")
+	absorbed.Purchases, absorbed.MergedInto = buyer.Purchases, "prf_00"
+	putProfiles(t, s, buyer, staged, absorbed)
+	var customers []string
+	after = ""
+	for range 100 {
+		page, err := s.ScanCustomers(ctx, after, 1)
+		if err != nil {
+			t.Fatalf("ScanCustomers(%q): %v", after, err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		customers = append(customers, page[0].ID)
+		after = page[0].ID
+	}
+	if diff := cmp.Diff([]string{"prf_10", "prf_20"}, customers); diff != "" {
+		t.Errorf("ScanCustomers (-want +got):\n%s", diff)
+	}
 }
 
 // Purchases and the lifecycle stage are part of the profile's document.

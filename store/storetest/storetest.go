@@ -33,6 +33,11 @@ type Store interface {
 	// ScanProfiles returns up to limit current profiles with ids after
 	// after, in id order.
 	ScanProfiles(ctx context.Context, after string, limit int) ([]kith.Profile, error)
+	// ScanCustomers is ScanProfiles of the profiles holding a purchase or
+	// a lifecycle stage (and perhaps others, never fewer).
+	ScanCustomers(ctx context.Context, after string, limit int) ([]kith.Profile, error)
+	// CountProfiles counts the current profiles.
+	CountProfiles(ctx context.Context) (int64, error)
 }
 
 // Run runs the contract suite. open must return a new, empty store for the
