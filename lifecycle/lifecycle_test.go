@@ -174,8 +174,14 @@ func TestCustomerWalksThroughEveryStage(t *testing.T) {
 	w.check()
 	step(kith.StageActive)
 
+	if a := w.svc.Assess(w.person("walker")); a.Reason != "last purchase 0 days ago" {
+		t.Errorf("active customer's reason %q", a.Reason)
+	}
 	w.now = w.now.Add(130 * 24 * time.Hour) // no model here: 120 days without a purchase
 	step(kith.StageAtRisk)
+	if a := w.svc.Assess(w.person("walker")); a.Reason != "last purchase 130 days ago" {
+		t.Errorf("customer at risk: reason %q", a.Reason)
+	}
 
 	w.now = w.now.Add(300 * 24 * time.Hour) // over a year since the last order
 	step(kith.StageLapsed)

@@ -141,11 +141,12 @@ func (r Rules) stage(cur kith.Lifecycle, h history, score float64, now time.Time
 	if since >= r.LapsedDays {
 		return kith.StageLapsed, fmt.Sprintf("no purchase for %d days", since)
 	}
-	atRisk, why := false, ""
+	atRisk, why := false, "last purchase "+plural(since, "day")+" ago"
 	if !math.IsNaN(score) {
-		atRisk, why = score >= r.AtRiskScore, fmt.Sprintf("at-risk score %.2f", score)
+		atRisk = score >= r.AtRiskScore
+		why += fmt.Sprintf(", at-risk score %.2f", score)
 	} else {
-		atRisk, why = since >= r.AtRiskDays, fmt.Sprintf("no purchase for %d days", since)
+		atRisk = since >= r.AtRiskDays
 	}
 	if h.days == 1 && days(h.first, now) <= r.NewDays {
 		return kith.StageNew, "first purchase " + plural(days(h.first, now), "day") + " ago"
