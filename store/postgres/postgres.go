@@ -38,6 +38,9 @@ type DB struct {
 	closed  bool
 	appends chan *appendReq
 	done    chan struct{}
+	// Group commit of audit records (audit.go).
+	audits    chan *auditReq
+	auditDone chan struct{}
 
 	maxCommitEvents int
 	onCommit        func(events int, took time.Duration)
@@ -115,6 +118,8 @@ func Open(ctx context.Context, url string, opt Options) (_ *DB, err error) {
 		pool:            pool,
 		appends:         make(chan *appendReq, 1024),
 		done:            make(chan struct{}),
+		audits:          make(chan *auditReq, 1024),
+		auditDone:       make(chan struct{}),
 		maxCommitEvents: opt.MaxCommitEvents,
 		onCommit:        opt.OnCommit,
 	}
@@ -136,6 +141,7 @@ func Open(ctx context.Context, url string, opt Options) (_ *DB, err error) {
 		return nil, fmt.Errorf("postgres: the partitions table is empty: the log needs at least one partition")
 	}
 	go db.writeLoop()
+	go db.auditLoop()
 	return db, nil
 }
 
@@ -178,8 +184,10 @@ func (db *DB) Close() error {
 	}
 	db.closed = true
 	close(db.appends)
+	close(db.audits)
 	db.mu.Unlock()
 	<-db.done
+	<-db.auditDone
 	db.pool.Close()
 	return nil
 }
