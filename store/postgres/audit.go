@@ -104,59 +104,62 @@ func (db *DB) auditLoop() {
 // insertAudit writes checked records with one multi-row INSERT and sets
 // their IDs.
 func (db *DB) insertAudit(ctx context.Context, recs []kith.AuditRecord) error {
-	// One transaction: the records' commit does not wait for its WAL
-	// flush (synchronous_commit off for this transaction alone). The
-	// trail survives a crash of Kith — the server has the records — and a
-	// crash of the database server may forget its last fraction of a
-	// second: the trade the embedded store makes with synchronous=NORMAL
-	// for audit.db, and the one place Kith makes it (docs/console-and-audit.md).
-	ids := make([]int64, 0, len(recs))
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		ids = ids[:0]
-		if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
-			return err
+	// One round trip: a pipelined batch is one implicit transaction, whose
+	// commit does not wait for its WAL flush (synchronous_commit off for
+	// it alone). The trail survives a crash of Kith — the server has the
+	// records — and a crash of the database server may forget its last
+	// fraction of a second: the trade the embedded store makes with
+	// synchronous=NORMAL for audit.db, and the one place Kith makes it
+	// (docs/console-and-audit.md). Ids come from the column's sequence as
+	// the rows are inserted in the records' order, so they increase with it.
+	n := len(recs)
+	times := make([]int64, n)
+	text := make([][]string, 9) // actor kind, id, name, role, addr, via, action, target, detail
+	for i := range text {
+		text[i] = make([]string, n)
+	}
+	for i, r := range recs {
+		a := r.Actor
+		times[i] = r.Time.UnixNano()
+		for j, s := range []string{string(a.Kind), a.ID, a.Name, string(a.Role), a.Addr, a.Via, r.Action, r.Target, r.Detail} {
+			text[j][i] = storable(s)
 		}
-		// Take the ids first, in increasing order, so each record knows
-		// its own: the order of RETURNING rows is not promised.
-		rows, err := tx.Query(ctx, "SELECT nextval('audit_id_seq') FROM generate_series(1, $1)", len(recs))
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
+	}
+	b := &pgx.Batch{}
+	b.Queue("SELECT set_config('synchronous_commit', 'off', true)")
+	b.Queue(`INSERT INTO audit (time, actor_kind, actor_id, actor_name, actor_role, addr, via, action, target, detail)
+		SELECT time, actor_kind, actor_id, actor_name, actor_role, addr, via, action, target, detail
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+			$8::text[], $9::text[], $10::text[]) WITH ORDINALITY
+			AS r (time, actor_kind, actor_id, actor_name, actor_role, addr, via, action, target, detail, n)
+		ORDER BY n
+		RETURNING id`,
+		times, text[0], text[1], text[2], text[3], text[4], text[5], text[6], text[7], text[8])
+	ids := make([]int64, 0, n)
+	br := db.pool.SendBatch(ctx, b)
+	_, err := br.Exec()
+	if err == nil {
+		var rows pgx.Rows
+		if rows, err = br.Query(); err == nil {
 			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
+			_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
+				ids = append(ids, id)
+				return nil
+			})
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		slices.Sort(ids)
-		n := len(recs)
-		times := make([]int64, n)
-		text := make([][]string, 9) // actor kind, id, name, role, addr, via, action, target, detail
-		for i := range text {
-			text[i] = make([]string, n)
-		}
-		for i, r := range recs {
-			a := r.Actor
-			times[i] = r.Time.UnixNano()
-			for j, s := range []string{string(a.Kind), a.ID, a.Name, string(a.Role), a.Addr, a.Via, r.Action, r.Target, r.Detail} {
-				text[j][i] = storable(s)
-			}
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO audit (id, time, actor_kind, actor_id, actor_name, actor_role, addr, via, action, target, detail)
-			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-				$8::text[], $9::text[], $10::text[], $11::text[])`,
-			ids, times, text[0], text[1], text[2], text[3], text[4], text[5], text[6], text[7], text[8])
-		return err
-	})
+	}
+	// The implicit transaction commits at the batch's end: its error
+	// says whether the records are kept.
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && len(ids) != n {
+		err = fmt.Errorf("%d ids for %d records", len(ids), n)
+	}
 	if err != nil {
 		return unreachable(fmt.Errorf("record audit: %w", err))
 	}
+	slices.Sort(ids) // RETURNING's order is not promised; the ids' is
 	for i := range recs {
 		recs[i].ID = ids[i]
 	}
