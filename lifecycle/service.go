@@ -237,7 +237,7 @@ func (s *Service) Fit(ctx context.Context) (*Model, error) {
 		return nil, err
 	}
 	s.model.Store(m)
-	s.logger.Info("lifetime-value models fitted", "people", len(people), "buyers", m.Customers, "repeaters", m.Repeaters,
+	s.logger.Info("lifetime-value models fitted", "people", total, "buyers", m.Customers, "repeaters", m.Repeaters,
 		"took", m.Took.Round(time.Millisecond), "skipped", m.Skipped)
 	return m, nil
 }
