@@ -203,26 +203,13 @@ func (db *DB) SearchProfiles(ctx context.Context, name string, prefixes []kith.I
 
 // ScanCustomers is ScanProfiles restricted to the profiles that hold a
 // purchase or a lifecycle stage: what the lifecycle service reads. The
-// filter looks at the document's bytes on the server, so only customers
-// cross the network; a profile that merely has a trait of such a name is
-// also returned, and nobody who bought is left out.
+// filter looks at the document's bytes on the server (through the partial
+// index profiles_customers, whose predicate this repeats), so only
+// customers cross the network; a profile that merely has a trait of such a
+// name is also returned, and nobody who bought is left out.
 func (db *DB) ScanCustomers(ctx context.Context, after string, limit int) ([]kith.Profile, error) {
-	rows, err := db.pool.Query(ctx, "SELECT "+profileCols+` FROM profiles
-		WHERE merged_into IS NULL AND (position('"purchases"'::bytea in doc) > 0 OR position('"lifecycle"'::bytea in doc) > 0)
-			AND id > $1
-		ORDER BY id LIMIT $2`, after, max(limit, 0))
-	if err != nil {
-		return nil, unreachable(fmt.Errorf("scan customers: %w", err))
-	}
-	ps, err := collectProfiles(rows)
-	if err != nil {
-		return nil, unreachable(fmt.Errorf("scan customers: %w", err))
-	}
-	out := make([]kith.Profile, len(ps))
-	for i, p := range ps {
-		out[i] = *p
-	}
-	return out, nil
+	return db.scanProfiles(ctx, "scan customers",
+		`merged_into IS NULL AND (position('"purchases"'::bytea in doc) > 0 OR position('"lifecycle"'::bytea in doc) > 0)`, after, limit)
 }
 
 // CountProfiles counts the current (not absorbed) profiles: people.
@@ -237,14 +224,19 @@ func (db *DB) CountProfiles(ctx context.Context) (int64, error) {
 // ScanProfiles returns up to limit current (not absorbed) profiles with ids
 // after after, in id order: a walk over every person, page by page.
 func (db *DB) ScanProfiles(ctx context.Context, after string, limit int) ([]kith.Profile, error) {
-	rows, err := db.pool.Query(ctx, "SELECT "+profileCols+` FROM profiles
-		WHERE id > $1 AND merged_into IS NULL ORDER BY id LIMIT $2`, after, max(limit, 0))
+	return db.scanProfiles(ctx, "scan profiles", "merged_into IS NULL", after, limit)
+}
+
+// scanProfiles returns a page of the profiles where holds, in id order.
+func (db *DB) scanProfiles(ctx context.Context, what, where, after string, limit int) ([]kith.Profile, error) {
+	rows, err := db.pool.Query(ctx, "SELECT "+profileCols+" FROM profiles WHERE "+where+
+		" AND id > $1 ORDER BY id LIMIT $2", after, max(limit, 0))
 	if err != nil {
-		return nil, unreachable(fmt.Errorf("scan profiles: %w", err))
+		return nil, unreachable(fmt.Errorf("%s: %w", what, err))
 	}
 	ps, err := collectProfiles(rows)
 	if err != nil {
-		return nil, unreachable(fmt.Errorf("scan profiles: %w", err))
+		return nil, unreachable(fmt.Errorf("%s: %w", what, err))
 	}
 	out := make([]kith.Profile, len(ps))
 	for i, p := range ps {

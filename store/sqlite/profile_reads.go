@@ -185,29 +185,12 @@ func (db *DB) SearchProfiles(ctx context.Context, name string, prefixes []kith.I
 
 // ScanCustomers is ScanProfiles restricted to the profiles that hold a
 // purchase or a lifecycle stage: what the lifecycle service reads. The
-// store filters on the document's bytes, so a profile that merely has a
-// trait of such a name is also returned; nobody who bought is left out.
+// store filters on the document's bytes (through the partial index
+// profiles_customers, whose predicate this repeats), so a profile that
+// merely has a trait of such a name is also returned; nobody who bought is
+// left out.
 func (db *DB) ScanCustomers(ctx context.Context, after string, limit int) ([]kith.Profile, error) {
-	rows, err := db.pr.QueryContext(ctx, "SELECT "+profileCols+` FROM profiles
-		WHERE merged_into IS NULL AND (instr(doc, '"purchases"') > 0 OR instr(doc, '"lifecycle"') > 0)
-			AND id > ?
-		ORDER BY id LIMIT ?`, after, max(limit, 0))
-	if err != nil {
-		return nil, fmt.Errorf("scan customers: %w", err)
-	}
-	defer rows.Close()
-	var out []kith.Profile
-	for rows.Next() {
-		p, err := scanProfile(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan customers: %w", err)
-		}
-		out = append(out, *p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("scan customers: %w", err)
-	}
-	return out, nil
+	return db.scanProfiles(ctx, "scan customers", `merged_into IS NULL AND (instr(doc, '"purchases"') > 0 OR instr(doc, '"lifecycle"') > 0)`, after, limit)
 }
 
 // CountProfiles counts the current (not absorbed) profiles: people.
@@ -222,22 +205,27 @@ func (db *DB) CountProfiles(ctx context.Context) (int64, error) {
 // ScanProfiles returns up to limit current (not absorbed) profiles with ids
 // after after, in id order: a walk over every person, page by page.
 func (db *DB) ScanProfiles(ctx context.Context, after string, limit int) ([]kith.Profile, error) {
-	rows, err := db.pr.QueryContext(ctx, "SELECT "+profileCols+` FROM profiles
-		WHERE id > ? AND merged_into IS NULL ORDER BY id LIMIT ?`, after, max(limit, 0))
+	return db.scanProfiles(ctx, "scan profiles", "merged_into IS NULL", after, limit)
+}
+
+// scanProfiles returns a page of the profiles where holds, in id order.
+func (db *DB) scanProfiles(ctx context.Context, what, where, after string, limit int) ([]kith.Profile, error) {
+	rows, err := db.pr.QueryContext(ctx, "SELECT "+profileCols+" FROM profiles WHERE "+where+
+		" AND id > ? ORDER BY id LIMIT ?", after, max(limit, 0))
 	if err != nil {
-		return nil, fmt.Errorf("scan profiles: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []kith.Profile
 	for rows.Next() {
 		p, err := scanProfile(rows)
 		if err != nil {
-			return nil, fmt.Errorf("scan profiles: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		out = append(out, *p)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("scan profiles: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
 }
