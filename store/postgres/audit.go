@@ -69,7 +69,7 @@ type auditReq struct {
 const maxAuditGroup = 2000
 
 func (db *DB) auditLoop() {
-	defer close(db.auditDone)
+	defer db.auditWriters.Done()
 	var group []*auditReq
 	var recs []kith.AuditRecord
 	for req := range db.audits {

@@ -39,8 +39,8 @@ type DB struct {
 	appends chan *appendReq
 	done    chan struct{}
 	// Group commit of audit records (audit.go).
-	audits    chan *auditReq
-	auditDone chan struct{}
+	audits       chan *auditReq
+	auditWriters sync.WaitGroup
 
 	maxCommitEvents int
 	onCommit        func(events int, took time.Duration)
@@ -71,6 +71,7 @@ type Options struct {
 
 // Default sizes.
 const (
+	auditWriters           = 4
 	defaultMaxCommitEvents = 8192
 	defaultMaxConns        = 16
 )
@@ -119,7 +120,6 @@ func Open(ctx context.Context, url string, opt Options) (_ *DB, err error) {
 		appends:         make(chan *appendReq, 1024),
 		done:            make(chan struct{}),
 		audits:          make(chan *auditReq, 1024),
-		auditDone:       make(chan struct{}),
 		maxCommitEvents: opt.MaxCommitEvents,
 		onCommit:        opt.OnCommit,
 	}
@@ -141,7 +141,12 @@ func Open(ctx context.Context, url string, opt Options) (_ *DB, err error) {
 		return nil, fmt.Errorf("postgres: the partitions table is empty: the log needs at least one partition")
 	}
 	go db.writeLoop()
-	go db.auditLoop()
+	// A few writers: a read waits for its record, and one writer would
+	// queue every read behind the round trip in flight.
+	for range auditWriters {
+		db.auditWriters.Add(1)
+		go db.auditLoop()
+	}
 	return db, nil
 }
 
@@ -187,7 +192,7 @@ func (db *DB) Close() error {
 	close(db.audits)
 	db.mu.Unlock()
 	<-db.done
-	<-db.auditDone
+	db.auditWriters.Wait()
 	db.pool.Close()
 	return nil
 }
