@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kithhq/kith"
+	"github.com/kithhq/kith/access"
 	"github.com/kithhq/kith/importer"
 	"github.com/kithhq/kith/profile"
 )
@@ -199,7 +200,14 @@ func startImporter(ctx context.Context, cfg Config, logger *slog.Logger, process
 	if err != nil {
 		return nil, err
 	}
-	proc = profile.NewProcessor(db, processorConfig(cfg, single), logger, nil)
+	// The same processor as kith serve's: it must heed the lifecycle
+	// source's stage changes as serve's does.
+	lifeSrc, err := internalSource(ctx, access.New(db, db, 0), lifecycleSource)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("lifecycle source: %w", err)
+	}
+	proc = profile.NewProcessor(db, processorConfig(cfg, single, lifeSrc.ID), logger, nil)
 	pctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -217,16 +225,21 @@ func startImporter(ctx context.Context, cfg Config, logger *slog.Logger, process
 	}}, nil
 }
 
-// processorConfig is the profile processor's configuration, as Main.Run
-// makes it.
-func processorConfig(cfg Config, single bool) profile.Config {
+// processorConfig is the profile processor's configuration, the one that
+// kith serve and kith import both run: a processor that folded events
+// otherwise would build other profiles from the same log. single says the
+// processor is the store's only writer (it may keep its cache);
+// lifecycleSource is the id of the source whose stage changes it heeds.
+func processorConfig(cfg Config, single bool, lifecycleSource string) profile.Config {
 	in := cfg.Intents
 	return profile.Config{
 		Identity: cfg.Identity,
 		Cache:    single,
 		Intents: profile.IntentConfig{HalfLife: time.Duration(in.HalfLife), CategoryTopics: in.CategoryTopics,
 			Rules: in.Rules, Top: in.Top},
-		Node: cfg.NodeID,
+		Purchases:       cfg.Purchases,
+		LifecycleSource: lifecycleSource,
+		Node:            cfg.NodeID,
 	}
 }
 

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -95,5 +97,30 @@ func testLifecycle(t *testing.T) {
 	}
 	if status, body := c.call("GET", "/v1/lifecycle", reader, nil); status != http.StatusOK {
 		t.Errorf("GET /v1/lifecycle with a read key: %d %s", status, body)
+	}
+}
+
+// kith import runs the same processor as kith serve: it heeds the same
+// lifecycle source's stage changes and reads the same purchases, or the two
+// would fold one log into different profiles.
+func TestImportProcessorMatchesServe(t *testing.T) {
+	var cfg Config
+	m := startMain(t, func(c *Config) { cfg = *c })
+	serveCfg := m.Processor.Config()
+	src := m.Lifecycle.Source().ID
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	run, err := startImporter(context.Background(), cfg, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer run.close()
+	got := run.proc.Config()
+	if got.LifecycleSource != src || serveCfg.LifecycleSource != src {
+		t.Errorf("lifecycle source: serve heeds %q, import %q; want %q for both", serveCfg.LifecycleSource, got.LifecycleSource, src)
+	}
+	if !slices.Equal(got.Purchases.Events, serveCfg.Purchases.Events) || !slices.Equal(got.Purchases.AmountFields, serveCfg.Purchases.AmountFields) {
+		t.Errorf("purchases: serve %+v, import %+v", serveCfg.Purchases, got.Purchases)
 	}
 }

@@ -127,17 +127,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("lifecycle source: %w", err)
 	}
-	in := m.Config.Intents
 	var life *lifecycle.Service
-	proc = profile.NewProcessor(m.DB, profile.Config{
-		Identity: m.Config.Identity,
-		Cache:    single, // only when this processor is the store's one writer
-		Intents: profile.IntentConfig{HalfLife: time.Duration(in.HalfLife), CategoryTopics: in.CategoryTopics,
-			Rules: in.Rules, Top: in.Top},
-		Node:            m.nodeID(),
-		Purchases:       m.Config.Purchases,
-		LifecycleSource: lifeSrc.ID,
-	}, m.Logger, func(b profile.BatchDone) {
+	pcfg := processorConfig(m.Config, single, lifeSrc.ID)
+	pcfg.Node = m.nodeID()
+	proc = profile.NewProcessor(m.DB, pcfg, m.Logger, func(b profile.BatchDone) {
 		m.Metrics.ObserveBatch(b.Events, b.Merges, b.Took)
 		life.Touched(b.Purchased)
 	})
