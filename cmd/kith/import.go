@@ -195,9 +195,17 @@ func startImporter(ctx context.Context, cfg Config, logger *slog.Logger, process
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
+	unlock := func() {}
+	if process {
+		var err error
+		if unlock, err = lockProcessing(cfg); err != nil {
+			return nil, err
+		}
+	}
 	var proc *profile.Processor
 	db, single, err := openStore(ctx, cfg, func(int, time.Duration) { proc.Notify() }, nil)
 	if err != nil {
+		unlock()
 		return nil, err
 	}
 	// The same processor as kith serve's: it must heed the lifecycle
@@ -205,6 +213,7 @@ func startImporter(ctx context.Context, cfg Config, logger *slog.Logger, process
 	lifeSrc, err := internalSource(ctx, access.New(db, db, 0), lifecycleSource)
 	if err != nil {
 		db.Close()
+		unlock()
 		return nil, fmt.Errorf("lifecycle source: %w", err)
 	}
 	proc = profile.NewProcessor(db, processorConfig(cfg, single, lifeSrc.ID), logger, nil)
@@ -222,6 +231,7 @@ func startImporter(ctx context.Context, cfg Config, logger *slog.Logger, process
 		cancel()
 		<-done
 		db.Close()
+		unlock()
 	}}, nil
 }
 

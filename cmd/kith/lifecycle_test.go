@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,4 +124,24 @@ func TestImportProcessorMatchesServe(t *testing.T) {
 	if !slices.Equal(got.Purchases.Events, serveCfg.Purchases.Events) || !slices.Equal(got.Purchases.AmountFields, serveCfg.Purchases.AmountFields) {
 		t.Errorf("purchases: serve %+v, import %+v", serveCfg.Purchases, got.Purchases)
 	}
+}
+
+// kith import refuses to process an embedded data directory that a running
+// kith serve processes (two processors, each believing itself the store's
+// only writer, would corrupt its cache), and goes ahead once it stops.
+func TestImportRefusesWhileServing(t *testing.T) {
+	var cfg Config
+	m := startMain(t, func(c *Config) { cfg = *c })
+	_, err := startImporter(context.Background(), cfg, nil, true)
+	if err == nil || !strings.Contains(err.Error(), "another Kith process") {
+		t.Fatalf("import beside a running server: %v, want a refusal naming the other process", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	run, err := startImporter(context.Background(), cfg, nil, true)
+	if err != nil {
+		t.Fatalf("import after the server stopped: %v", err)
+	}
+	run.close()
 }

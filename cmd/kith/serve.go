@@ -48,6 +48,7 @@ type Main struct {
 	Lifecycle *lifecycle.Service
 
 	stopProcessing context.CancelFunc
+	unlock         func() // gives up the embedded store's processing lock
 	processing     chan struct{}
 
 	demo   demoRun        // the demo loader, when --demo
@@ -84,6 +85,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		m.Logger = slog.Default()
 	}
 	m.Metrics = metrics.New()
+	if m.unlock, err = lockProcessing(m.Config); err != nil {
+		return err
+	}
 	var proc *profile.Processor
 	var single bool
 	m.DB, single, err = openStore(ctx, m.Config, func(n int, took time.Duration) {
@@ -91,10 +95,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		proc.Notify()
 	}, m.Metrics)
 	if err != nil {
+		m.unlock()
 		return err
 	}
 	defer func() {
 		if err != nil {
+			defer m.unlock()
 			if m.stopProcessing != nil {
 				m.stopProcessing()
 				<-m.processing
@@ -376,6 +382,10 @@ func (m *Main) Close() error {
 		if err := m.DB.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))
 		}
+	}
+	if m.unlock != nil {
+		m.unlock()
+		m.unlock = nil
 	}
 	return errors.Join(errs...)
 }
