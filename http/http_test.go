@@ -37,7 +37,12 @@ type env struct {
 	handler *kithhttp.Server
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, "web", "web", nil) }
+
+// newEnvWith serves the API over a fresh embedded store with a source of
+// that name and kind and an admin key; more, if set, adds to the server's
+// configuration.
+func newEnvWith(t *testing.T, source, kind string, more func(db *sqlite.DB, c *kithhttp.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
@@ -46,15 +51,18 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { db.Close() })
 	acc := access.New(db, db, time.Minute)
-	src, err := acc.EnsureSource(ctx, "web", "web", writeKey)
+	src, err := acc.EnsureSource(ctx, source, kind, writeKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := acc.EnsureKey(ctx, "admin", adminKey, []string{"admin"}); err != nil {
 		t.Fatal(err)
 	}
-	h := kithhttp.NewServer(kithhttp.Config{Ingest: ingest.New(db, acc), Access: acc, Metrics: metrics.New(), Version: "test",
-		Ready: db.Ready})
+	cfg := kithhttp.Config{Ingest: ingest.New(db, acc), Access: acc, Metrics: metrics.New(), Version: "test", Ready: db.Ready}
+	if more != nil {
+		more(db, &cfg)
+	}
+	h := kithhttp.NewServer(cfg)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &env{t: t, db: db, access: acc, srv: srv, source: src, handler: h}

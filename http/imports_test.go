@@ -4,43 +4,24 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/kithhq/kith/access"
 	kithhttp "github.com/kithhq/kith/http"
 	"github.com/kithhq/kith/identity"
 	"github.com/kithhq/kith/importer"
-	"github.com/kithhq/kith/ingest"
-	"github.com/kithhq/kith/metrics"
 	"github.com/kithhq/kith/store/sqlite"
 )
 
 func newImportEnv(t *testing.T) *env {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	acc := access.New(db, db, time.Minute)
-	src, err := acc.EnsureSource(ctx, "crm", "call_center", writeKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := acc.EnsureKey(ctx, "admin", adminKey, []string{"admin"}); err != nil {
-		t.Fatal(err)
-	}
-	jobs := importer.NewJobs(importer.New(db, identity.DefaultConfig(), nil, nil), t.TempDir(), 1<<20)
-	t.Cleanup(jobs.Close)
-	h := kithhttp.NewServer(kithhttp.Config{Ingest: ingest.New(db, acc), Access: acc, Imports: jobs, Metrics: metrics.New(), Version: "test"})
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &env{t: t, db: db, access: acc, srv: srv, source: src, handler: h}
+	return newEnvWith(t, "crm", "call_center", func(db *sqlite.DB, c *kithhttp.Config) {
+		jobs := importer.NewJobs(importer.New(db, identity.DefaultConfig(), nil, nil), t.TempDir(), 1<<20)
+		t.Cleanup(jobs.Close)
+		c.Imports = jobs
+	})
 }
 
 func TestImportJob(t *testing.T) {
