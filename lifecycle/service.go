@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -253,23 +252,10 @@ type SweepResult struct {
 // change as an event.
 func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 	res := SweepResult{Stages: map[string]int{}}
-	var batch []kith.Event
-	var moves []string
+	var ch changes
 	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		r, err := s.log.Append(ctx, batch)
-		if err == nil {
-			for i, e := range batch {
-				if e.Seq != 0 || r.Duplicates == 0 { // appended now, not a change already recorded
-					from, to, _ := strings.Cut(moves[i], "\x00")
-					s.countFlow(from, to)
-				}
-			}
-		}
-		batch, moves = batch[:0], moves[:0]
-		res.Changes += r.Appended
+		n, err := s.record(ctx, &ch)
+		res.Changes += n
 		return err
 	}
 	total, err := s.store.CountProfiles(ctx)
@@ -280,16 +266,7 @@ func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 		res.People++
 		a := s.Assess(p)
 		res.Stages[a.Stage]++
-		if a.Stage == p.Lifecycle.Current() {
-			return nil
-		}
-		e, err := s.stageEvent(ctx, p, a)
-		if err != nil {
-			s.logger.Warn("stage change not recorded", "profile", p.ID, "err", err)
-			return nil
-		}
-		moves = append(moves, p.Lifecycle.Current()+"\x00"+a.Stage)
-		if batch = append(batch, e); len(batch) >= 500 {
+		if s.change(ctx, &ch, p, a) && len(ch.evs) >= 500 {
 			return flush()
 		}
 		return nil
@@ -309,8 +286,7 @@ func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 // Check assesses the given people now (their purchases just changed) and
 // records their stage changes.
 func (s *Service) Check(ctx context.Context, ids []string) (int, error) {
-	var evs []kith.Event
-	var moves [][2]string
+	var ch changes
 	for _, id := range ids {
 		p, err := s.store.Profile(ctx, id)
 		if kith.IsCode(err, kith.ENOTFOUND) {
@@ -325,29 +301,50 @@ func (s *Service) Check(ctx context.Context, ids []string) (int, error) {
 				return 0, err
 			}
 		}
-		a := s.Assess(p)
-		if a.Stage == p.Lifecycle.Current() {
-			continue
-		}
-		e, err := s.stageEvent(ctx, p, a)
-		if err != nil {
-			s.logger.Warn("stage change not recorded", "profile", p.ID, "err", err)
-			continue
-		}
-		evs = append(evs, e)
-		moves = append(moves, [2]string{p.Lifecycle.Current(), a.Stage})
+		s.change(ctx, &ch, p, s.Assess(p))
 	}
-	if len(evs) == 0 {
+	return s.record(ctx, &ch)
+}
+
+// changes are stage change events waiting to be appended, with the move
+// each records.
+type changes struct {
+	evs   []kith.Event
+	moves [][2]string // from, to
+}
+
+// change adds p's move to a.Stage to ch, if it is one; it reports whether
+// it added an event.
+func (s *Service) change(ctx context.Context, ch *changes, p *kith.Profile, a Assessment) bool {
+	from := p.Lifecycle.Current()
+	if a.Stage == from {
+		return false
+	}
+	e, err := s.stageEvent(ctx, p, a)
+	if err != nil {
+		s.logger.Warn("stage change not recorded", "profile", p.ID, "err", err)
+		return false
+	}
+	ch.evs, ch.moves = append(ch.evs, e), append(ch.moves, [2]string{from, a.Stage})
+	return true
+}
+
+// record appends ch's events, counts the moves the log took as new (not a
+// change another finder recorded first), empties ch and returns how many
+// events were new.
+func (s *Service) record(ctx context.Context, ch *changes) (int, error) {
+	if len(ch.evs) == 0 {
 		return 0, nil
 	}
-	r, err := s.log.Append(ctx, evs)
+	r, err := s.log.Append(ctx, ch.evs)
 	if err == nil {
-		for i, e := range evs {
+		for i, e := range ch.evs {
 			if e.Seq != 0 || r.Duplicates == 0 {
-				s.countFlow(moves[i][0], moves[i][1])
+				s.countFlow(ch.moves[i][0], ch.moves[i][1])
 			}
 		}
 	}
+	ch.evs, ch.moves = ch.evs[:0], ch.moves[:0]
 	return r.Appended, err
 }
 
