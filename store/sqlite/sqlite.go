@@ -32,9 +32,10 @@ var migrations embed.FS
 //   - ProfilesFileName (profiles.db): identity graph, profiles, timelines and
 //     the processors' cursors, all derived from the log. Its cursor commits
 //     with the changes it caused, so a crash loses neither nor doubles one.
-//   - AuditFileName (audit.db): who read or changed what; fsync'd like the
-//     log, with a writer of its own so recording a read never queues
-//     behind ingestion.
+//   - AuditFileName (audit.db): who read or changed what, with a writer of
+//     its own so recording a read never queues behind ingestion.
+//   - OffersFileName (offers.db): the offer catalog, grants and
+//     redemptions; fsync'd like the log, with its own writer.
 const (
 	FileName         = "kith.db"
 	ProfilesFileName = "profiles.db"
@@ -51,6 +52,8 @@ type DB struct {
 	pr   *sql.DB  // profiles.db: read-only pool
 	aw   *sql.DB  // audit.db: exactly one connection
 	ar   *sql.DB  // audit.db: read-only pool
+	ow   *sql.DB  // offers.db: exactly one connection
+	or   *sql.DB  // offers.db: read-only pool
 	pwp  prepared // hot statements on pw
 	prp  prepared // hot statements on pr
 
@@ -64,6 +67,10 @@ type DB struct {
 	audits          chan *auditReq
 	auditDone       chan struct{}
 	checkpointsDone chan struct{}
+
+	// The offer ledger's operations, grouped by its writer.
+	ledgerReqs chan *ledgerReq
+	ledgerDone chan struct{}
 
 	// MaxCommitEvents caps the events one group commit takes.
 	maxCommitEvents int
@@ -127,6 +134,8 @@ func Open(ctx context.Context, dir string, opt Options) (_ *DB, err error) {
 		audits:          make(chan *auditReq, 1024),
 		auditDone:       make(chan struct{}),
 		checkpointsDone: make(chan struct{}),
+		ledgerReqs:      make(chan *ledgerReq, 1024),
+		ledgerDone:      make(chan struct{}),
 		maxCommitEvents: opt.MaxCommitEvents,
 		onCommit:        opt.OnCommit,
 	}
@@ -157,6 +166,10 @@ func Open(ctx context.Context, dir string, opt Options) (_ *DB, err error) {
 	if db.aw, db.ar, err = openPair(filepath.Join(dir, AuditFileName), "NORMAL", 8); err != nil {
 		return nil, err
 	}
+	// FULL: a grant or a redemption is a promise, like an acknowledged event.
+	if db.ow, db.or, err = openPair(filepath.Join(dir, OffersFileName), "FULL", 16); err != nil {
+		return nil, err
+	}
 	if err = migrate(ctx, db.w, "migrations/events"); err != nil {
 		return nil, err
 	}
@@ -164,6 +177,9 @@ func Open(ctx context.Context, dir string, opt Options) (_ *DB, err error) {
 		return nil, err
 	}
 	if err = migrate(ctx, db.aw, "migrations/audit"); err != nil {
+		return nil, err
+	}
+	if err = migrate(ctx, db.ow, "migrations/offers"); err != nil {
 		return nil, err
 	}
 	// Reads wait for their audit record: checkpoints run beside the writer
@@ -180,6 +196,7 @@ func Open(ctx context.Context, dir string, opt Options) (_ *DB, err error) {
 	go db.writeLoop()
 	go db.auditLoop()
 	go db.auditCheckpoints()
+	go db.ledgerLoop()
 	return db, nil
 }
 
@@ -187,7 +204,7 @@ func (db *DB) closeAll() error {
 	db.pwp.close()
 	db.prp.close()
 	var errs []error
-	for _, c := range []*sql.DB{db.r, db.w, db.pr, db.pw, db.ar, db.aw} {
+	for _, c := range []*sql.DB{db.r, db.w, db.pr, db.pw, db.ar, db.aw, db.or, db.ow} {
 		if c != nil {
 			errs = append(errs, c.Close())
 		}
@@ -211,14 +228,17 @@ func (db *DB) Close() error {
 	db.closed = true
 	close(db.appends)
 	close(db.audits)
+	close(db.ledgerReqs)
 	db.mu.Unlock()
 	<-db.done
 	<-db.auditDone
+	<-db.ledgerDone
 	<-db.checkpointsDone
 	// Fold the WAL into the main file so a cold start reads one file.
 	_, _ = db.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	_, _ = db.pw.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	_, _ = db.aw.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	_, _ = db.ow.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	return db.closeAll()
 }
 

@@ -28,6 +28,7 @@ type Store interface {
 	kith.UserStore
 	kith.SessionStore
 	kith.AuditLog
+	kith.OfferStore
 	profile.Store
 	profile.Reader
 	// ScanProfiles returns up to limit current profiles with ids after
@@ -78,6 +79,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	}
 	runProfiles(t, open)
 	runUsers(t, open)
+	runOffers(t, open)
 }
 
 // base is a time with microseconds set, so that it round-trips exactly in

@@ -1,0 +1,510 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kithhq/kith"
+)
+
+// OffersFileName is the offer ledger's database in the data directory. A
+// redemption is a promise kept, so every commit is fsync'd; it has its own
+// writer so that redeeming never queues behind ingestion or processing.
+const OffersFileName = "offers.db"
+
+// ledgerReq is one ledger operation for the offers writer. The writer runs
+// concurrent operations one after another inside one transaction, each in a
+// savepoint of its own, and commits them with one fsync: an operation that
+// fails rolls back alone, and one writer makes every read-check-write inside
+// an operation atomic.
+type ledgerReq struct {
+	fn   func(tx *sql.Tx) error
+	err  error
+	done chan struct{}
+}
+
+func (db *DB) ledger(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	req := &ledgerReq{fn: fn, done: make(chan struct{})}
+	db.mu.RLock()
+	if db.closed {
+		db.mu.RUnlock()
+		return kith.Errorf(kith.EUNAVAILABLE, "the store is closing")
+	}
+	select {
+	case db.ledgerReqs <- req:
+		db.mu.RUnlock()
+	case <-ctx.Done():
+		db.mu.RUnlock()
+		return ctx.Err()
+	}
+	<-req.done
+	return req.err
+}
+
+func (db *DB) ledgerLoop() {
+	defer close(db.ledgerDone)
+	var batch []*ledgerReq
+	for req := range db.ledgerReqs {
+		batch = append(batch[:0], req)
+	gather:
+		for len(batch) < 1024 {
+			select {
+			case more, ok := <-db.ledgerReqs:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, more)
+			default:
+				break gather
+			}
+		}
+		if err := db.commitLedger(batch); err != nil {
+			for _, r := range batch {
+				r.err = err
+			}
+		}
+		for _, r := range batch {
+			close(r.done)
+		}
+	}
+}
+
+func (db *DB) commitLedger(batch []*ledgerReq) error {
+	tx, err := db.ow.Begin()
+	if err != nil {
+		return fmt.Errorf("offer ledger: %w", err)
+	}
+	defer tx.Rollback()
+	for _, r := range batch {
+		if _, err := tx.Exec("SAVEPOINT op"); err != nil {
+			return fmt.Errorf("offer ledger: %w", err)
+		}
+		r.err = r.fn(tx)
+		if r.err != nil {
+			if _, err := tx.Exec("ROLLBACK TO op"); err != nil {
+				return fmt.Errorf("offer ledger: %w", err)
+			}
+		}
+		if _, err := tx.Exec("RELEASE op"); err != nil {
+			return fmt.Errorf("offer ledger: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("offer ledger: commit: %w", err)
+	}
+	return nil
+}
+
+// offerDoc is what a version row keeps: the offer without status and counts.
+func offerDoc(o *kith.Offer) ([]byte, error) {
+	c := *o
+	c.Status, c.Granted, c.Redeemed = "", 0, 0
+	return json.Marshal(&c)
+}
+
+// CreateOffer stores version 1 of a new offer.
+func (db *DB) CreateOffer(ctx context.Context, o *kith.Offer) error {
+	doc, err := offerDoc(o)
+	if err != nil {
+		return err
+	}
+	return db.ledger(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.Exec("INSERT INTO offers (code, version, status) VALUES (?, 1, ?)", o.Code, string(o.Status)); err != nil {
+			return classify(err, "offer "+o.Code)
+		}
+		_, err := tx.Exec("INSERT INTO offer_versions (code, version, doc, created_at) VALUES (?, 1, ?, ?)", o.Code, string(doc), o.CreatedAt.UnixNano())
+		return err
+	})
+}
+
+// UpdateOffer stores the offer's next version.
+func (db *DB) UpdateOffer(ctx context.Context, o *kith.Offer) error {
+	doc, err := offerDoc(o)
+	if err != nil {
+		return err
+	}
+	return db.ledger(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec("UPDATE offers SET version = ? WHERE code = ? AND version = ?", o.Version, o.Code, o.Version-1)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			if err := tx.QueryRow("SELECT 1 FROM offers WHERE code = ?", o.Code).Scan(new(int)); err != nil {
+				return classify(err, "offer "+o.Code)
+			}
+			return kith.Errorf(kith.ECONFLICT, "offer %s was changed since version %d; read it again", o.Code, o.Version-1)
+		}
+		_, err = tx.Exec("INSERT INTO offer_versions (code, version, doc, created_at) VALUES (?, ?, ?, ?)", o.Code, o.Version, string(doc), o.CreatedAt.UnixNano())
+		return err
+	})
+}
+
+// SetOfferStatus changes an offer's status.
+func (db *DB) SetOfferStatus(ctx context.Context, code string, status kith.OfferStatus) (*kith.Offer, error) {
+	err := db.ledger(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec("UPDATE offers SET status = ? WHERE code = ?", string(status), code)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return kith.Errorf(kith.ENOTFOUND, "offer %s not found", code)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return db.Offer(ctx, code)
+}
+
+const offerCols = `v.doc, o.status, o.granted, o.redeemed`
+
+func scanOffer(row interface{ Scan(...any) error }) (*kith.Offer, error) {
+	var doc []byte
+	var status string
+	var granted, redeemed int
+	if err := row.Scan(&doc, &status, &granted, &redeemed); err != nil {
+		return nil, err
+	}
+	o := new(kith.Offer)
+	if err := json.Unmarshal(doc, o); err != nil {
+		return nil, fmt.Errorf("decode offer: %w", err)
+	}
+	o.Status, o.Granted, o.Redeemed = kith.OfferStatus(status), granted, redeemed
+	return o, nil
+}
+
+// Offer returns an offer's current version.
+func (db *DB) Offer(ctx context.Context, code string) (*kith.Offer, error) {
+	o, err := scanOffer(db.or.QueryRowContext(ctx, `SELECT `+offerCols+` FROM offers o
+		JOIN offer_versions v ON v.code = o.code AND v.version = o.version WHERE o.code = ?`, code))
+	return o, classify(err, "offer "+code)
+}
+
+// OfferVersion returns one version of an offer.
+func (db *DB) OfferVersion(ctx context.Context, code string, version int) (*kith.Offer, error) {
+	o, err := scanOffer(db.or.QueryRowContext(ctx, `SELECT `+offerCols+` FROM offers o
+		JOIN offer_versions v ON v.code = o.code AND v.version = ? WHERE o.code = ?`, version, code))
+	return o, classify(err, fmt.Sprintf("offer %s version %d", code, version))
+}
+
+// Offers returns every offer's current version.
+func (db *DB) Offers(ctx context.Context) ([]kith.Offer, error) {
+	rows, err := db.or.QueryContext(ctx, `SELECT `+offerCols+` FROM offers o
+		JOIN offer_versions v ON v.code = o.code AND v.version = o.version ORDER BY o.code`)
+	if err != nil {
+		return nil, fmt.Errorf("list offers: %w", err)
+	}
+	defer rows.Close()
+	var out []kith.Offer
+	for rows.Next() {
+		o, err := scanOffer(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *o)
+	}
+	return out, rows.Err()
+}
+
+func outbox(tx *sql.Tx, e kith.Event) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec("INSERT INTO offer_outbox (event) VALUES (?)", string(b))
+	return err
+}
+
+// AddGrants stores grants under their guards, each in a savepoint of its own.
+func (db *DB) AddGrants(ctx context.Context, gs []kith.NewGrant) ([]*kith.Grant, []error, error) {
+	stored := make([]*kith.Grant, len(gs))
+	errs := make([]error, len(gs))
+	// One ledger operation for the whole call: a store failure stores none.
+	err := db.ledger(ctx, func(tx *sql.Tx) error {
+		for i := range gs {
+			if _, err := tx.Exec("SAVEPOINT grant"); err != nil {
+				return err
+			}
+			g, gerr, err := addGrant(tx, &gs[i])
+			if err != nil {
+				return err
+			}
+			if gerr != nil {
+				if _, err := tx.Exec("ROLLBACK TO grant"); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.Exec("RELEASE grant"); err != nil {
+				return err
+			}
+			stored[i], errs[i] = g, gerr
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("store grants: %w", err)
+	}
+	return stored, errs, nil
+}
+
+// addGrant stores one grant; gerr is a guard that did not hold.
+func addGrant(tx *sql.Tx, ng *kith.NewGrant) (_ *kith.Grant, gerr, err error) {
+	g := ng.Grant
+	if g.IdempotencyKey != "" {
+		prev, err := scanGrant(tx.QueryRow("SELECT "+grantCols+" FROM grants WHERE idem_key = ?", g.IdempotencyKey))
+		if err == nil {
+			return prev, nil, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, nil, err
+		}
+	}
+	res, err := tx.Exec("UPDATE offers SET granted = granted + 1 WHERE code = ? AND (? = 0 OR granted < ?)", g.Offer, ng.Budget, ng.Budget)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if err := tx.QueryRow("SELECT 1 FROM offers WHERE code = ?", g.Offer).Scan(new(int)); err != nil {
+			return nil, classify(err, "offer "+g.Offer), nil
+		}
+		return nil, kith.ErrGrantBudget, nil
+	}
+	if ng.PerPerson > 0 && len(ng.Holders) > 0 {
+		args := []any{g.Offer}
+		for _, h := range ng.Holders {
+			args = append(args, h)
+		}
+		var n int
+		if err := tx.QueryRow(`SELECT count(*) FROM grants WHERE offer = ? AND voided_at IS NULL AND profile_id IN (`+
+			placeholders(len(ng.Holders))+`)`, args...).Scan(&n); err != nil {
+			return nil, nil, err
+		}
+		if n >= ng.PerPerson {
+			return nil, kith.ErrPersonLimit, nil
+		}
+	}
+	var key any
+	if g.IdempotencyKey != "" {
+		key = g.IdempotencyKey
+	}
+	if _, err := tx.Exec(`INSERT INTO grants (id, code, offer, offer_version, profile_id, channel, campaign, message,
+		granted_at, granted_by, expires_at, idem_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		g.ID, g.Code, g.Offer, g.OfferVersion, g.ProfileID, string(g.Channel), g.Campaign, g.MessageRef,
+		g.GrantedAt.UnixNano(), g.GrantedBy, g.ExpiresAt.UnixNano(), key); err != nil {
+		return nil, nil, classify(err, "grant "+g.ID)
+	}
+	if err := outbox(tx, ng.Event); err != nil {
+		return nil, nil, err
+	}
+	c := *g
+	return &c, nil, nil
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+const grantCols = `id, code, offer, offer_version, profile_id, channel, campaign, message, granted_at, granted_by,
+	expires_at, coalesce(idem_key, ''), redemption, coalesce(redeem_key, ''), void`
+
+func scanGrant(row interface{ Scan(...any) error }) (*kith.Grant, error) {
+	var g kith.Grant
+	var channel string
+	var granted, expires int64
+	var redemption, void sql.NullString
+	var redeemKey string
+	if err := row.Scan(&g.ID, &g.Code, &g.Offer, &g.OfferVersion, &g.ProfileID, &channel, &g.Campaign, &g.MessageRef,
+		&granted, &g.GrantedBy, &expires, &g.IdempotencyKey, &redemption, &redeemKey, &void); err != nil {
+		return nil, err
+	}
+	g.Channel = kith.Kind(channel)
+	g.GrantedAt, g.ExpiresAt = time.Unix(0, granted).UTC(), time.Unix(0, expires).UTC()
+	if redemption.Valid {
+		g.Redemption = new(kith.Redemption)
+		if err := json.Unmarshal([]byte(redemption.String), g.Redemption); err != nil {
+			return nil, fmt.Errorf("decode redemption of %s: %w", g.ID, err)
+		}
+		g.Redemption.IdempotencyKey = redeemKey
+	}
+	if void.Valid {
+		g.Void = new(kith.Void)
+		if err := json.Unmarshal([]byte(void.String), g.Void); err != nil {
+			return nil, fmt.Errorf("decode void of %s: %w", g.ID, err)
+		}
+	}
+	return &g, nil
+}
+
+// GrantByID returns one grant.
+func (db *DB) GrantByID(ctx context.Context, id string) (*kith.Grant, error) {
+	g, err := scanGrant(db.or.QueryRowContext(ctx, "SELECT "+grantCols+" FROM grants WHERE id = ?", id))
+	return g, classify(err, "grant "+id)
+}
+
+// GrantByCode returns the grant with a redemption code.
+func (db *DB) GrantByCode(ctx context.Context, code string) (*kith.Grant, error) {
+	g, err := scanGrant(db.or.QueryRowContext(ctx, "SELECT "+grantCols+" FROM grants WHERE code = ?", code))
+	return g, classify(err, "grant with code "+code)
+}
+
+// Grants returns the grants of the profiles, newest first.
+func (db *DB) Grants(ctx context.Context, profileIDs []string) ([]kith.Grant, error) {
+	if len(profileIDs) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(profileIDs))
+	for i, id := range profileIDs {
+		args[i] = id
+	}
+	rows, err := db.or.QueryContext(ctx, "SELECT "+grantCols+" FROM grants WHERE profile_id IN ("+
+		placeholders(len(args))+") ORDER BY granted_at DESC, id DESC", args...)
+	if err != nil {
+		return nil, fmt.Errorf("grants: %w", err)
+	}
+	defer rows.Close()
+	var out []kith.Grant
+	for rows.Next() {
+		g, err := scanGrant(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *g)
+	}
+	return out, rows.Err()
+}
+
+// Redeem spends a held grant once.
+func (db *DB) Redeem(ctx context.Context, id string, r kith.Redemption, budget int, e kith.Event) (*kith.Grant, error) {
+	doc, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	var g *kith.Grant
+	var guard error
+	err = db.ledger(ctx, func(tx *sql.Tx) error {
+		guard = nil
+		cur, err := scanGrant(tx.QueryRow("SELECT "+grantCols+" FROM grants WHERE id = ?", id))
+		if err != nil {
+			return classify(err, "grant "+id)
+		}
+		g = cur
+		switch {
+		case cur.Redemption != nil && r.IdempotencyKey != "" && cur.Redemption.IdempotencyKey == r.IdempotencyKey:
+			return nil
+		case cur.Redemption != nil || cur.Void != nil || !r.At.Before(cur.ExpiresAt):
+			guard = kith.ErrGrantSettled
+			return nil
+		}
+		res, err := tx.Exec("UPDATE offers SET redeemed = redeemed + 1 WHERE code = ? AND (? = 0 OR redeemed < ?)", cur.Offer, budget, budget)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			guard = kith.ErrRedeemBudget
+			return nil
+		}
+		var key any
+		if r.IdempotencyKey != "" {
+			key = r.IdempotencyKey
+		}
+		res, err = tx.Exec(`UPDATE grants SET redeemed_at = ?, redemption = ?, redeem_key = ?
+			WHERE id = ? AND redeemed_at IS NULL AND voided_at IS NULL`, r.At.UnixNano(), string(doc), key, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return fmt.Errorf("redeem grant %s: the held grant was not updated", id)
+		}
+		if err := outbox(tx, e); err != nil {
+			return err
+		}
+		red := r
+		g.Redemption = &red
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return g, guard
+}
+
+// VoidGrant withdraws a held grant.
+func (db *DB) VoidGrant(ctx context.Context, id string, v kith.Void, e kith.Event) (*kith.Grant, error) {
+	doc, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var g *kith.Grant
+	var guard error
+	err = db.ledger(ctx, func(tx *sql.Tx) error {
+		guard = nil
+		cur, err := scanGrant(tx.QueryRow("SELECT "+grantCols+" FROM grants WHERE id = ?", id))
+		if err != nil {
+			return classify(err, "grant "+id)
+		}
+		g = cur
+		if cur.Redemption != nil || cur.Void != nil {
+			guard = kith.ErrGrantSettled
+			return nil
+		}
+		if _, err := tx.Exec("UPDATE grants SET voided_at = ?, void = ? WHERE id = ?", v.At.UnixNano(), string(doc), id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec("UPDATE offers SET granted = granted - 1 WHERE code = ?", cur.Offer); err != nil {
+			return err
+		}
+		if err := outbox(tx, e); err != nil {
+			return err
+		}
+		vv := v
+		g.Void = &vv
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return g, guard
+}
+
+// OfferOutbox returns queued ledger events, oldest first.
+func (db *DB) OfferOutbox(ctx context.Context, limit int) ([]kith.OutboxEvent, error) {
+	rows, err := db.or.QueryContext(ctx, "SELECT id, event FROM offer_outbox ORDER BY id LIMIT ?", limit)
+	if err != nil {
+		return nil, fmt.Errorf("offer outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []kith.OutboxEvent
+	for rows.Next() {
+		var o kith.OutboxEvent
+		var b []byte
+		if err := rows.Scan(&o.ID, &b); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(b, &o.Event); err != nil {
+			return nil, fmt.Errorf("decode outbox event %d: %w", o.ID, err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// DeleteOfferOutbox removes delivered events from the queue.
+func (db *DB) DeleteOfferOutbox(ctx context.Context, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return db.ledger(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec("DELETE FROM offer_outbox WHERE id IN ("+placeholders(len(ids))+")", args...)
+		return err
+	})
+}
