@@ -23,6 +23,9 @@ type Error struct {
 	Code    string
 	Field   string // a JSON path such as "batch[3].userId"; empty when not about one field
 	Message string // a sentence for the person who sent the request
+	// Detail, when set, is facts a program can act on, answered with the
+	// error (e.g. when and where a grant was already redeemed).
+	Detail any
 }
 
 func (e *Error) Error() string {
@@ -72,6 +75,15 @@ func ErrorField(err error) string {
 		return e.Field
 	}
 	return ""
+}
+
+// ErrorDetail returns the detail of the first *Error in err's chain.
+func ErrorDetail(err error) any {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Detail
+	}
+	return nil
 }
 
 // IsCode reports whether err carries the given code.

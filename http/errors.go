@@ -30,6 +30,7 @@ type ErrorDetail struct {
 	Code    string `json:"code"`
 	Field   string `json:"field,omitempty"`
 	Message string `json:"message"`
+	Detail  any    `json:"detail,omitempty"`
 }
 
 // writeError answers err with its status and JSON body. Unclassified errors
@@ -46,7 +47,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) i
 	if status == http.StatusUnauthorized && r.URL.Path != "" && !isIngestPath(r.URL.Path) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="kith"`)
 	}
-	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Field: kith.ErrorField(err), Message: kith.ErrorMessage(err)}})
+	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Field: kith.ErrorField(err), Message: kith.ErrorMessage(err), Detail: kith.ErrorDetail(err)}})
 	return status
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kithhq/kith"
 	"github.com/kithhq/kith/clv"
+	"github.com/kithhq/kith/identity"
 )
 
 // Store is what the service reads: the customers — people holding a
@@ -454,43 +455,11 @@ func (s *Service) stageEvent(ctx context.Context, p *kith.Profile, a Assessment)
 	msg := map[string]any{"type": "track", "event": kith.EventStageChanged, "messageId": e.MessageID,
 		"timestamp":  now.Format(time.RFC3339Nano),
 		"properties": map[string]any{"from": p.Lifecycle.Current(), "to": a.Stage, "reason": a.Reason}}
-	if !address(&e, msg, links) {
+	if !identity.Address(&e, msg, links) {
 		return kith.Event{}, fmt.Errorf("profile %s holds no identifier to address an event to", p.ID)
 	}
 	if e.Payload, err = json.Marshal(msg); err != nil {
 		return kith.Event{}, err
 	}
 	return e, nil
-}
-
-// address puts one of the person's identifiers on the event, the most
-// telling first: user id, then anonymous id, then any other as a context
-// trait (e-mail, phone, loyalty id…).
-func address(e *kith.Event, msg map[string]any, links []kith.Link) bool {
-	pick := func(typ string) (string, bool) {
-		for _, l := range links {
-			if l.Identifier.Type == typ {
-				return l.Identifier.Value, true
-			}
-		}
-		return "", false
-	}
-	if v, ok := pick(kith.IDUserID); ok {
-		e.UserID, msg["userId"] = v, v
-		return true
-	}
-	if v, ok := pick(kith.IDAnonymousID); ok {
-		e.AnonymousID, msg["anonymousId"] = v, v
-		return true
-	}
-	for _, l := range links {
-		if l.Identifier.Type == kith.IDDeviceID {
-			continue
-		}
-		// The person is found by the trait (an invented anonymousId
-		// would become an identifier of theirs).
-		msg["context"] = map[string]any{"traits": map[string]any{l.Identifier.Type: l.Identifier.Value}}
-		return true
-	}
-	return false
 }

@@ -100,15 +100,7 @@ func (s *Service) Lookup(ctx context.Context, typ, value string) (*View, []strin
 	if err := needPII(a, "looking a profile up by an identifier"); err != nil {
 		return nil, nil, err
 	}
-	cfg := s.proc.Config()
-	if !cfg.Identity.IsType(typ) {
-		return nil, nil, kith.Invalid(typ, "unknown identifier type; use one of %s", strings.Join(cfg.Identity.Types(), ", "))
-	}
-	v, err := cfg.Identity.Normalize(typ, value)
-	if err != nil {
-		return nil, nil, kith.Invalid(typ, "%v", err)
-	}
-	ids, err := s.r.ProfileIDsFor(ctx, kith.Identifier{Type: typ, Value: v})
+	ids, v, err := s.resolve(ctx, typ, value)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -126,6 +118,71 @@ func (s *Service) Lookup(ctx context.Context, typ, value string) (*View, []strin
 		return view, nil, nil
 	}
 	return nil, ids, kith.Errorf(kith.ECONFLICT, "%d profiles hold %s %s", len(ids), typ, v)
+}
+
+// resolve normalises an identifier and returns the current profiles holding it.
+func (s *Service) resolve(ctx context.Context, typ, value string) ([]string, string, error) {
+	cfg := s.proc.Config()
+	if !cfg.Identity.IsType(typ) {
+		return nil, "", kith.Invalid(typ, "unknown identifier type; use one of %s", strings.Join(cfg.Identity.Types(), ", "))
+	}
+	v, err := cfg.Identity.Normalize(typ, value)
+	if err != nil {
+		return nil, "", kith.Invalid(typ, "%v", err)
+	}
+	ids, err := s.r.ProfileIDsFor(ctx, kith.Identifier{Type: typ, Value: v})
+	return ids, v, err
+}
+
+// Resolve returns the one current profile holding an identifier, normalised
+// as identifiers are: ENOTFOUND when none does, ECONFLICT when several do.
+// Like Person it is for services acting for a person and records no read.
+func (s *Service) Resolve(ctx context.Context, typ, value string) (string, error) {
+	ids, v, err := s.resolve(ctx, typ, value)
+	if err != nil {
+		return "", err
+	}
+	switch len(ids) {
+	case 0:
+		return "", &kith.Error{Code: kith.ENOTFOUND, Field: typ, Message: fmt.Sprintf("no profile holds %s %s", typ, v)}
+	case 1:
+		return ids[0], nil
+	}
+	return "", &kith.Error{Code: kith.ECONFLICT, Field: typ, Message: fmt.Sprintf("%d profiles hold %s %s", len(ids), typ, v)}
+}
+
+// Person returns the current profile of id (following a merge), the ids of
+// every profile that is one person with it now (itself and the profiles
+// merged into it, whose grants and consents are the person's), and its
+// identifiers. It is for services that act for a person, such as the offer
+// ledger, and records no read: what they disclose, they record.
+func (s *Service) Person(ctx context.Context, id string) (*kith.Profile, []string, []kith.Link, error) {
+	p, _, err := s.current(ctx, id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ms, err := s.r.Merges(ctx, p.ID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	holders := []string{p.ID}
+	seen := map[string]bool{p.ID: true}
+	for _, m := range ms {
+		if !m.UndoneAt.IsZero() {
+			continue
+		}
+		for _, h := range []string{m.Survivor, m.Absorbed} {
+			if !seen[h] {
+				seen[h] = true
+				holders = append(holders, h)
+			}
+		}
+	}
+	links, err := s.r.Links(ctx, p.ID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return p, holders, links, nil
 }
 
 // Page is one page of a timeline.
