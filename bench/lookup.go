@@ -7,10 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/kithhq/kith"
@@ -70,22 +67,9 @@ type LookupOptions struct {
 }
 
 // LookupReport is what a lookup run measured.
-type LookupReport struct {
-	Lookups, Errors int64
-	FirstError      string
-	Elapsed         time.Duration
-	P50, P99, Max   time.Duration
-}
+type LookupReport struct{ Latencies }
 
-func (r *LookupReport) String() string {
-	s := fmt.Sprintf("%d lookups by phone in %s: %.0f/s; latency p50 %s  p99 %s  max %s",
-		r.Lookups, r.Elapsed.Round(time.Millisecond), float64(r.Lookups)/r.Elapsed.Seconds(),
-		r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Max.Round(time.Microsecond))
-	if r.Errors > 0 {
-		s += fmt.Sprintf("\n%d failed; first: %s", r.Errors, r.FirstError)
-	}
-	return s
-}
+func (r *LookupReport) String() string { return r.Summary("lookups by phone") }
 
 // Lookup looks profiles up by phone at a steady rate and measures latency.
 func Lookup(ctx context.Context, o LookupOptions) (*LookupReport, error) {
@@ -98,67 +82,22 @@ func Lookup(ctx context.Context, o LookupOptions) (*LookupReport, error) {
 	tr := &http.Transport{MaxIdleConns: o.Concurrency, MaxIdleConnsPerHost: o.Concurrency}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	runCtx, cancel := context.WithTimeout(ctx, o.Duration)
-	defer cancel()
-	var (
-		n, errs  atomic.Int64
-		mu       sync.Mutex
-		lat      []time.Duration
-		firstErr sync.Once
-		errMsg   string
-		wg       sync.WaitGroup
-	)
-	every := time.Duration(float64(time.Second) * float64(o.Concurrency) / o.Rate)
-	start := time.Now()
-	for c := range o.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(c), 7))
-			next := start.Add(every * time.Duration(c) / time.Duration(o.Concurrency))
-			var mine []time.Duration
-			for {
-				if d := time.Until(next); d > 0 {
-					select {
-					case <-time.After(d):
-					case <-runCtx.Done():
-					}
-				}
-				if runCtx.Err() != nil {
-					break
-				}
-				next = next.Add(every)
-				u := o.URL + "/v1/profiles/lookup?phone=" + url.QueryEscape(Phone(rng.IntN(o.People)))
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-				req.Header.Set("Authorization", "Bearer "+o.APIKey)
-				t0 := time.Now()
-				resp, err := client.Do(req)
-				d := time.Since(t0)
-				if err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						err = fmt.Errorf("status %s", resp.Status)
-					}
-				}
-				n.Add(1)
-				if err != nil {
-					errs.Add(1)
-					firstErr.Do(func() { errMsg = err.Error() })
-					continue
-				}
-				mine = append(mine, d)
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	r := &LookupReport{Lookups: n.Load(), Errors: errs.Load(), FirstError: errMsg, Elapsed: time.Since(start)}
-	if len(lat) > 0 {
-		slices.Sort(lat)
-		r.P50, r.P99, r.Max = lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)], lat[len(lat)-1]
-	}
-	return r, ctx.Err()
+	lat, err := OpenLoop(ctx, o.Rate, o.Duration, o.Concurrency, func(ctx context.Context, i int64) error {
+		// A fixed scatter of people: every run asks for the same ones.
+		person := int((uint64(i) * 2654435761) % uint64(o.People))
+		u := o.URL + "/v1/profiles/lookup?phone=" + url.QueryEscape(Phone(person))
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		req.Header.Set("Authorization", "Bearer "+o.APIKey)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %s", resp.Status)
+		}
+		return nil
+	})
+	return &LookupReport{lat}, err
 }

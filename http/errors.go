@@ -60,13 +60,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // decodeJSON reads a small JSON request body of the REST API into v.
-func decodeJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+func decodeJSON(r *http.Request, v any) error { return decodeJSONLimit(r, v, 1<<20) }
+
+// decodeJSONLimit reads a JSON request body of at most limit bytes into v.
+func decodeJSONLimit(r *http.Request, v any, limit int64) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			return kith.Invalid(te.Field, "must not be a JSON %s", te.Value)
+		}
+		var me *http.MaxBytesError
+		if errors.As(err, &me) {
+			return kith.Errorf(kith.ETOOLARGE, "the request body is larger than %d bytes", limit)
 		}
 		return kith.Invalid("", "malformed JSON: %s", err.Error())
 	}

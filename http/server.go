@@ -14,6 +14,7 @@ import (
 	"github.com/kithhq/kith/ingest"
 	"github.com/kithhq/kith/lifecycle"
 	"github.com/kithhq/kith/metrics"
+	"github.com/kithhq/kith/offer"
 	"github.com/kithhq/kith/profile"
 )
 
@@ -25,6 +26,7 @@ type Server struct {
 	audit     kith.AuditLog
 	imports   *importer.Jobs
 	lifecycle *lifecycle.Service
+	offers    *offer.Service
 	console   http.Handler
 	metrics   *metrics.Metrics
 	log       *slog.Logger
@@ -44,6 +46,8 @@ type Config struct {
 	// Lifecycle scores people and moves them through stages; nil: no
 	// lifecycle API and no value on profiles.
 	Lifecycle *lifecycle.Service
+	// Offers is the offer ledger; nil: no offer API.
+	Offers *offer.Service
 	// Console serves every path the API does not: the web console.
 	Console http.Handler
 	Metrics *metrics.Metrics
@@ -55,7 +59,7 @@ type Config struct {
 
 // NewServer returns a Server with every route registered.
 func NewServer(c Config) *Server {
-	s := &Server{ingest: c.Ingest, access: c.Access, profiles: c.Profiles, audit: c.Audit, imports: c.Imports, lifecycle: c.Lifecycle, console: c.Console,
+	s := &Server{ingest: c.Ingest, access: c.Access, profiles: c.Profiles, audit: c.Audit, imports: c.Imports, lifecycle: c.Lifecycle, offers: c.Offers, console: c.Console,
 		metrics: c.Metrics, log: c.Logger,
 		version: c.Version, ready: c.Ready, mux: http.NewServeMux()}
 	if s.log == nil {
@@ -103,6 +107,21 @@ func NewServer(c Config) *Server {
 	if s.lifecycle != nil {
 		s.mux.Handle("GET /v1/lifecycle", s.scoped(kith.ScopeProfilesRead, s.handleLifecycle))
 		s.mux.Handle("POST /v1/lifecycle/fit", s.scoped(kith.ScopeAdmin, s.handleLifecycleFit))
+	}
+	if s.offers != nil {
+		s.mux.Handle("GET /v1/offers", s.scoped(kith.ScopeProfilesRead, s.handleListOffers))
+		s.mux.Handle("POST /v1/offers", s.scoped(kith.ScopeAdmin, s.handleCreateOffer))
+		s.mux.Handle("GET /v1/offers/{code}", s.scoped(kith.ScopeProfilesRead, s.handleGetOffer))
+		s.mux.Handle("PUT /v1/offers/{code}", s.scoped(kith.ScopeAdmin, s.handleUpdateOffer))
+		s.mux.Handle("POST /v1/offers/{code}/status", s.scoped(kith.ScopeAdmin, s.handleOfferStatus))
+		s.mux.Handle("POST /v1/offers/{code}/grants", s.scoped(kith.ScopeAdmin, s.handleGrantMany))
+		s.mux.Handle("POST /v1/grants", s.scoped(kith.ScopeProfilesWrite, s.handleGrant))
+		s.mux.Handle("GET /v1/grants", s.scoped(kith.ScopeProfilesRead, s.handleHeld))
+		s.mux.Handle("GET /v1/grants/{id}", s.scoped(kith.ScopeProfilesRead, s.handleGetGrant))
+		s.mux.Handle("POST /v1/grants/{id}/redeem", s.scoped(kith.ScopeProfilesWrite, s.handleRedeem))
+		s.mux.Handle("POST /v1/grants/{id}/void", s.scoped(kith.ScopeProfilesWrite, s.handleVoid))
+		s.mux.Handle("POST /v1/redemptions", s.scoped(kith.ScopeProfilesWrite, s.handleRedeem))
+		s.mux.Handle("GET /v1/profiles/{id}/grants", s.scoped(kith.ScopeProfilesRead, s.handleHeld))
 	}
 	if s.console != nil {
 		s.mux.Handle("/", s.console)
