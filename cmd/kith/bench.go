@@ -20,6 +20,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
   kith bench lookup [flags]   measure profile lookup by phone on a large store
   kith bench console [flags]  measure the demo's start and the customer page's drawing time
   kith bench import [flags]   measure importing a generated CSV file until its rows are profiles
+  kith bench offers [flags]   measure granting an offer to a list and redeeming grants at a fixed rate
 
 Without --url it starts a Kith server on a fresh data directory in this process
 and measures it; with --url and --write-key it measures any Segment-compatible
@@ -30,6 +31,9 @@ server on this machine (loopback only).
 	}
 	if len(args) > 0 && args[0] == "import" {
 		return runBenchImport(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "offers" {
+		return runBenchOffers(ctx, args[1:], stdout, stderr)
 	}
 	if len(args) > 0 && args[0] == "console" {
 		return runBenchConsole(ctx, args[1:], stdout, stderr)
@@ -181,23 +185,8 @@ Flags:
 		}
 	}
 	start := time.Now()
-	for said := start; ; {
-		lag, err := m.Processor.Lag(ctx)
-		if err != nil {
-			return err
-		}
-		if lag.Events == 0 {
-			break
-		}
-		if time.Since(said) >= 5*time.Second {
-			fmt.Fprintf(stderr, "  processing: %d events to go\n", lag.Events)
-			said = time.Now()
-		}
-		select {
-		case <-time.After(100 * time.Millisecond):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if err := waitProcessed(ctx, m.Processor, stderr); err != nil {
+		return err
 	}
 	fmt.Fprintf(stderr, "store ready: %d profiles, %d events (processing waited %s)\n", *people, *events, time.Since(start).Round(time.Second))
 	rep, err := bench.Lookup(ctx, bench.LookupOptions{URL: m.URL(), APIKey: m.Config.BootstrapAPIKey, People: *people,

@@ -115,7 +115,7 @@ Flags:
 	}
 	sum, err := svc.Run(ctx, f, importer.Options{Source: src, Mapping: m, File: filepath.Base(path), Progress: progress})
 	if err == nil && *noCounts && !*logOnly {
-		err = waitProcessed(ctx, run)
+		err = waitProcessed(ctx, run.proc, nil)
 		sum.Took = time.Since(began)
 	}
 	bar.finish()
@@ -255,24 +255,6 @@ func sampleMemory() func() (heap, rss uint64) {
 		close(done)
 		r := <-result
 		return r[0], r[1]
-	}
-}
-
-// waitProcessed waits until the processor has applied every event in the log.
-func waitProcessed(ctx context.Context, run *importRun) error {
-	for {
-		lag, err := run.proc.Lag(ctx)
-		if err != nil {
-			return err
-		}
-		if lag.Events == 0 {
-			return nil
-		}
-		select {
-		case <-time.After(20 * time.Millisecond):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
 	}
 }
 

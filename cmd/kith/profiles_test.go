@@ -276,6 +276,8 @@ type apiEvent struct {
 	ReceivedAt  time.Time `json:"receivedAt"`
 	UserID      string    `json:"userId"`
 	AnonymousID string    `json:"anonymousId"`
+	// Message is the event as sent.
+	Message json.RawMessage `json:"message"`
 }
 
 // timeline pages through a profile's whole timeline, limit events a page,

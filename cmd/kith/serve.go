@@ -24,6 +24,7 @@ import (
 	"github.com/kithhq/kith/ingest"
 	"github.com/kithhq/kith/lifecycle"
 	"github.com/kithhq/kith/metrics"
+	"github.com/kithhq/kith/offer"
 	"github.com/kithhq/kith/profile"
 	"github.com/kithhq/kith/web"
 )
@@ -46,6 +47,7 @@ type Main struct {
 	Profiles  *profile.Service
 	Imports   *importer.Jobs
 	Lifecycle *lifecycle.Service
+	Offers    *offer.Service
 
 	stopProcessing context.CancelFunc
 	unlock         func() // gives up the embedded store's processing lock
@@ -152,6 +154,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	life.RecordTo(m.DB)
 	m.Profiles = profile.NewService(m.DB, proc)
 	m.Profiles.RecordTo(m.DB)
+	offSrc, err := internalSource(ctx, m.Access, offersSource)
+	if err != nil {
+		return fmt.Errorf("offers source: %w", err)
+	}
+	m.Offers = offer.New(m.DB, offer.Config{People: m.Profiles, Log: lifeLog, Source: offSrc, Audit: m.DB, Logger: m.Logger})
 	m.Metrics.RegisterLag(m.lag)
 	pctx, cancel := context.WithCancel(context.Background())
 	m.stopProcessing, m.processing = cancel, make(chan struct{})
@@ -162,6 +169,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// Every node fits and sweeps on its own; the stage changes they find
 	// are the same events, kept once by the log.
 	m.chores.Go(func() { life.Run(pctx) })
+	// Grants, redemptions and voids reach the log (and the timeline)
+	// through the ledger's outbox; any node may relay what any node queued.
+	m.chores.Go(func() { m.Offers.Relay(pctx) })
 	if m.Log != nil {
 		// Every node drains every partition of the log into the store; the
 		// server lets one node at a time have each partition, in order.
@@ -216,6 +226,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	handler := kithhttp.NewServer(kithhttp.Config{
 		Imports:   m.Imports,
 		Lifecycle: life,
+		Offers:    m.Offers,
 		Ingest:    ingest.New(eventLog, m.Access),
 		Access:    m.Access,
 		Profiles:  m.Profiles,
@@ -455,6 +466,9 @@ Examples:
 // changes. It is revoked as soon as it is made: Kith appends its events
 // to the log itself, and nobody may send as it.
 const lifecycleSource = "kith-lifecycle"
+
+// offersSource names Kith's own source of the offer ledger's events.
+const offersSource = "kith-offers"
 
 // internalSource returns the source of Kith's own events named name,
 // creating it (revoked, so no write key sends as it) on first start. Nodes

@@ -22,9 +22,13 @@ type Store interface {
 	kith.UserStore
 	kith.SessionStore
 	kith.AuditLog
+	kith.OfferStore
 	profile.Store
 	profile.Reader
 	lifecycle.Store
+	// ScanProfiles returns up to limit current profiles with ids after
+	// after, in id order.
+	ScanProfiles(ctx context.Context, after string, limit int) ([]kith.Profile, error)
 	// CountEvents counts the events in the log.
 	CountEvents(ctx context.Context) (int64, error)
 	// Ready reports whether the store can serve requests.

@@ -1,0 +1,300 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type apiGrant struct {
+	ID          string `json:"id"`
+	Code        string `json:"code"`
+	Offer       string `json:"offer"`
+	Version     int    `json:"offer_version"`
+	Profile     string `json:"profile"`
+	State       string `json:"state"`
+	Redeemable  bool   `json:"redeemable"`
+	OfferStatus string `json:"offer_status"`
+	Terms       struct {
+		Price        struct{ Amount float64 }  `json:"price"`
+		RegularPrice *struct{ Amount float64 } `json:"regular_price"`
+		Summary      string                    `json:"summary"`
+	} `json:"terms"`
+	Redemption *struct {
+		At       time.Time `json:"at"`
+		Channel  string    `json:"channel"`
+		Actor    string    `json:"actor"`
+		Location string    `json:"location"`
+	} `json:"redemption"`
+}
+
+type apiError struct {
+	Error struct {
+		Code    string         `json:"code"`
+		Field   string         `json:"field"`
+		Message string         `json:"message"`
+		Detail  map[string]any `json:"detail"`
+	} `json:"error"`
+}
+
+func decodeInto[T any](t *testing.T, body []byte) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatalf("%v in %s", err, body)
+	}
+	return v
+}
+
+func freeUpgrade(code string) map[string]any {
+	return map[string]any{
+		"code": code, "name": "Free upgrade", "description": "Internet only: upgrade to 1 Gbit",
+		"terms":       map[string]any{"price": map[string]any{"amount": 0, "currency": "USD"}, "regular_price": map[string]any{"amount": 130, "currency": "USD"}, "summary": "upgrade at 0 USD instead of 130"},
+		"valid_until": time.Now().Add(60 * 24 * time.Hour).UTC().Format(time.RFC3339),
+		"channels":    []string{"store", "call_center", "web"},
+		"honour":      map[string]any{"*": map[string]any{"action": "alternative", "alternative": "20% off the upgrade"}},
+	}
+}
+
+// Situation 4 over the public API: e-mail grants the offer to a customer
+// known by e-mail; the call center, which knows her by phone, sees it at 0
+// with its terms; a store redeems it by code; the call center then sees it
+// redeemed, when and where; every further redemption gets 409.
+func TestOffersSituation4(t *testing.T) { eachStore(t, testOffersSituation4) }
+
+func testOffersSituation4(t *testing.T) {
+	m := startMain(t, nil)
+	c := newProfileClient(t, m)
+	_, ccKey := c.createSource("call-center", "call_center")
+	_, webKey := c.createSource("website", "web")
+	c.send(webKey, msg("identify", "w1", t0, map[string]any{"userId": "maria-1", "traits": map[string]any{"email": "maria@example.com", "name": "Maria Lopez"}}))
+	c.send(ccKey, msg("track", "c1", t0.Add(time.Hour), map[string]any{"userId": "maria-1", "event": "Call Started",
+		"context": map[string]any{"traits": map[string]any{"phone": "+1 415 555 0101"}}}))
+	c.waitProcessed()
+
+	status, body := c.call("POST", "/v1/offers", testAPIKey, freeUpgrade("FREE-UPGRADE"))
+	if status != http.StatusCreated {
+		t.Fatalf("create offer: %d %s", status, body)
+	}
+	status, body = c.call("POST", "/v1/grants", testAPIKey, map[string]any{"offer": "free-upgrade", "email": "Maria@Example.com",
+		"channel": "email", "campaign": "autumn-upgrade", "message": "mail-77"})
+	if status != http.StatusCreated {
+		t.Fatalf("grant: %d %s", status, body)
+	}
+	g := decodeInto[apiGrant](t, body)
+
+	// The call center looks her up by phone.
+	p := c.lookup("phone", "(415) 555-0101")
+	var held struct {
+		Profile string     `json:"profile"`
+		Grants  []apiGrant `json:"grants"`
+	}
+	c.get("/v1/profiles/"+p.ID+"/grants", &held)
+	if len(held.Grants) != 1 || held.Grants[0].ID != g.ID || held.Grants[0].Terms.Price.Amount != 0 ||
+		held.Grants[0].Terms.RegularPrice.Amount != 130 || held.Grants[0].State != "held" || !held.Grants[0].Redeemable {
+		t.Fatalf("the call center sees %+v", held)
+	}
+	// The website asks by any identifier.
+	c.get("/v1/grants?type=phone&value=%2B14155550101&state=held", &held)
+	if len(held.Grants) != 1 || held.Profile != p.ID {
+		t.Errorf("by phone: %+v", held)
+	}
+
+	// The store redeems it by code, as typed at the till.
+	status, body = c.call("POST", "/v1/redemptions", testAPIKey, map[string]any{"code": strings.ToLower(g.Code), "channel": "store",
+		"actor": "till 4", "location": "Market St"})
+	if status != http.StatusOK {
+		t.Fatalf("redeem: %d %s", status, body)
+	}
+	c.get("/v1/profiles/"+p.ID+"/grants", &held)
+	r := held.Grants[0].Redemption
+	if held.Grants[0].State != "redeemed" || r == nil || r.Channel != "store" || r.Location != "Market St" || r.Actor != "till 4" {
+		t.Fatalf("the call center then sees %+v", held.Grants[0])
+	}
+	for _, try := range []struct{ path, channel string }{{"/v1/grants/" + g.ID + "/redeem", "call_center"}, {"/v1/redemptions", "store"}} {
+		req := map[string]any{"channel": try.channel}
+		if try.path == "/v1/redemptions" {
+			req["code"] = g.Code
+		}
+		status, body = c.call("POST", try.path, testAPIKey, req)
+		e := decodeInto[apiError](t, body)
+		if status != http.StatusConflict || e.Error.Detail["reason"] != "already_redeemed" || !strings.Contains(e.Error.Message, "through store (Market St) by till 4") {
+			t.Errorf("second redemption via %s: %d %s", try.channel, status, body)
+		}
+	}
+
+	// The grant and its redemption are on her timeline.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c.waitProcessed()
+		var names []string
+		for _, e := range c.timeline(p.ID, 10) {
+			var m struct{ Event string }
+			json.Unmarshal(e.Message, &m)
+			names = append(names, m.Event)
+		}
+		if len(names) >= 2 && names[0] == "Offer Redeemed" && names[1] == "Offer Granted" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timeline %q lacks the ledger events", names)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Bad input is refused with status, field and reason; nothing is stored.
+func TestOffersBadInput(t *testing.T) { eachStore(t, testOffersBadInput) }
+
+func testOffersBadInput(t *testing.T) {
+	m := startMain(t, nil)
+	c := newProfileClient(t, m)
+	_, webKey := c.createSource("website", "web")
+	c.send(webKey, msg("identify", "w1", t0, map[string]any{"userId": "u1", "traits": map[string]any{"email": "a@example.com"}}))
+	c.waitProcessed()
+	bad := freeUpgrade("X1")
+	bad["terms"] = map[string]any{"price": map[string]any{"amount": -5, "currency": "USD"}}
+	noHonour := freeUpgrade("X2")
+	delete(noHonour, "honour")
+	cases := []struct {
+		name, method, path string
+		body               any
+		status             int
+		field              string
+	}{
+		{"malformed terms", "POST", "/v1/offers", bad, 400, "terms.price.amount"},
+		{"no honour policy", "POST", "/v1/offers", noHonour, 400, "honour"},
+		{"unknown field", "POST", "/v1/offers", map[string]any{"code": "X3", "cost": 5}, 400, ""},
+		{"unknown offer", "POST", "/v1/grants", map[string]any{"offer": "NOPE", "email": "a@example.com", "channel": "email"}, 404, "offer"},
+		{"unknown person", "POST", "/v1/grants", map[string]any{"offer": "FREE-UPGRADE", "email": "who@example.com", "channel": "email"}, 404, "profile.identifier"},
+		{"unknown profile", "POST", "/v1/grants", map[string]any{"offer": "FREE-UPGRADE", "profile": "prof_nope", "channel": "email"}, 404, "profile"},
+		{"bad channel", "POST", "/v1/grants", map[string]any{"offer": "FREE-UPGRADE", "email": "a@example.com", "channel": "fax"}, 400, "channel"},
+		{"unknown grant", "POST", "/v1/grants/gr_nope/redeem", map[string]any{"channel": "store"}, 404, "grant"},
+		{"unknown code", "POST", "/v1/redemptions", map[string]any{"code": "ZZZZ-ZZZZ-ZZZZ", "channel": "store"}, 404, "code"},
+		{"no code", "POST", "/v1/redemptions", map[string]any{"channel": "store"}, 400, "code"},
+	}
+	if status, body := c.call("POST", "/v1/offers", testAPIKey, freeUpgrade("FREE-UPGRADE")); status != http.StatusCreated {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	for _, tc := range cases {
+		status, body := c.call(tc.method, tc.path, testAPIKey, tc.body)
+		e := decodeInto[apiError](t, body)
+		if status != tc.status || e.Error.Field != tc.field || e.Error.Message == "" {
+			t.Errorf("%s: %d %s, want %d field %q", tc.name, status, body, tc.status, tc.field)
+		}
+	}
+	var list struct {
+		Offers []struct {
+			Code    string `json:"code"`
+			Granted int    `json:"granted"`
+		} `json:"offers"`
+	}
+	c.get("/v1/offers?all=true", &list)
+	if len(list.Offers) != 1 || list.Offers[0].Granted != 0 {
+		t.Errorf("after the refusals: %+v", list)
+	}
+	// Searching by the words a caller would use.
+	c.get("/v1/offers?q=free+upgrade", &list)
+	if len(list.Offers) != 1 {
+		t.Errorf("search 'free upgrade': %+v", list)
+	}
+	c.get("/v1/offers?q=roaming", &list)
+	if len(list.Offers) != 0 {
+		t.Errorf("search 'roaming': %+v", list)
+	}
+	// A read-only key cannot grant.
+	status, body := c.call("POST", "/v1/keys", testAPIKey, map[string]any{"name": "reader", "scopes": []string{"profiles:read"}})
+	if status != http.StatusCreated {
+		t.Fatalf("create key: %d %s", status, body)
+	}
+	reader := decodeInto[struct {
+		Secret string `json:"secret"`
+	}](t, body).Secret
+	if status, body := c.call("POST", "/v1/grants", reader, map[string]any{"offer": "FREE-UPGRADE", "email": "a@example.com", "channel": "email"}); status != http.StatusForbidden {
+		t.Errorf("grant with a read-only key: %d %s", status, body)
+	}
+}
+
+// 100 simultaneous redemptions of one grant from different channels, with
+// and without idempotency keys: exactly one succeeds, a retry of it gets the
+// first result, and the offer counts one redemption.
+func TestOffersConcurrentRedemptions(t *testing.T) { eachStore(t, testOffersConcurrentRedemptions) }
+
+func testOffersConcurrentRedemptions(t *testing.T) {
+	m := startMain(t, nil)
+	c := newProfileClient(t, m)
+	_, webKey := c.createSource("website", "web")
+	c.send(webKey, msg("identify", "w1", t0, map[string]any{"userId": "u1", "traits": map[string]any{"email": "a@example.com"}}))
+	c.waitProcessed()
+	offer := freeUpgrade("FREE-UPGRADE")
+	offer["honour"] = map[string]any{"*": map[string]any{"action": "honour"}}
+	if status, body := c.call("POST", "/v1/offers", testAPIKey, offer); status != http.StatusCreated {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	status, body := c.call("POST", "/v1/grants", testAPIKey, map[string]any{"offer": "FREE-UPGRADE", "user_id": "u1", "channel": "email"})
+	if status != http.StatusCreated {
+		t.Fatalf("grant: %d %s", status, body)
+	}
+	g := decodeInto[apiGrant](t, body)
+	channels := []string{"store", "call_center", "web", "app", "sms"}
+	statuses := map[int]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var winnerKey string
+	for i := range 100 {
+		wg.Go(func() {
+			key := fmt.Sprintf("try-%d", i)
+			st, b := redeemWithKey(t, c, g.ID, channels[i%len(channels)], key)
+			mu.Lock()
+			defer mu.Unlock()
+			statuses[st]++
+			if st == http.StatusOK {
+				winnerKey = key
+			} else if st != http.StatusConflict {
+				t.Errorf("redeem: %d %s", st, b)
+			}
+		})
+	}
+	wg.Wait()
+	if statuses[200] != 1 || statuses[409] != 99 {
+		t.Fatalf("statuses %v; want one 200 and 99 409", statuses)
+	}
+	// The winner's retry returns its first result.
+	if st, b := redeemWithKey(t, c, g.ID, "store", winnerKey); st != http.StatusOK {
+		t.Errorf("retry of the winner: %d %s", st, b)
+	}
+	var o struct {
+		Granted, Redeemed int
+	}
+	c.get("/v1/offers/FREE-UPGRADE", &o)
+	if o.Redeemed != 1 || o.Granted != 1 {
+		t.Errorf("offer counts %+v", o)
+	}
+}
+
+func redeemWithKey(t *testing.T, c *profileClient, grant, channel, key string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", c.base+"/v1/grants/"+grant+"/redeem", strings.NewReader(fmt.Sprintf(`{"channel":%q,"actor":"clerk"}`, channel)))
+	req.Header.Set("Authorization", "Bearer "+testAPIKey)
+	req.Header.Set("Idempotency-Key", key)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		t.Error(err)
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return resp.StatusCode, []byte(b.String())
+}
