@@ -47,13 +47,13 @@ type Pair struct {
 
 // Stats describe a batch run.
 type Stats struct {
-	Records         int
-	CandidatePairs  int     // pairs compared, each once however many rules found it
-	SkippedBlocks   int     // blocks larger than MaxBlock, not compared
-	SkippedPairs    int64   // pairs in those blocks
-	ExpectedMatches float64 // Lambda times the number of possible pairs
-	EMIterations    int
-	Vetoed          int // pairs above the threshold that a veto kept apart
+	Records                    int
+	CandidatePairs             int     // pairs compared, each once however many rules found it
+	SkippedBlocks              int     // blocks larger than MaxBlock, not compared
+	SkippedPairs               int64   // pairs in those blocks
+	ExpectedMatches            float64 // Lambda times the number of possible pairs
+	EMIterations               int
+	Vetoed                     int // pairs above the threshold that a veto kept apart
 	Index, Block, Train, Score time.Duration
 }
 
@@ -111,7 +111,12 @@ func run(ctx context.Context, left, right []Record, opts Options) (*Result, erro
 	var st Stats
 	start := time.Now()
 	ix := NewIndex(opts.Rules, opts.MaxBlock)
-	ix.rows = slices.Grow(ix.rows, len(left)+len(right))
+	n := len(left) + len(right)
+	ix.rows = slices.Grow(ix.rows, n)
+	ix.ids = slices.Grow(ix.ids, n)
+	ix.keys = slices.Grow(ix.keys, n*len(ix.rules))
+	ix.next = slices.Grow(ix.next, n*len(ix.rules))
+	ix.heads = make(map[uint64]uint64, n*len(ix.rules)*2/3) // most keys are one record's
 	for _, r := range left {
 		ix.Add(r)
 	}
@@ -122,7 +127,6 @@ func run(ctx context.Context, left, right []Record, opts Options) (*Result, erro
 			ix.Add(r)
 		}
 	}
-	n := ix.Len()
 	st.Records = n
 	if n < 2 {
 		m := opts.Model

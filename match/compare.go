@@ -107,7 +107,7 @@ func compareField(f Field, a, b *entry) Level {
 		if f == Surname {
 			other = GivenName
 		}
-		if editDistance(x, y, 1) <= 1 {
+		if withinOneEdit(x, y) {
 			return 2
 		}
 		jw := JaroWinkler(x, y)
@@ -123,7 +123,7 @@ func compareField(f Field, a, b *entry) Level {
 		}
 		return 7
 	case Address1, Address2, Suburb:
-		if editDistance(x, y, 1) <= 1 {
+		if withinOneEdit(x, y) {
 			return 2
 		}
 		switch jw := JaroWinkler(x, y); {
@@ -134,7 +134,7 @@ func compareField(f Field, a, b *entry) Level {
 		}
 		return 5
 	case StreetNumber, Postcode:
-		if editDistance(x, y, 1) <= 1 {
+		if withinOneEdit(x, y) {
 			return 2
 		}
 		return 3
@@ -168,7 +168,7 @@ func compareField(f Field, a, b *entry) Level {
 // near says whether two names are the same but for at most one edit; it is
 // how a swapped given and family name is recognised despite a typo.
 func near(x, y string) bool {
-	return x != "" && y != "" && editDistance(x, y, 1) <= 1
+	return x != "" && y != "" && withinOneEdit(x, y)
 }
 
 func abs(x int32) int32 {

@@ -61,7 +61,7 @@ func (c *Clustering) clusterOf(id string) int {
 type Scores struct {
 	// Pairwise, after clustering: a predicted pair is any two records in one
 	// predicted cluster, a true pair any two of one person.
-	Precision, Recall, F1                  float64
+	Precision, Recall, F1                   float64
 	PredictedPairs, TruePairs, CorrectPairs int64
 	// B-cubed: precision and recall of each record's cluster, averaged over
 	// all records, singletons included.

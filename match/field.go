@@ -87,6 +87,9 @@ func normalizeValue(f Field, s string) string {
 	case StreetNumber, Postcode, SocSecID, State:
 		return strings.ToLower(keepOnly(s, func(c rune) bool { return unicode.IsLetter(c) || unicode.IsDigit(c) }))
 	}
+	if plain(s) {
+		return s
+	}
 	// Free text: apostrophes and dots vanish (o'brien, st.), other
 	// punctuation separates words (smith-jones).
 	var b strings.Builder
@@ -126,4 +129,20 @@ func keepOnly(s string, keep func(rune) bool) string {
 		}
 	}
 	return b.String()
+}
+
+// plain says whether s is already normalised free text: lower-case ASCII
+// letters and digits in words separated by single spaces. Most values are,
+// and need no copy.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z' || c >= '0' && c <= '9':
+		case c == ' ' && i > 0 && i < len(s)-1 && s[i-1] != ' ':
+		default:
+			return false
+		}
+	}
+	return true
 }

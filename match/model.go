@@ -25,7 +25,7 @@ const ReviewThreshold = 0.5
 // person (Lambda). A level's weight is log2(M/U): the bits of evidence it
 // adds. Index 0 of M and U, the Null level, is not used.
 type Model struct {
-	Lambda float64               `json:"lambda"`
+	Lambda float64              `json:"lambda"`
 	M      [NumFields][]float64 `json:"m"`
 	U      [NumFields][]float64 `json:"u"`
 }
@@ -153,26 +153,46 @@ func (mt *Matcher) exactWeight(f Field, a, b *entry) (w, adj float64) {
 	return w + adj, adj
 }
 
-// weight returns the match weight of a and b. When even the best levels of
-// the fields that disagree could not lift it to cut, it stops early and
-// returns ok false: most candidate pairs are plainly different people.
+// costOrder is the order weight compares fields in: cheap, telling ones
+// first, so that a pair of strangers is given up before its names and
+// addresses are compared letter by letter.
+var costOrder = [NumFields]Field{State, Postcode, StreetNumber, SocSecID, DateOfBirth, GivenName, Surname, Suburb, Address1, Address2}
+
+// weight returns the match weight of a and b and fills v, or gives up as
+// soon as the weight could no longer reach cut, returning ok false: most
+// candidate pairs are plainly different people. Its bound starts from what
+// costs nothing to know (which values are missing or equal, with the best
+// weight any other level could have) and is made exact field by field.
 func (mt *Matcher) weight(a, b *entry, cut float64, v *Vector) (w float64, ok bool) {
-	bound := mt.prior
+	var opt [NumFields]float64
+	w = mt.prior
 	for f := range NumFields {
 		switch {
 		case a.vals[f] == "" || b.vals[f] == "":
+			v[f] = Null
 		case a.same(b, f):
-			ew, _ := mt.exactWeight(f, a, b)
-			bound += ew
+			v[f] = Exact
+			opt[f], _ = mt.exactWeight(f, a, b)
 		default:
-			bound += mt.bestInexact[f]
+			v[f] = 0xff
+			opt[f] = mt.bestInexact[f]
+		}
+		w += opt[f]
+	}
+	if w < cut {
+		return w, false
+	}
+	for _, f := range costOrder {
+		if v[f] != 0xff {
+			continue
+		}
+		v[f] = compareField(f, a, b)
+		w += mt.w[f][v[f]] - opt[f]
+		if w < cut {
+			return w, false
 		}
 	}
-	if bound < cut {
-		return bound, false
-	}
-	*v = compare(a, b)
-	return mt.vectorWeight(a, b, v), true
+	return w, true
 }
 
 func (mt *Matcher) vectorWeight(a, b *entry, v *Vector) float64 {
