@@ -77,30 +77,51 @@ func withheld(v *kith.Offer, status kith.OfferStatus) bool {
 	return v.Withdrawal == kith.WithdrawHold && (status == kith.OfferPaused || status == kith.OfferEnded)
 }
 
-// person resolves a target to the current profile, the ids that are one
-// person with it, and its identifiers.
-func (s *Service) person(ctx context.Context, a kith.Actor, t Target, field string) (*kith.Profile, []string, []kith.Link, error) {
+// person resolves a target to the current profile's id, the ids that are
+// one person with it, and its identifiers; with profile set it also reads
+// the profile (for eligibility).
+func (s *Service) person(ctx context.Context, a kith.Actor, t Target, field string, profile bool) (*person, error) {
 	id := strings.TrimSpace(t.Profile)
 	if id == "" {
 		if t.Identifier.Type == "" || t.Identifier.Value == "" {
-			return nil, nil, nil, kith.Invalid(field, "name the person by profile id or by an identifier (type and value)")
+			return nil, kith.Invalid(field, "name the person by profile id or by an identifier (type and value)")
 		}
 		if !a.PII {
-			return nil, nil, nil, kith.Errorf(kith.EFORBIDDEN, "finding a person by an identifier needs access to personal data, which the %s role does not have; use the profile id", roleOf(a))
+			return nil, kith.Errorf(kith.EFORBIDDEN, "finding a person by an identifier needs access to personal data, which the %s role does not have; use the profile id", roleOf(a))
 		}
 		var err error
 		if id, err = s.people.Resolve(ctx, t.Identifier.Type, t.Identifier.Value); err != nil {
 			if e := new(kith.Error); errors.As(err, &e) {
-				return nil, nil, nil, &kith.Error{Code: e.Code, Field: field + ".identifier", Message: e.Message}
+				return nil, &kith.Error{Code: e.Code, Field: field + ".identifier", Message: e.Message}
 			}
-			return nil, nil, nil, err
+			return nil, err
 		}
 	}
-	p, holders, links, err := s.people.Person(ctx, id)
-	if kith.IsCode(err, kith.ENOTFOUND) {
-		return nil, nil, nil, &kith.Error{Code: kith.ENOTFOUND, Field: field, Message: fmt.Sprintf("no profile %s", id)}
+	var pr person
+	var err error
+	if profile {
+		pr.profile, pr.holders, pr.links, err = s.people.Person(ctx, id)
+		if err == nil {
+			pr.id = pr.profile.ID
+		}
+	} else {
+		pr.id, pr.holders, pr.links, err = s.people.Members(ctx, id)
 	}
-	return p, holders, links, err
+	if kith.IsCode(err, kith.ENOTFOUND) {
+		return nil, &kith.Error{Code: kith.ENOTFOUND, Field: field, Message: fmt.Sprintf("no profile %s", id)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &pr, nil
+}
+
+// person is one person as the ledger needs them.
+type person struct {
+	id      string        // the current profile
+	profile *kith.Profile // read only when eligibility needs it
+	holders []string      // every profile id that is this person
+	links   []kith.Link
 }
 
 func roleOf(a kith.Actor) string {
@@ -125,11 +146,11 @@ func (s *Service) Grant(ctx context.Context, req GrantRequest) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, holders, links, err := s.person(ctx, a, req.Target, "profile")
+	p, err := s.person(ctx, a, req.Target, "profile", len(o.Eligibility) > 0)
 	if err != nil {
 		return nil, err
 	}
-	ng, err := s.newGrant(a, o, p, holders, links, req)
+	ng, err := s.newGrant(a, o, p, req)
 	if err != nil {
 		return nil, err
 	}
@@ -138,11 +159,11 @@ func (s *Service) Grant(ctx context.Context, req GrantRequest) (*View, error) {
 		return nil, err
 	}
 	if errs[0] != nil {
-		return nil, refusedGrant(o, p.ID, errs[0])
+		return nil, refusedGrant(o, p.id, errs[0])
 	}
 	g := stored[0]
 	if g.ID == ng.Grant.ID {
-		if err := s.record(ctx, a, kith.AuditGrant, p.ID, grantDetail(g)); err != nil {
+		if err := s.record(ctx, a, kith.AuditGrant, p.id, grantDetail(g)); err != nil {
 			return nil, err
 		}
 		s.kick()
@@ -183,10 +204,12 @@ func (s *Service) grantable(ctx context.Context, code string) (*kith.Offer, erro
 }
 
 // newGrant checks a person's eligibility and builds the grant to store.
-func (s *Service) newGrant(a kith.Actor, o *kith.Offer, p *kith.Profile, holders []string, links []kith.Link, req GrantRequest) (kith.NewGrant, error) {
-	if ok, why := Eligible(p, o.Eligibility); !ok {
-		return kith.NewGrant{}, &kith.Error{Code: kith.ECONFLICT, Field: "profile", Message: fmt.Sprintf("profile %s is not eligible for %s: %s", p.ID, o.Code, why),
-			Detail: map[string]any{"reason": "not_eligible", "condition": why}}
+func (s *Service) newGrant(a kith.Actor, o *kith.Offer, p *person, req GrantRequest) (kith.NewGrant, error) {
+	if len(o.Eligibility) > 0 {
+		if ok, why := Eligible(p.profile, o.Eligibility); !ok {
+			return kith.NewGrant{}, &kith.Error{Code: kith.ECONFLICT, Field: "profile", Message: fmt.Sprintf("profile %s is not eligible for %s: %s", p.id, o.Code, why),
+				Detail: map[string]any{"reason": "not_eligible", "condition": why}}
+		}
 	}
 	now := s.now().UTC()
 	expires := o.ValidUntil
@@ -204,15 +227,15 @@ func (s *Service) newGrant(a kith.Actor, o *kith.Offer, p *kith.Profile, holders
 		}
 		expires = req.ExpiresAt.UTC()
 	}
-	g := &kith.Grant{ID: newGrantID(), Code: newCode(), Offer: o.Code, OfferVersion: o.Version, ProfileID: p.ID,
+	g := &kith.Grant{ID: newGrantID(), Code: newCode(), Offer: o.Code, OfferVersion: o.Version, ProfileID: p.id,
 		Channel: req.Channel, Campaign: req.Campaign, MessageRef: req.Message, GrantedAt: now, GrantedBy: a.String(),
 		ExpiresAt: expires, IdempotencyKey: req.IdempotencyKey}
-	e, err := s.event(kith.EventOfferGranted, g, now, links, map[string]any{"name": o.Name, "channel": string(req.Channel),
+	e, err := s.event(kith.EventOfferGranted, g, now, p.links, map[string]any{"name": o.Name, "channel": string(req.Channel),
 		"code": g.Code, "price": o.Terms.Price, "expires_at": expires.Format(time.RFC3339), "campaign": req.Campaign})
 	if err != nil {
 		return kith.NewGrant{}, err
 	}
-	return kith.NewGrant{Grant: g, Holders: holders, PerPerson: o.PerPerson, Budget: o.GrantBudget, Event: e}, nil
+	return kith.NewGrant{Grant: g, Holders: p.holders, PerPerson: o.PerPerson, Budget: o.GrantBudget, Event: e}, nil
 }
 
 func refusedGrant(o *kith.Offer, profile string, err error) error {
@@ -282,9 +305,9 @@ func (s *Service) GrantMany(ctx context.Context, req GrantRequest, targets []Tar
 				for i := range next {
 					r := req
 					r.Target, r.IdempotencyKey = targets[i], ""
-					p, holders, links, err := s.person(ctx, a, targets[i], "profile")
+					p, err := s.person(ctx, a, targets[i], "profile", len(o.Eligibility) > 0)
 					if err == nil {
-						built[i-start], err = s.newGrant(a, o, p, holders, links, r)
+						built[i-start], err = s.newGrant(a, o, p, r)
 					}
 					errs[i-start] = err
 				}
@@ -350,11 +373,11 @@ func (s *Service) Held(ctx context.Context, t Target) (string, []View, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	p, holders, _, err := s.person(ctx, a, t, "profile")
+	p, err := s.person(ctx, a, t, "profile", false)
 	if err != nil {
 		return "", nil, err
 	}
-	gs, err := s.store.Grants(ctx, holders)
+	gs, err := s.store.Grants(ctx, p.holders)
 	if err != nil {
 		return "", nil, err
 	}
@@ -376,8 +399,8 @@ func (s *Service) Held(ctx context.Context, t Target) (string, []View, error) {
 		}
 		out = append(out, *s.viewOf(g, v, st))
 	}
-	if err := s.record(ctx, a, kith.AuditProfileRead, p.ID, "grants"); err != nil {
+	if err := s.record(ctx, a, kith.AuditProfileRead, p.id, "grants"); err != nil {
 		return "", nil, err
 	}
-	return p.ID, out, nil
+	return p.id, out, nil
 }

@@ -21,6 +21,9 @@ type People interface {
 	// Person returns the current profile of id, the ids of every profile
 	// that is one person with it, and its identifiers.
 	Person(ctx context.Context, id string) (*kith.Profile, []string, []kith.Link, error)
+	// Members is Person without the profile: the current profile's id, the
+	// ids that are one person with it, and its identifiers.
+	Members(ctx context.Context, id string) (string, []string, []kith.Link, error)
 	// Resolve returns the one current profile holding an identifier.
 	Resolve(ctx context.Context, typ, value string) (string, error)
 }

@@ -86,7 +86,7 @@ func (s *Service) Redeem(ctx context.Context, req RedeemRequest) (*View, error) 
 				Detail: map[string]any{"reason": ReasonNotAllowed, "channels": v.Channels, "honour": h}}
 		}
 	}
-	p, _, links, err := s.people.Person(ctx, g.ProfileID)
+	holder, _, links, err := s.people.Members(ctx, g.ProfileID)
 	if err != nil {
 		return nil, fmt.Errorf("redeem grant %s: %w", g.ID, err)
 	}
@@ -115,7 +115,7 @@ func (s *Service) Redeem(ctx context.Context, req RedeemRequest) (*View, error) 
 	case err != nil:
 		return nil, err
 	}
-	if err := s.record(ctx, a, kith.AuditRedeem, p.ID, fmt.Sprintf("%s via %s by %s", grantDetail(got), req.Channel, r.Actor)); err != nil {
+	if err := s.record(ctx, a, kith.AuditRedeem, holder, fmt.Sprintf("%s via %s by %s", grantDetail(got), req.Channel, r.Actor)); err != nil {
 		return nil, err
 	}
 	s.kick()
@@ -236,7 +236,7 @@ func (s *Service) Void(ctx context.Context, req VoidRequest) (*View, error) {
 	if vd.Actor == "" {
 		vd.Actor = a.String()
 	}
-	p, _, links, err := s.people.Person(ctx, g.ProfileID)
+	holder, _, links, err := s.people.Members(ctx, g.ProfileID)
 	if err != nil {
 		return nil, fmt.Errorf("void grant %s: %w", g.ID, err)
 	}
@@ -253,7 +253,7 @@ func (s *Service) Void(ctx context.Context, req VoidRequest) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.record(ctx, a, kith.AuditVoid, p.ID, fmt.Sprintf("%s: %s", grantDetail(got), vd.Reason)); err != nil {
+	if err := s.record(ctx, a, kith.AuditVoid, holder, fmt.Sprintf("%s: %s", grantDetail(got), vd.Reason)); err != nil {
 		return nil, err
 	}
 	s.kick()

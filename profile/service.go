@@ -19,6 +19,10 @@ type Reader interface {
 	Conflicts(ctx context.Context, profileID string) ([]kith.Conflict, error)
 	Timeline(ctx context.Context, profileID string, before *kith.TimelineCursor, limit int) ([]kith.TimelineEvent, error)
 	SearchProfiles(ctx context.Context, name string, prefixes []kith.Identifier, limit int) ([]string, error)
+	// Members returns the current profile id is part of (itself, or the
+	// survivor it was merged into) and the ids of the profiles merged into
+	// that one, in id order; ENOTFOUND when id is no profile.
+	Members(ctx context.Context, id string) (current string, absorbed []string, err error)
 }
 
 // Service answers questions about profiles for every channel.
@@ -157,32 +161,30 @@ func (s *Service) Resolve(ctx context.Context, typ, value string) (string, error
 // identifiers. It is for services that act for a person, such as the offer
 // ledger, and records no read: what they disclose, they record.
 func (s *Service) Person(ctx context.Context, id string) (*kith.Profile, []string, []kith.Link, error) {
-	p, _, err := s.current(ctx, id)
+	cur, holders, links, err := s.Members(ctx, id)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ms, err := s.r.Merges(ctx, p.ID)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	holders := []string{p.ID}
-	seen := map[string]bool{p.ID: true}
-	for _, m := range ms {
-		if !m.UndoneAt.IsZero() {
-			continue
-		}
-		for _, h := range []string{m.Survivor, m.Absorbed} {
-			if !seen[h] {
-				seen[h] = true
-				holders = append(holders, h)
-			}
-		}
-	}
-	links, err := s.r.Links(ctx, p.ID)
+	p, err := s.r.Profile(ctx, cur)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	return p, holders, links, nil
+}
+
+// Members is Person without reading the profile's document: the current
+// profile's id, the ids that are one person with it (the current first),
+// and its identifiers.
+func (s *Service) Members(ctx context.Context, id string) (string, []string, []kith.Link, error) {
+	cur, absorbed, err := s.r.Members(ctx, id)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	links, err := s.r.Links(ctx, cur)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return cur, append([]string{cur}, absorbed...), links, nil
 }
 
 // Page is one page of a timeline.

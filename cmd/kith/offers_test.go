@@ -280,7 +280,9 @@ func redeemWithKey(t *testing.T, c *profileClient, grant, channel, key string) (
 	t.Helper()
 	req, _ := http.NewRequest("POST", c.base+"/v1/grants/"+grant+"/redeem", strings.NewReader(fmt.Sprintf(`{"channel":%q,"actor":"clerk"}`, channel)))
 	req.Header.Set("Authorization", "Bearer "+testAPIKey)
-	req.Header.Set("Idempotency-Key", key)
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		t.Error(err)
@@ -297,4 +299,93 @@ func redeemWithKey(t *testing.T, c *profileClient, grant, channel, key string) (
 		}
 	}
 	return resp.StatusCode, []byte(b.String())
+}
+
+// TestOffersTwoNodes races redemptions through two nodes on one PostgreSQL
+// database: 100 attempts at one grant, half through each node, from
+// different channels, make exactly one redemption; 20 grants of an offer
+// whose budget allows 5 redemptions, redeemed at once through both nodes,
+// make exactly 5.
+func TestOffersTwoNodes(t *testing.T) {
+	store := postgresStore(t)
+	onStore := func(c *Config) { c.Store = store }
+	a := startMain(t, onStore)
+	b := startMain(t, onStore)
+	ca, cb := newProfileClient(t, a), newProfileClient(t, b)
+	_, webKey := ca.createSource("website", "web")
+	var people []map[string]any
+	for i := range 21 {
+		people = append(people, msg("identify", fmt.Sprint("w", i), t0, map[string]any{"userId": fmt.Sprint("u", i)}))
+	}
+	ca.send(webKey, people...)
+	ca.waitProcessed()
+	cb.waitProcessed()
+	one := freeUpgrade("FREE-UPGRADE")
+	one["honour"] = map[string]any{"*": map[string]any{"action": "honour"}}
+	budget := freeUpgrade("FIVE-ONLY")
+	budget["honour"] = one["honour"]
+	budget["redeem_budget"] = 5
+	for _, o := range []map[string]any{one, budget} {
+		if status, body := ca.call("POST", "/v1/offers", testAPIKey, o); status != http.StatusCreated {
+			t.Fatalf("create: %d %s", status, body)
+		}
+	}
+	grant := func(c *profileClient, offer, user string) apiGrant {
+		status, body := c.call("POST", "/v1/grants", testAPIKey, map[string]any{"offer": offer, "user_id": user, "channel": "email"})
+		if status != http.StatusCreated {
+			t.Fatalf("grant %s to %s: %d %s", offer, user, status, body)
+		}
+		return decodeInto[apiGrant](t, body)
+	}
+	g := grant(cb, "FREE-UPGRADE", "u0")
+	var budgeted []apiGrant
+	for i := 1; i <= 20; i++ {
+		budgeted = append(budgeted, grant([]*profileClient{ca, cb}[i%2], "FIVE-ONLY", fmt.Sprint("u", i)))
+	}
+
+	channels := []string{"store", "call_center", "web", "app", "sms"}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	statuses := map[int]int{}
+	reasons := map[string]int{}
+	count := func(st int, body []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		statuses[st]++
+		if st != http.StatusOK {
+			var e apiError
+			json.Unmarshal(body, &e)
+			r, _ := e.Error.Detail["reason"].(string)
+			reasons[r]++
+		}
+	}
+	for i := range 100 {
+		wg.Go(func() {
+			c := []*profileClient{ca, cb}[i%2]
+			st, body := redeemWithKey(t, c, g.ID, channels[i%len(channels)], fmt.Sprint("node-race-", i))
+			count(st, body)
+		})
+	}
+	wg.Wait()
+	if statuses[200] != 1 || statuses[409] != 99 || reasons["already_redeemed"] != 99 {
+		t.Errorf("one grant, two nodes: statuses %v reasons %v; want one 200 and 99 already redeemed", statuses, reasons)
+	}
+	clear(statuses)
+	clear(reasons)
+	for i, bg := range budgeted {
+		wg.Go(func() {
+			c := []*profileClient{ca, cb}[i%2]
+			st, body := redeemWithKey(t, c, bg.ID, "store", "")
+			count(st, body)
+		})
+	}
+	wg.Wait()
+	if statuses[200] != 5 || reasons["budget_spent"] != 15 {
+		t.Errorf("budget of 5, two nodes: statuses %v reasons %v; want 5 redeemed and 15 over budget", statuses, reasons)
+	}
+	var o struct{ Granted, Redeemed int }
+	cb.get("/v1/offers/FIVE-ONLY", &o)
+	if o.Redeemed != 5 || o.Granted != 20 {
+		t.Errorf("FIVE-ONLY counts %+v", o)
+	}
 }

@@ -38,6 +38,24 @@ func (db *DB) ProfileIDsFor(ctx context.Context, id kith.Identifier) ([]string, 
 	return out, nil
 }
 
+// Members returns the current profile id is part of and the profiles
+// merged into it.
+func (db *DB) Members(ctx context.Context, id string) (string, []string, error) {
+	var cur string
+	if err := db.pool.QueryRow(ctx, "SELECT coalesce(merged_into, id) FROM profiles WHERE id = $1", id).Scan(&cur); err != nil {
+		return "", nil, classify(err, "profile "+id)
+	}
+	rows, err := db.pool.Query(ctx, "SELECT id FROM profiles WHERE merged_into = $1 ORDER BY id", cur)
+	if err != nil {
+		return "", nil, fmt.Errorf("members of %s: %w", cur, err)
+	}
+	absorbed, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", nil, fmt.Errorf("members of %s: %w", cur, err)
+	}
+	return cur, absorbed, nil
+}
+
 // Links returns the identifiers a profile holds with the event that linked each.
 func (db *DB) Links(ctx context.Context, profileID string) ([]kith.Link, error) {
 	return links(ctx, db.pool, profileID)

@@ -23,12 +23,12 @@ const OffersFileName = "offers.db"
 // fails rolls back alone, and one writer makes every read-check-write inside
 // an operation atomic.
 type ledgerReq struct {
-	fn   func(tx *sql.Tx) error
+	fn   func(q txQuerier) error
 	err  error
 	done chan struct{}
 }
 
-func (db *DB) ledger(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (db *DB) ledger(ctx context.Context, fn func(q txQuerier) error) error {
 	req := &ledgerReq{fn: fn, done: make(chan struct{})}
 	db.mu.RLock()
 	if db.closed {
@@ -80,17 +80,19 @@ func (db *DB) commitLedger(batch []*ledgerReq) error {
 		return fmt.Errorf("offer ledger: %w", err)
 	}
 	defer tx.Rollback()
+	q := txQuerier{tx, db.owp}
+	ctx := context.Background()
 	for _, r := range batch {
-		if _, err := tx.Exec("SAVEPOINT op"); err != nil {
+		if _, err := q.ExecContext(ctx, qSavepoint); err != nil {
 			return fmt.Errorf("offer ledger: %w", err)
 		}
-		r.err = r.fn(tx)
+		r.err = r.fn(q)
 		if r.err != nil {
-			if _, err := tx.Exec("ROLLBACK TO op"); err != nil {
+			if _, err := q.ExecContext(ctx, qRollbackTo); err != nil {
 				return fmt.Errorf("offer ledger: %w", err)
 			}
 		}
-		if _, err := tx.Exec("RELEASE op"); err != nil {
+		if _, err := q.ExecContext(ctx, qRelease); err != nil {
 			return fmt.Errorf("offer ledger: %w", err)
 		}
 	}
@@ -99,6 +101,50 @@ func (db *DB) commitLedger(batch []*ledgerReq) error {
 	}
 	return nil
 }
+
+// The ledger's statements, prepared once on its writer (ledgerQueries) and
+// read pool (offerReadQueries): parsing them on every call cost more than
+// running them.
+const (
+	offerCols = `v.doc, o.status, o.granted, o.redeemed`
+	grantCols = `id, code, offer, offer_version, profile_id, channel, campaign, message, granted_at, granted_by,
+	expires_at, coalesce(idem_key, ''), redemption, coalesce(redeem_key, ''), void`
+
+	qSavepoint        = "SAVEPOINT op"
+	qRollbackTo       = "ROLLBACK TO op"
+	qRelease          = "RELEASE op"
+	qSavepointGrant   = "SAVEPOINT grant"
+	qRollbackGrant    = "ROLLBACK TO grant"
+	qReleaseGrant     = "RELEASE grant"
+	qCreateOffer      = "INSERT INTO offers (code, version, status) VALUES (?, 1, ?)"
+	qCreateVersion1   = "INSERT INTO offer_versions (code, version, doc, created_at) VALUES (?, 1, ?, ?)"
+	qOfferExists      = "SELECT 1 FROM offers WHERE code = ?"
+	qGrantByIdem      = "SELECT " + grantCols + " FROM grants WHERE idem_key = ?"
+	qSpendGrantBudget = "UPDATE offers SET granted = granted + 1 WHERE code = ? AND (? = 0 OR granted < ?)"
+	qHeldByOne        = "SELECT count(*) FROM grants WHERE offer = ? AND voided_at IS NULL AND profile_id = ?"
+	qInsertGrant      = `INSERT INTO grants (id, code, offer, offer_version, profile_id, channel, campaign, message,
+		granted_at, granted_by, expires_at, idem_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qOutbox            = "INSERT INTO offer_outbox (event) VALUES (?)"
+	qGrantByID         = "SELECT " + grantCols + " FROM grants WHERE id = ?"
+	qGrantByCode       = "SELECT " + grantCols + " FROM grants WHERE code = ?"
+	qSpendRedeemBudget = "UPDATE offers SET redeemed = redeemed + 1 WHERE code = ? AND (? = 0 OR redeemed < ?)"
+	qRedeemGrant       = `UPDATE grants SET redeemed_at = ?, redemption = ?, redeem_key = ?
+		WHERE id = ? AND redeemed_at IS NULL AND voided_at IS NULL`
+	qOffer = `SELECT ` + offerCols + ` FROM offers o
+		JOIN offer_versions v ON v.code = o.code AND v.version = o.version WHERE o.code = ?`
+	qOfferVersion = `SELECT ` + offerCols + ` FROM offers o
+		JOIN offer_versions v ON v.code = o.code AND v.version = ? WHERE o.code = ?`
+	qReadOutbox = "SELECT id, event FROM offer_outbox ORDER BY id LIMIT ?"
+)
+
+var (
+	ledgerQueries = []string{qSavepoint, qRollbackTo, qRelease, qSavepointGrant, qRollbackGrant, qReleaseGrant,
+		qOfferExists, qGrantByIdem, qSpendGrantBudget, qHeldByOne, qInsertGrant, qOutbox, qGrantByID, qSpendRedeemBudget, qRedeemGrant}
+	offerReadQueries = []string{qOffer, qOfferVersion, qGrantByID, qGrantByCode, qReadOutbox}
+)
+
+// orq returns the offers read pool with its prepared statements.
+func (db *DB) orq() querier { return dbQuerier{db.or, db.orp} }
 
 // offerDoc is what a version row keeps: the offer without status and counts.
 func offerDoc(o *kith.Offer) ([]byte, error) {
@@ -113,11 +159,11 @@ func (db *DB) CreateOffer(ctx context.Context, o *kith.Offer) error {
 	if err != nil {
 		return err
 	}
-	return db.ledger(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.Exec("INSERT INTO offers (code, version, status) VALUES (?, 1, ?)", o.Code, string(o.Status)); err != nil {
+	return db.ledger(ctx, func(q txQuerier) error {
+		if _, err := q.ExecContext(ctx, qCreateOffer, o.Code, string(o.Status)); err != nil {
 			return classify(err, "offer "+o.Code)
 		}
-		_, err := tx.Exec("INSERT INTO offer_versions (code, version, doc, created_at) VALUES (?, 1, ?, ?)", o.Code, string(doc), o.CreatedAt.UnixNano())
+		_, err := q.ExecContext(ctx, qCreateVersion1, o.Code, string(doc), o.CreatedAt.UnixNano())
 		return err
 	})
 }
@@ -128,26 +174,26 @@ func (db *DB) UpdateOffer(ctx context.Context, o *kith.Offer) error {
 	if err != nil {
 		return err
 	}
-	return db.ledger(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec("UPDATE offers SET version = ? WHERE code = ? AND version = ?", o.Version, o.Code, o.Version-1)
+	return db.ledger(ctx, func(q txQuerier) error {
+		res, err := q.ExecContext(ctx, "UPDATE offers SET version = ? WHERE code = ? AND version = ?", o.Version, o.Code, o.Version-1)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			if err := tx.QueryRow("SELECT 1 FROM offers WHERE code = ?", o.Code).Scan(new(int)); err != nil {
+			if err := q.QueryRowContext(ctx, qOfferExists, o.Code).Scan(new(int)); err != nil {
 				return classify(err, "offer "+o.Code)
 			}
 			return kith.Errorf(kith.ECONFLICT, "offer %s was changed since version %d; read it again", o.Code, o.Version-1)
 		}
-		_, err = tx.Exec("INSERT INTO offer_versions (code, version, doc, created_at) VALUES (?, ?, ?, ?)", o.Code, o.Version, string(doc), o.CreatedAt.UnixNano())
+		_, err = q.ExecContext(ctx, "INSERT INTO offer_versions (code, version, doc, created_at) VALUES (?, ?, ?, ?)", o.Code, o.Version, string(doc), o.CreatedAt.UnixNano())
 		return err
 	})
 }
 
 // SetOfferStatus changes an offer's status.
 func (db *DB) SetOfferStatus(ctx context.Context, code string, status kith.OfferStatus) (*kith.Offer, error) {
-	err := db.ledger(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec("UPDATE offers SET status = ? WHERE code = ?", string(status), code)
+	err := db.ledger(ctx, func(q txQuerier) error {
+		res, err := q.ExecContext(ctx, "UPDATE offers SET status = ? WHERE code = ?", string(status), code)
 		if err != nil {
 			return err
 		}
@@ -161,8 +207,6 @@ func (db *DB) SetOfferStatus(ctx context.Context, code string, status kith.Offer
 	}
 	return db.Offer(ctx, code)
 }
-
-const offerCols = `v.doc, o.status, o.granted, o.redeemed`
 
 func scanOffer(row interface{ Scan(...any) error }) (*kith.Offer, error) {
 	var doc []byte
@@ -181,15 +225,13 @@ func scanOffer(row interface{ Scan(...any) error }) (*kith.Offer, error) {
 
 // Offer returns an offer's current version.
 func (db *DB) Offer(ctx context.Context, code string) (*kith.Offer, error) {
-	o, err := scanOffer(db.or.QueryRowContext(ctx, `SELECT `+offerCols+` FROM offers o
-		JOIN offer_versions v ON v.code = o.code AND v.version = o.version WHERE o.code = ?`, code))
+	o, err := scanOffer(db.orq().QueryRowContext(ctx, qOffer, code))
 	return o, classify(err, "offer "+code)
 }
 
 // OfferVersion returns one version of an offer.
 func (db *DB) OfferVersion(ctx context.Context, code string, version int) (*kith.Offer, error) {
-	o, err := scanOffer(db.or.QueryRowContext(ctx, `SELECT `+offerCols+` FROM offers o
-		JOIN offer_versions v ON v.code = o.code AND v.version = ? WHERE o.code = ?`, version, code))
+	o, err := scanOffer(db.orq().QueryRowContext(ctx, qOfferVersion, version, code))
 	return o, classify(err, fmt.Sprintf("offer %s version %d", code, version))
 }
 
@@ -212,12 +254,12 @@ func (db *DB) Offers(ctx context.Context) ([]kith.Offer, error) {
 	return out, rows.Err()
 }
 
-func outbox(tx *sql.Tx, e kith.Event) error {
+func outbox(ctx context.Context, q txQuerier, e kith.Event) error {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec("INSERT INTO offer_outbox (event) VALUES (?)", string(b))
+	_, err = q.ExecContext(ctx, qOutbox, string(b))
 	return err
 }
 
@@ -226,21 +268,21 @@ func (db *DB) AddGrants(ctx context.Context, gs []kith.NewGrant) ([]*kith.Grant,
 	stored := make([]*kith.Grant, len(gs))
 	errs := make([]error, len(gs))
 	// One ledger operation for the whole call: a store failure stores none.
-	err := db.ledger(ctx, func(tx *sql.Tx) error {
+	err := db.ledger(ctx, func(q txQuerier) error {
 		for i := range gs {
-			if _, err := tx.Exec("SAVEPOINT grant"); err != nil {
+			if _, err := q.ExecContext(ctx, qSavepointGrant); err != nil {
 				return err
 			}
-			g, gerr, err := addGrant(tx, &gs[i])
+			g, gerr, err := addGrant(ctx, q, &gs[i])
 			if err != nil {
 				return err
 			}
 			if gerr != nil {
-				if _, err := tx.Exec("ROLLBACK TO grant"); err != nil {
+				if _, err := q.ExecContext(ctx, qRollbackGrant); err != nil {
 					return err
 				}
 			}
-			if _, err := tx.Exec("RELEASE grant"); err != nil {
+			if _, err := q.ExecContext(ctx, qReleaseGrant); err != nil {
 				return err
 			}
 			stored[i], errs[i] = g, gerr
@@ -254,10 +296,10 @@ func (db *DB) AddGrants(ctx context.Context, gs []kith.NewGrant) ([]*kith.Grant,
 }
 
 // addGrant stores one grant; gerr is a guard that did not hold.
-func addGrant(tx *sql.Tx, ng *kith.NewGrant) (_ *kith.Grant, gerr, err error) {
+func addGrant(ctx context.Context, q txQuerier, ng *kith.NewGrant) (_ *kith.Grant, gerr, err error) {
 	g := ng.Grant
 	if g.IdempotencyKey != "" {
-		prev, err := scanGrant(tx.QueryRow("SELECT "+grantCols+" FROM grants WHERE idem_key = ?", g.IdempotencyKey))
+		prev, err := scanGrant(q.QueryRowContext(ctx, qGrantByIdem, g.IdempotencyKey))
 		if err == nil {
 			return prev, nil, nil
 		}
@@ -265,12 +307,12 @@ func addGrant(tx *sql.Tx, ng *kith.NewGrant) (_ *kith.Grant, gerr, err error) {
 			return nil, nil, err
 		}
 	}
-	res, err := tx.Exec("UPDATE offers SET granted = granted + 1 WHERE code = ? AND (? = 0 OR granted < ?)", g.Offer, ng.Budget, ng.Budget)
+	res, err := q.ExecContext(ctx, qSpendGrantBudget, g.Offer, ng.Budget, ng.Budget)
 	if err != nil {
 		return nil, nil, err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		if err := tx.QueryRow("SELECT 1 FROM offers WHERE code = ?", g.Offer).Scan(new(int)); err != nil {
+		if err := q.QueryRowContext(ctx, qOfferExists, g.Offer).Scan(new(int)); err != nil {
 			return nil, classify(err, "offer "+g.Offer), nil
 		}
 		return nil, kith.ErrGrantBudget, nil
@@ -280,9 +322,12 @@ func addGrant(tx *sql.Tx, ng *kith.NewGrant) (_ *kith.Grant, gerr, err error) {
 		for _, h := range ng.Holders {
 			args = append(args, h)
 		}
+		query := qHeldByOne
+		if len(ng.Holders) > 1 {
+			query = `SELECT count(*) FROM grants WHERE offer = ? AND voided_at IS NULL AND profile_id IN (` + placeholders(len(ng.Holders)) + `)`
+		}
 		var n int
-		if err := tx.QueryRow(`SELECT count(*) FROM grants WHERE offer = ? AND voided_at IS NULL AND profile_id IN (`+
-			placeholders(len(ng.Holders))+`)`, args...).Scan(&n); err != nil {
+		if err := q.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
 			return nil, nil, err
 		}
 		if n >= ng.PerPerson {
@@ -293,13 +338,12 @@ func addGrant(tx *sql.Tx, ng *kith.NewGrant) (_ *kith.Grant, gerr, err error) {
 	if g.IdempotencyKey != "" {
 		key = g.IdempotencyKey
 	}
-	if _, err := tx.Exec(`INSERT INTO grants (id, code, offer, offer_version, profile_id, channel, campaign, message,
-		granted_at, granted_by, expires_at, idem_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	if _, err := q.ExecContext(ctx, qInsertGrant,
 		g.ID, g.Code, g.Offer, g.OfferVersion, g.ProfileID, string(g.Channel), g.Campaign, g.MessageRef,
 		g.GrantedAt.UnixNano(), g.GrantedBy, g.ExpiresAt.UnixNano(), key); err != nil {
 		return nil, nil, classify(err, "grant "+g.ID)
 	}
-	if err := outbox(tx, ng.Event); err != nil {
+	if err := outbox(ctx, q, ng.Event); err != nil {
 		return nil, nil, err
 	}
 	c := *g
@@ -309,9 +353,6 @@ func addGrant(tx *sql.Tx, ng *kith.NewGrant) (_ *kith.Grant, gerr, err error) {
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
-
-const grantCols = `id, code, offer, offer_version, profile_id, channel, campaign, message, granted_at, granted_by,
-	expires_at, coalesce(idem_key, ''), redemption, coalesce(redeem_key, ''), void`
 
 func scanGrant(row interface{ Scan(...any) error }) (*kith.Grant, error) {
 	var g kith.Grant
@@ -343,13 +384,13 @@ func scanGrant(row interface{ Scan(...any) error }) (*kith.Grant, error) {
 
 // GrantByID returns one grant.
 func (db *DB) GrantByID(ctx context.Context, id string) (*kith.Grant, error) {
-	g, err := scanGrant(db.or.QueryRowContext(ctx, "SELECT "+grantCols+" FROM grants WHERE id = ?", id))
+	g, err := scanGrant(db.orq().QueryRowContext(ctx, qGrantByID, id))
 	return g, classify(err, "grant "+id)
 }
 
 // GrantByCode returns the grant with a redemption code.
 func (db *DB) GrantByCode(ctx context.Context, code string) (*kith.Grant, error) {
-	g, err := scanGrant(db.or.QueryRowContext(ctx, "SELECT "+grantCols+" FROM grants WHERE code = ?", code))
+	g, err := scanGrant(db.orq().QueryRowContext(ctx, qGrantByCode, code))
 	return g, classify(err, "grant with code "+code)
 }
 
@@ -387,9 +428,9 @@ func (db *DB) Redeem(ctx context.Context, id string, r kith.Redemption, budget i
 	}
 	var g *kith.Grant
 	var guard error
-	err = db.ledger(ctx, func(tx *sql.Tx) error {
+	err = db.ledger(ctx, func(q txQuerier) error {
 		guard = nil
-		cur, err := scanGrant(tx.QueryRow("SELECT "+grantCols+" FROM grants WHERE id = ?", id))
+		cur, err := scanGrant(q.QueryRowContext(ctx, qGrantByID, id))
 		if err != nil {
 			return classify(err, "grant "+id)
 		}
@@ -401,7 +442,7 @@ func (db *DB) Redeem(ctx context.Context, id string, r kith.Redemption, budget i
 			guard = kith.ErrGrantSettled
 			return nil
 		}
-		res, err := tx.Exec("UPDATE offers SET redeemed = redeemed + 1 WHERE code = ? AND (? = 0 OR redeemed < ?)", cur.Offer, budget, budget)
+		res, err := q.ExecContext(ctx, qSpendRedeemBudget, cur.Offer, budget, budget)
 		if err != nil {
 			return err
 		}
@@ -413,15 +454,14 @@ func (db *DB) Redeem(ctx context.Context, id string, r kith.Redemption, budget i
 		if r.IdempotencyKey != "" {
 			key = r.IdempotencyKey
 		}
-		res, err = tx.Exec(`UPDATE grants SET redeemed_at = ?, redemption = ?, redeem_key = ?
-			WHERE id = ? AND redeemed_at IS NULL AND voided_at IS NULL`, r.At.UnixNano(), string(doc), key, id)
+		res, err = q.ExecContext(ctx, qRedeemGrant, r.At.UnixNano(), string(doc), key, id)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
 			return fmt.Errorf("redeem grant %s: the held grant was not updated", id)
 		}
-		if err := outbox(tx, e); err != nil {
+		if err := outbox(ctx, q, e); err != nil {
 			return err
 		}
 		red := r
@@ -442,9 +482,9 @@ func (db *DB) VoidGrant(ctx context.Context, id string, v kith.Void, e kith.Even
 	}
 	var g *kith.Grant
 	var guard error
-	err = db.ledger(ctx, func(tx *sql.Tx) error {
+	err = db.ledger(ctx, func(q txQuerier) error {
 		guard = nil
-		cur, err := scanGrant(tx.QueryRow("SELECT "+grantCols+" FROM grants WHERE id = ?", id))
+		cur, err := scanGrant(q.QueryRowContext(ctx, qGrantByID, id))
 		if err != nil {
 			return classify(err, "grant "+id)
 		}
@@ -453,13 +493,13 @@ func (db *DB) VoidGrant(ctx context.Context, id string, v kith.Void, e kith.Even
 			guard = kith.ErrGrantSettled
 			return nil
 		}
-		if _, err := tx.Exec("UPDATE grants SET voided_at = ?, void = ? WHERE id = ?", v.At.UnixNano(), string(doc), id); err != nil {
+		if _, err := q.ExecContext(ctx, "UPDATE grants SET voided_at = ?, void = ? WHERE id = ?", v.At.UnixNano(), string(doc), id); err != nil {
 			return err
 		}
-		if _, err := tx.Exec("UPDATE offers SET granted = granted - 1 WHERE code = ?", cur.Offer); err != nil {
+		if _, err := q.ExecContext(ctx, "UPDATE offers SET granted = granted - 1 WHERE code = ?", cur.Offer); err != nil {
 			return err
 		}
-		if err := outbox(tx, e); err != nil {
+		if err := outbox(ctx, q, e); err != nil {
 			return err
 		}
 		vv := v
@@ -474,7 +514,7 @@ func (db *DB) VoidGrant(ctx context.Context, id string, v kith.Void, e kith.Even
 
 // OfferOutbox returns queued ledger events, oldest first.
 func (db *DB) OfferOutbox(ctx context.Context, limit int) ([]kith.OutboxEvent, error) {
-	rows, err := db.or.QueryContext(ctx, "SELECT id, event FROM offer_outbox ORDER BY id LIMIT ?", limit)
+	rows, err := db.orq().QueryContext(ctx, qReadOutbox, limit)
 	if err != nil {
 		return nil, fmt.Errorf("offer outbox: %w", err)
 	}
@@ -503,8 +543,8 @@ func (db *DB) DeleteOfferOutbox(ctx context.Context, ids []int64) error {
 	for i, id := range ids {
 		args[i] = id
 	}
-	return db.ledger(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec("DELETE FROM offer_outbox WHERE id IN ("+placeholders(len(ids))+")", args...)
+	return db.ledger(ctx, func(q txQuerier) error {
+		_, err := q.ExecContext(ctx, "DELETE FROM offer_outbox WHERE id IN ("+placeholders(len(ids))+")", args...)
 		return err
 	})
 }

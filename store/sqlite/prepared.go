@@ -9,16 +9,17 @@ import (
 // Statements on the hot path are prepared once, when the store opens: the
 // driver would otherwise parse every query again on every call, which cost
 // a fifth of processing time. Queries are registered by their text.
-var hotQueries = [...]string{
+var hotQueries = []string{
 	qProfileByID, qPutProfile, qUpdateProfile, qProfilesFor, qLinks, qAddLink, qAddTimeline, qAddTimelineChunk,
+	qCurrentProfile, qAbsorbed,
 }
 
 // prepared holds statements prepared on one *sql.DB.
 type prepared map[string]*sql.Stmt
 
-func prepare(ctx context.Context, db *sql.DB) (prepared, error) {
+func prepare(ctx context.Context, db *sql.DB, queries []string) (prepared, error) {
 	p := prepared{}
-	for _, q := range hotQueries {
+	for _, q := range queries {
 		s, err := db.PrepareContext(ctx, q)
 		if err != nil {
 			p.close()

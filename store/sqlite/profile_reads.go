@@ -21,6 +21,35 @@ func (db *DB) ProfileIDsFor(ctx context.Context, id kith.Identifier) ([]string, 
 	return profilesFor(ctx, db.prq(), id)
 }
 
+const (
+	qCurrentProfile = "SELECT coalesce(merged_into, id) FROM profiles WHERE id = ?"
+	qAbsorbed       = "SELECT id FROM profiles WHERE merged_into = ? ORDER BY id"
+)
+
+// Members returns the current profile id is part of and the profiles
+// merged into it.
+func (db *DB) Members(ctx context.Context, id string) (string, []string, error) {
+	q := db.prq()
+	var cur string
+	if err := q.QueryRowContext(ctx, qCurrentProfile, id).Scan(&cur); err != nil {
+		return "", nil, classify(err, "profile "+id)
+	}
+	rows, err := q.QueryContext(ctx, qAbsorbed, cur)
+	if err != nil {
+		return "", nil, fmt.Errorf("members of %s: %w", cur, err)
+	}
+	defer rows.Close()
+	var absorbed []string
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return "", nil, err
+		}
+		absorbed = append(absorbed, a)
+	}
+	return cur, absorbed, rows.Err()
+}
+
 // Links returns the identifiers a profile holds with the event that linked each.
 func (db *DB) Links(ctx context.Context, profileID string) ([]kith.Link, error) {
 	return links(ctx, db.prq(), profileID)

@@ -56,6 +56,8 @@ type DB struct {
 	or   *sql.DB  // offers.db: read-only pool
 	pwp  prepared // hot statements on pw
 	prp  prepared // hot statements on pr
+	owp  prepared // the ledger's statements on ow
+	orp  prepared // offer reads on or
 
 	// Group commit: Append hands requests to the writer goroutine.
 	mu      sync.RWMutex // guards closed against sends on appends
@@ -187,10 +189,16 @@ func Open(ctx context.Context, dir string, opt Options) (_ *DB, err error) {
 	if _, err = db.aw.ExecContext(ctx, "PRAGMA wal_autocheckpoint=0"); err != nil {
 		return nil, fmt.Errorf("audit checkpoints: %w", err)
 	}
-	if db.pwp, err = prepare(ctx, db.pw); err != nil {
+	if db.pwp, err = prepare(ctx, db.pw, hotQueries); err != nil {
 		return nil, err
 	}
-	if db.prp, err = prepare(ctx, db.pr); err != nil {
+	if db.prp, err = prepare(ctx, db.pr, hotQueries); err != nil {
+		return nil, err
+	}
+	if db.owp, err = prepare(ctx, db.ow, ledgerQueries); err != nil {
+		return nil, err
+	}
+	if db.orp, err = prepare(ctx, db.or, offerReadQueries); err != nil {
 		return nil, err
 	}
 	go db.writeLoop()
@@ -203,6 +211,8 @@ func Open(ctx context.Context, dir string, opt Options) (_ *DB, err error) {
 func (db *DB) closeAll() error {
 	db.pwp.close()
 	db.prp.close()
+	db.owp.close()
+	db.orp.close()
 	var errs []error
 	for _, c := range []*sql.DB{db.r, db.w, db.pr, db.pw, db.ar, db.aw, db.or, db.ow} {
 		if c != nil {

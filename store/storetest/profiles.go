@@ -813,6 +813,19 @@ func testScanProfiles(t *testing.T, s Store) {
 	if n, err := s.CountProfiles(ctx); err != nil || n != int64(len(want)) {
 		t.Errorf("CountProfiles = %d, %v; want %d", n, err, len(want))
 	}
+	// Members: the survivor of an absorbed profile and everyone merged into it.
+	for _, id := range []string{"prf_00", "prf_08"} {
+		cur, absorbed, err := s.Members(ctx, id)
+		if err != nil || cur != "prf_00" || !slices.Equal(absorbed, []string{"prf_03", "prf_08", "prf_13", "prf_18", "prf_23"}) {
+			t.Errorf("Members(%s) = %s %v, %v", id, cur, absorbed, err)
+		}
+	}
+	if cur, absorbed, err := s.Members(ctx, "prf_01"); err != nil || cur != "prf_01" || len(absorbed) != 0 {
+		t.Errorf("Members(prf_01) = %s %v, %v", cur, absorbed, err)
+	}
+	if _, _, err := s.Members(ctx, "prf_none"); !kith.IsCode(err, kith.ENOTFOUND) {
+		t.Errorf("Members(prf_none): %v, want not found", err)
+	}
 
 	// Customers: those with a purchase or a stage, current ones only.
 	buyer := newProfile("prf_10", 11, "x")
