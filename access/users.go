@@ -40,14 +40,19 @@ const (
 	PermLifecycleRead Permission = "lifecycle:read"
 	// PermLifecycleFit: ask for the lifetime-value models to be fitted again.
 	PermLifecycleFit Permission = "lifecycle:fit"
+	// PermOffersRead: see the offer catalog, and the offers a customer
+	// holds on their page. The catalog holds no personal data.
+	PermOffersRead Permission = "offers:read"
+	// PermOffersRedeem: redeem a customer's grant from their page.
+	PermOffersRedeem Permission = "offers:redeem"
 )
 
 var rolePerms = map[kith.Role][]Permission{
 	kith.RoleAdmin: {PermProfilesRead, PermPII, PermMergesUndo, PermUsersManage, PermKeysManage, PermAuditRead,
-		PermLifecycleRead, PermLifecycleFit},
-	kith.RoleAgent:    {PermProfilesRead, PermPII},
-	kith.RoleMarketer: {PermProfilesRead, PermPII, PermLifecycleRead},
-	kith.RoleAnalyst:  {PermProfilesRead, PermLifecycleRead},
+		PermLifecycleRead, PermLifecycleFit, PermOffersRead, PermOffersRedeem},
+	kith.RoleAgent:    {PermProfilesRead, PermPII, PermOffersRead, PermOffersRedeem},
+	kith.RoleMarketer: {PermProfilesRead, PermPII, PermLifecycleRead, PermOffersRead},
+	kith.RoleAnalyst:  {PermProfilesRead, PermLifecycleRead, PermOffersRead},
 }
 
 // Allowed reports whether a role carries a permission.

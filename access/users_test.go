@@ -319,14 +319,14 @@ func TestRandomPassword(t *testing.T) {
 // ---- roles ----
 
 var allPerms = []Permission{PermProfilesRead, PermPII, PermMergesUndo, PermUsersManage, PermKeysManage, PermAuditRead,
-	PermLifecycleRead, PermLifecycleFit}
+	PermLifecycleRead, PermLifecycleFit, PermOffersRead, PermOffersRedeem}
 
 func TestAllowed(t *testing.T) {
 	want := map[kith.Role][]Permission{
 		kith.RoleAdmin:    allPerms,
-		kith.RoleAgent:    {PermProfilesRead, PermPII},
-		kith.RoleMarketer: {PermProfilesRead, PermPII, PermLifecycleRead},
-		kith.RoleAnalyst:  {PermProfilesRead, PermLifecycleRead},
+		kith.RoleAgent:    {PermProfilesRead, PermPII, PermOffersRead, PermOffersRedeem},
+		kith.RoleMarketer: {PermProfilesRead, PermPII, PermLifecycleRead, PermOffersRead},
+		kith.RoleAnalyst:  {PermProfilesRead, PermLifecycleRead, PermOffersRead},
 		"":                nil,
 		"root":            nil,
 		"Admin":           nil,

@@ -18,6 +18,7 @@ import (
 	"github.com/kithhq/kith"
 	"github.com/kithhq/kith/access"
 	"github.com/kithhq/kith/lifecycle"
+	"github.com/kithhq/kith/offer"
 	"github.com/kithhq/kith/profile"
 )
 
@@ -50,6 +51,9 @@ type Config struct {
 	// Lifecycle scores customers and follows the stages; nil shows neither
 	// the customer's value panel nor the lifecycle page.
 	Lifecycle *lifecycle.Service
+	// Offers is the offer ledger; nil shows neither the offers page nor the
+	// customer's Offers panel.
+	Offers *offer.Service
 	// Status reports the system's state; nil shows none.
 	Status  func(context.Context) Status
 	Logger  *slog.Logger
@@ -123,6 +127,11 @@ func New(c Config) (*Console, error) {
 	if c.Lifecycle != nil {
 		con.mux.Handle("GET /lifecycle", con.signedIn(access.PermLifecycleRead, con.handleLifecycle))
 		con.mux.Handle("POST /lifecycle/fit", con.signedIn(access.PermLifecycleFit, con.handleRefit))
+	}
+	if c.Offers != nil {
+		con.mux.Handle("GET /offers", con.signedIn(access.PermOffersRead, con.handleOffers))
+		con.mux.Handle("GET /offers/{code}", con.signedIn(access.PermOffersRead, con.handleOffer))
+		con.mux.Handle("POST /profiles/{id}/grants/{grant}/redeem", con.signedIn(access.PermOffersRedeem, con.handleRedeem))
 	}
 	return con, nil
 }

@@ -147,7 +147,13 @@ type intentRow struct {
 const timelinePage = 50
 
 func (con *Console) handleProfile(w http.ResponseWriter, r *http.Request, v *viewer) {
-	c, err := con.c.Profiles.Customer(r.Context(), r.PathValue("id"), timelinePage)
+	con.profilePage(w, r, v, http.StatusOK, r.PathValue("id"), nil)
+}
+
+// profilePage draws the customer 360 of profile id; res, when set, is a
+// redemption from its Offers panel that was refused.
+func (con *Console) profilePage(w http.ResponseWriter, r *http.Request, v *viewer, status int, id string, res *redeemResult) {
+	c, err := con.c.Profiles.Customer(r.Context(), id, timelinePage)
 	if err != nil {
 		con.fail(w, r, v, err)
 		return
@@ -178,10 +184,11 @@ func (con *Console) handleProfile(w http.ResponseWriter, r *http.Request, v *vie
 	if name == "" {
 		name = "Profile " + c.ID
 	}
-	con.render(w, r, http.StatusOK, "profile", v, map[string]any{
+	con.render(w, r, status, "profile", v, map[string]any{
 		"Title": name, "Name": name, "C": c, "ID": c.ID, "Traits": traits, "Intents": intents, "Kinds": kinds,
 		"Sources": con.sourceNames(r.Context()), "Events": c.Timeline.Events, "Next": c.Timeline.NextCursor,
-		"Value": con.valuePanel(c.Profile),
+		"Value":  con.valuePanel(c.Profile),
+		"Offers": con.offersPanel(r.Context(), v, c.ID, r.URL.Query().Get("redeemed"), res),
 	})
 }
 

@@ -203,7 +203,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	})
 
 	console, err := web.New(web.Config{
-		Access: m.Access, Users: m.Users, Profiles: m.Profiles, Audit: m.DB, Lifecycle: life,
+		Access: m.Access, Users: m.Users, Profiles: m.Profiles, Audit: m.DB, Lifecycle: life, Offers: m.Offers,
 		Status: m.status, Logger: m.Logger, Version: versionString(), SecureCookies: m.Config.SecureCookies,
 	})
 	if err != nil {

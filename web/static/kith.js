@@ -1,10 +1,17 @@
 // Kith console: small progressive enhancements. Every page works without it.
 "use strict";
 
-// Ask before destructive actions.
+// Ask before destructive actions. A form with a "confirmed" field is asked
+// on a page of its own by the server unless the person said yes here.
 document.addEventListener("submit", (e) => {
   const msg = e.target.dataset && e.target.dataset.confirm;
-  if (msg && !window.confirm(msg)) e.preventDefault();
+  if (!msg) return;
+  if (!window.confirm(msg)) {
+    e.preventDefault();
+    return;
+  }
+  const confirmed = e.target.elements.namedItem("confirmed");
+  if (confirmed) confirmed.value = "yes";
 });
 
 // Show the demo's loading progress while it runs.
