@@ -238,8 +238,10 @@ type OfferStore interface {
 	// grants under its budget, the person's under the per-person limit —
 	// and its event, atomically per grant. A grant whose IdempotencyKey is
 	// already stored is not stored again: its result is the stored grant.
-	// errs[i] is nil, ErrGrantBudget or ErrPersonLimit; err is for a failure
-	// of the store, in which case no grant of the call is stored.
+	// errs[i] is nil, ErrGrantBudget, ErrPersonLimit, ENOTFOUND (no such
+	// offer) or EINVALID (a value the store cannot keep, such as a NUL
+	// byte in an id); err is for a failure of the store, in which case no
+	// grant of the call is stored.
 	AddGrants(ctx context.Context, gs []NewGrant) (stored []*Grant, errs []error, err error)
 	// GrantByID and GrantByCode return one grant; ENOTFOUND when none.
 	GrantByID(ctx context.Context, id string) (*Grant, error)

@@ -43,7 +43,7 @@ const (
 
 // DB is the embedded store. It implements kith.EventLog, kith.EventReader,
 // kith.SourceStore, kith.KeyStore, kith.UserStore, kith.SessionStore,
-// kith.AuditLog and the profile processor's store.
+// kith.AuditLog, kith.OfferStore and the profile processor's store.
 type DB struct {
 	path string
 	w    *sql.DB  // kith.db: exactly one connection, every write goes through it
