@@ -69,6 +69,9 @@ func New(store kith.OfferStore, c Config) *Service {
 	return s
 }
 
+// Source is Kith's own source the ledger's events are sent as.
+func (s *Service) Source() *kith.Source { return s.src }
+
 // actor returns who acts; the command line and tests act as Kith itself.
 func actor(ctx context.Context) (kith.Actor, error) {
 	if a, ok := kith.ActorFrom(ctx); ok {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kithhq/kith"
 	"github.com/kithhq/kith/demo"
+	"github.com/kithhq/kith/offer"
 	"github.com/kithhq/kith/web"
 )
 
@@ -151,7 +152,11 @@ func (m *Main) startDemo(ctx context.Context) error {
 			// them again once it is all profiles.
 			for lctx.Err() == nil {
 				if lag, err := m.Processor.Lag(lctx); err == nil && lag.Events == 0 {
-					m.Lifecycle.Refit(kith.WithActor(lctx, kith.Actor{Kind: kith.ActorSystem, Name: "demo"}))
+					actx := kith.WithActor(lctx, kith.Actor{Kind: kith.ActorSystem, Name: "demo", PII: true})
+					m.Lifecycle.Refit(actx)
+					if err := m.demoOffer(actx, now); err != nil {
+						m.Logger.Warn("demo offer", "err", err)
+					}
 					break
 				}
 				select {
@@ -166,6 +171,28 @@ func (m *Main) startDemo(ctx context.Context) error {
 		}
 	}()
 	return nil
+}
+
+// demoOffer puts situation 4 in the demo: the club e-mailed Sofia Ramirez
+// a free roadside upgrade, redeemable online and in the app; when she calls,
+// the agent sees it, at 0 instead of 130, with what the call center may do.
+func (m *Main) demoOffer(ctx context.Context, now time.Time) error {
+	o := kith.Offer{Code: "ROADSIDE-UPGRADE", Name: "Free roadside upgrade",
+		Description: "Premium roadside assistance for a year at no cost, for members who renew their car insurance online",
+		Terms: kith.Terms{Price: kith.Money{Amount: 0, Currency: "USD"}, RegularPrice: &kith.Money{Amount: 130, Currency: "USD"},
+			Summary: "Premium roadside assistance for 12 months: 0 USD instead of 130"},
+		ValidFrom: now.Add(-30 * 24 * time.Hour), ValidUntil: now.Add(60 * 24 * time.Hour), GrantDays: 45, PerPerson: 1,
+		Channels: []kith.Kind{kith.KindWeb, kith.KindApp},
+		Honour: map[kith.Kind]kith.Honour{
+			kith.KindCallCenter: {Action: kith.HonourAsGranted, Note: "Honour it: the member was promised it by e-mail"},
+			kith.KindStore:      {Action: kith.HonourWithFee, Fee: &kith.Money{Amount: 10, Currency: "USD"}, Note: "In-store setup fee"},
+			kith.OtherChannels:  {Action: kith.HonourAlternative, Alternative: "Send the member to the website or the app to claim it"}}}
+	if _, err := m.Offers.Create(ctx, o); err != nil && !kith.IsCode(err, kith.ECONFLICT) {
+		return err
+	}
+	_, err := m.Offers.Grant(ctx, offer.GrantRequest{Offer: o.Code, Target: offer.Target{Identifier: kith.Identifier{Type: kith.IDEmail, Value: "sofia.ramirez@example.com"}},
+		Channel: kith.KindEmail, Campaign: "car-insurance-renewal", Message: "renewal-mail-3", IdempotencyKey: "demo/roadside-sofia"})
+	return err
 }
 
 func (m *Main) printDemoBanner(total int) {

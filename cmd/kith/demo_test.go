@@ -7,6 +7,7 @@ import (
 
 	"github.com/kithhq/kith"
 	"github.com/kithhq/kith/demo"
+	"github.com/kithhq/kith/offer"
 )
 
 // TestDemo runs `kith serve --demo` on a small history: it must load through
@@ -37,9 +38,11 @@ func testDemo(t *testing.T) {
 			}
 			demoEvents, stageChanges := 0, 0
 			for _, e := range evs {
-				if e.SourceID == m.Lifecycle.Source().ID {
+				switch e.SourceID {
+				case m.Lifecycle.Source().ID:
 					stageChanges++
-				} else {
+				case m.Offers.Source().ID: // the demo's offer, granted once loaded
+				default:
 					demoEvents++
 				}
 			}
@@ -63,6 +66,18 @@ func testDemo(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the lifetime-value fit did not see the demo's buyers: %+v, %+v", m.Lifecycle.Model(), m.Lifecycle.Status())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Situation 4: Sofia Ramirez holds the offer e-mailed to her.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		actx := kith.WithActor(ctx, kith.Actor{Kind: kith.ActorSystem, Name: "test", PII: true})
+		_, held, err := m.Offers.Held(actx, offer.Target{Identifier: kith.Identifier{Type: kith.IDPhone, Value: "+1 925-413-2876"}})
+		if err == nil && len(held) == 1 && held[0].Offer == "ROADSIDE-UPGRADE" && held[0].Terms.Price.Amount == 0 && held[0].Redeemable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Sofia Ramirez's offers: %+v, %v", held, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
