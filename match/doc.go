@@ -42,9 +42,11 @@
 //
 //	go test ./match -run Febrl -v
 //
-// A million generated records (Generate: Febrl 2's corruption) deduplicate
-// in about 20 s on 2 cores with blocking recall above 99.9%, and scoring
-// one record live against a million takes well under a millisecond at p99:
+// A million generated records (Generate: Febrl 2's corruption, 800,000
+// people) deduplicate in 22 s on 2 idle cores (56 s while other tests held
+// them), 9.9 million candidate pairs, blocking recall 99.98%, F1 0.9999,
+// peak resident memory 1.3 GB with the generated input; scoring one record
+// live against a million takes 0.035 ms at p50 and 0.34 ms at p99:
 //
 //	go test ./match -run '^$' -bench 'Dedupe1M|ScoreLive' -benchtime 1x
 package match
