@@ -90,7 +90,7 @@ func TestBrowserOffers(t *testing.T) {
 	}
 
 	// Redeem, and cancel at the confirmation: nothing happens.
-	redeem := chromedp.Click(chromedp.CSS(`[data-grant="`+g.ID+`"] [data-testid="redeem"]`))
+	redeem := chromedp.Click(chromedp.CSS(`[data-grant="` + g.ID + `"] [data-testid="redeem"]`))
 	dialogs.accept(false)
 	if err := chromedp.Do(desk.ctx, redeem); err != nil {
 		t.Fatalf("click Redeem: %v", err)
