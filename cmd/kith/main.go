@@ -39,8 +39,9 @@ Commands:
   users      add, list and change console users and their roles
   migrate    bring the store's schema up to date and exit
   import     import customer records from a CSV file (kith import FILE --source NAME --map …)
-  bench      measure speed (kith bench ingest)
+  bench      measure speed (kith bench ingest|lookup|console|import|offers)
   clv        fit churn and lifetime-value models to a purchases CSV
+  match      find records of one person in CSV files: dedupe, link, eval
   version    print the version
 
 Run 'kith <command> --help' for a command's flags.
@@ -103,6 +104,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBench(ctx, rest, stdout, stderr)
 	case "clv":
 		return runCLV(ctx, rest, stdout, stderr)
+	case "match":
+		return runMatch(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "kith", versionString())
 		return nil

@@ -40,5 +40,6 @@ CREATE INDEX grants_profile ON grants (profile_id, offer);
 
 CREATE TABLE offer_outbox (
     id    INTEGER PRIMARY KEY AUTOINCREMENT,
-    event TEXT NOT NULL -- JSON
+    event   TEXT NOT NULL, -- JSON, without the payload
+    payload BLOB NOT NULL  -- the message as sent
 ) STRICT;
