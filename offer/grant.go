@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -366,9 +367,38 @@ func isRefusal(err error) bool {
 	return false
 }
 
+// HonourFor returns what a channel does with the grant: nil when the
+// channel is one of the offer's own.
+func (v *View) HonourFor(ch kith.Kind) *kith.Honour {
+	return HonourFor(&kith.Offer{Channels: v.Channels, Honour: v.Honour}, ch)
+}
+
+// RedeemableOn lists the channels that redeem the grant: the offer's own,
+// then those whose honour policy honours it, with or without a fee.
+func (v *View) RedeemableOn() []kith.Kind {
+	out := slices.Clone(v.Channels)
+	for _, k := range kith.Kinds {
+		if h := v.HonourFor(k); h != nil && h.Action != kith.HonourAlternative {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // Held returns every grant a person holds or held (the profiles merged into
 // them included), newest first. It is a read of the person, recorded.
 func (s *Service) Held(ctx context.Context, t Target) (string, []View, error) {
+	return s.held(ctx, t, true)
+}
+
+// HeldUnrecorded is Held for a caller that records the read of the person
+// itself, as one with the rest of what it shows (the console's customer
+// page, recorded by profile.Service.Customer).
+func (s *Service) HeldUnrecorded(ctx context.Context, t Target) (string, []View, error) {
+	return s.held(ctx, t, false)
+}
+
+func (s *Service) held(ctx context.Context, t Target, record bool) (string, []View, error) {
 	a, err := actor(ctx)
 	if err != nil {
 		return "", nil, err
@@ -399,8 +429,10 @@ func (s *Service) Held(ctx context.Context, t Target) (string, []View, error) {
 		}
 		out = append(out, *s.viewOf(g, v, st))
 	}
-	if err := s.record(ctx, a, kith.AuditProfileRead, p.id, "grants"); err != nil {
-		return "", nil, err
+	if record {
+		if err := s.record(ctx, a, kith.AuditProfileRead, p.id, "grants"); err != nil {
+			return "", nil, err
+		}
 	}
 	return p.id, out, nil
 }

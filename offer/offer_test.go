@@ -697,3 +697,35 @@ type failLog struct{}
 func (failLog) Append(context.Context, []kith.Event) (kith.AppendResult, error) {
 	return kith.AppendResult{}, errors.New("log down")
 }
+
+// A redeemer who names the customer is refused a grant that is not theirs.
+func TestRedeemForProfile(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	w.identify("u1", map[string]any{"email": "a@example.com"})
+	w.identify("u2", map[string]any{"email": "b@example.com"})
+	w.create(upgrade())
+	g, err := w.svc.Grant(ctx, offer.GrantRequest{Offer: "FREE-UPGRADE", Target: offer.Target{Profile: w.profileOf("user_id", "u1")}, Channel: kith.KindEmail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.svc.Redeem(ctx, offer.RedeemRequest{GrantID: g.ID, Channel: kith.KindStore, Profile: w.profileOf("user_id", "u2")})
+	if !kith.IsCode(err, kith.ENOTFOUND) || kith.ErrorField(err) != "grant" {
+		t.Errorf("redeeming another's grant: %v", err)
+	}
+	if _, err := w.svc.Redeem(ctx, offer.RedeemRequest{GrantID: g.ID, Channel: kith.KindStore, Profile: w.profileOf("user_id", "u1")}); err != nil {
+		t.Errorf("redeeming her own grant: %v", err)
+	}
+	// HeldUnrecorded records nothing; Held records one read.
+	before, _ := w.db.Audit(ctx, kith.AuditFilter{Action: kith.AuditProfileRead})
+	w.svc.HeldUnrecorded(ctx, offer.Target{Profile: w.profileOf("user_id", "u1")})
+	mid, _ := w.db.Audit(ctx, kith.AuditFilter{Action: kith.AuditProfileRead})
+	_, views, _ := w.svc.Held(ctx, offer.Target{Profile: w.profileOf("user_id", "u1")})
+	after, _ := w.db.Audit(ctx, kith.AuditFilter{Action: kith.AuditProfileRead})
+	if len(mid) != len(before) || len(after) != len(before)+1 {
+		t.Errorf("audit reads %d, %d, %d", len(before), len(mid), len(after))
+	}
+	if got := views[0].RedeemableOn(); len(got) != 4 || got[3] != kith.KindApp {
+		t.Errorf("RedeemableOn = %v; want the offer's channels and the app (with a fee)", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +22,10 @@ type RedeemRequest struct {
 	Location string // e.g. the store
 	// IdempotencyKey makes a retry return the first result.
 	IdempotencyKey string
+	// Profile, when set, is the person the redeemer believes holds the
+	// grant (the customer on the agent's screen): a grant that is not
+	// theirs now, after a merge was undone, is refused as not found.
+	Profile string
 }
 
 // Refusal reasons, in an error's Detail["reason"].
@@ -50,6 +55,15 @@ func (s *Service) Redeem(ctx context.Context, req RedeemRequest) (*View, error) 
 	g, err := s.findGrant(ctx, req.GrantID, req.Code)
 	if err != nil {
 		return nil, err
+	}
+	if req.Profile != "" {
+		p, err := s.person(ctx, a, Target{Profile: req.Profile}, "profile", false)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(p.holders, g.ProfileID) {
+			return nil, &kith.Error{Code: kith.ENOTFOUND, Field: "grant", Message: fmt.Sprintf("profile %s holds no grant %s", p.id, g.ID)}
+		}
 	}
 	v, err := s.version(ctx, g.Offer, g.OfferVersion)
 	if err != nil {

@@ -155,18 +155,10 @@ const defaultChannel = kith.KindCallCenter
 // then those whose honour policy honours it, with or without a fee. The
 // channel picked is selected, else the call center, else the first.
 func redeemOptions(gv *offer.View, picked kith.Kind) []redeemOption {
-	o := &kith.Offer{Channels: gv.Channels, Honour: gv.Honour}
 	var opts []redeemOption
-	for _, k := range gv.Channels {
-		opts = append(opts, redeemOption{Channel: k})
-	}
-	for _, k := range kith.Kinds {
-		h := offer.HonourFor(o, k)
-		if h == nil || h.Action == kith.HonourAlternative {
-			continue
-		}
+	for _, k := range gv.RedeemableOn() {
 		opt := redeemOption{Channel: k}
-		if h.Action == kith.HonourWithFee {
+		if h := gv.HonourFor(k); h != nil && h.Action == kith.HonourWithFee {
 			opt.Fee = h.Fee
 		}
 		opts = append(opts, opt)
@@ -220,7 +212,7 @@ func (con *Console) offersPanel(ctx context.Context, v *viewer, id, redeemed str
 		return nil
 	}
 	p := &offersPanel{ProfileID: id, CSRF: v.Session.CSRF, CanRedeem: v.Can(string(access.PermOffersRedeem))}
-	_, views, err := con.c.Offers.Held(ctx, offer.Target{Profile: id})
+	_, views, err := con.c.Offers.HeldUnrecorded(ctx, offer.Target{Profile: id})
 	if err != nil {
 		// The rest of the customer's page is still worth showing.
 		con.log.Error("read the grants of a profile", "profile", id, "err", err)
@@ -289,7 +281,7 @@ func (con *Console) handleRedeem(w http.ResponseWriter, r *http.Request, v *view
 		return
 	}
 	_, err = con.c.Offers.Redeem(r.Context(), offer.RedeemRequest{GrantID: grant, Channel: channel, Actor: v.User.Name,
-		IdempotencyKey: r.PostFormValue("key")})
+		IdempotencyKey: r.PostFormValue("key"), Profile: pid})
 	switch kith.ErrorCode(err) {
 	case "":
 		http.Redirect(w, r, "/profiles/"+url.PathEscape(pid)+"?redeemed="+url.QueryEscape(grant)+"#offers", http.StatusSeeOther)
