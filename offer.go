@@ -121,9 +121,12 @@ type Grant struct {
 	GrantedBy    string    `json:"granted_by,omitempty"`
 	ExpiresAt    time.Time `json:"expires_at"`
 	// IdempotencyKey makes a retried grant return the first one.
-	IdempotencyKey string      `json:"-"`
-	Redemption     *Redemption `json:"redemption,omitempty"`
-	Void           *Void       `json:"void,omitempty"`
+	IdempotencyKey string `json:"-"`
+	// Address is the identifier the grant's events are addressed to,
+	// chosen among the person's when it was made.
+	Address    Identifier  `json:"-"`
+	Redemption *Redemption `json:"redemption,omitempty"`
+	Void       *Void       `json:"void,omitempty"`
 }
 
 // Redemption records that a grant was spent: where, by whom, at what fee.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kithhq/kith"
+	"github.com/kithhq/kith/identity"
 )
 
 // Target names a person: by profile id, or by an identifier (e-mail,
@@ -231,7 +232,8 @@ func (s *Service) newGrant(a kith.Actor, o *kith.Offer, p *person, req GrantRequ
 	g := &kith.Grant{ID: newGrantID(), Code: newCode(), Offer: o.Code, OfferVersion: o.Version, ProfileID: p.id,
 		Channel: req.Channel, Campaign: req.Campaign, MessageRef: req.Message, GrantedAt: now, GrantedBy: a.String(),
 		ExpiresAt: expires, IdempotencyKey: req.IdempotencyKey}
-	e, err := s.event(kith.EventOfferGranted, g, now, p.links, map[string]any{"name": o.Name, "channel": string(req.Channel),
+	g.Address, _ = identity.Pick(p.links)
+	e, err := s.event(kith.EventOfferGranted, g, now, map[string]any{"name": o.Name, "channel": string(req.Channel),
 		"code": g.Code, "price": o.Terms.Price, "expires_at": expires.Format(time.RFC3339), "campaign": req.Campaign})
 	if err != nil {
 		return kith.NewGrant{}, err

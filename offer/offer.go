@@ -181,7 +181,7 @@ func newGrantID() string {
 // event builds a ledger event for a person: a track event from the offers
 // source whose messageId is derived from the grant and what happened, so a
 // relay that appends it twice leaves one in the log.
-func (s *Service) event(name string, g *kith.Grant, at time.Time, links []kith.Link, props map[string]any) (kith.Event, error) {
+func (s *Service) event(name string, g *kith.Grant, at time.Time, props map[string]any) (kith.Event, error) {
 	if s.src == nil {
 		return kith.Event{}, fmt.Errorf("the offer ledger has no source for its events")
 	}
@@ -191,9 +191,10 @@ func (s *Service) event(name string, g *kith.Grant, at time.Time, links []kith.L
 	props["grant_id"], props["offer"], props["offer_version"] = g.ID, g.Offer, g.OfferVersion
 	msg := map[string]any{"type": "track", "event": name, "messageId": e.MessageID,
 		"timestamp": at.Format(time.RFC3339Nano), "properties": props}
-	if !identity.Address(&e, msg, links) {
+	if g.Address.Type == "" {
 		return kith.Event{}, kith.Errorf(kith.EINVALID, "profile %s holds no identifier a ledger event can be addressed to", g.ProfileID)
 	}
+	identity.AddressTo(&e, msg, g.Address)
 	var err error
 	if e.Payload, err = json.Marshal(msg); err != nil {
 		return kith.Event{}, err
@@ -224,10 +225,20 @@ func (s *Service) Relay(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-s.wake:
+			// Let a busy ledger queue a few more: one append and one delete
+			// for many changes, rather than two commits for each.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(relayLinger):
+			}
 		case <-tick.C:
 		}
 	}
 }
+
+// relayLinger is how long the relay waits after a change for more.
+const relayLinger = 50 * time.Millisecond
 
 // RelayOnce appends one batch of queued ledger events and returns how many.
 func (s *Service) RelayOnce(ctx context.Context) (int, error) {

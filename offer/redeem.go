@@ -100,15 +100,11 @@ func (s *Service) Redeem(ctx context.Context, req RedeemRequest) (*View, error) 
 				Detail: map[string]any{"reason": ReasonNotAllowed, "channels": v.Channels, "honour": h}}
 		}
 	}
-	holder, _, links, err := s.people.Members(ctx, g.ProfileID)
-	if err != nil {
-		return nil, fmt.Errorf("redeem grant %s: %w", g.ID, err)
-	}
 	props := map[string]any{"name": v.Name, "channel": string(req.Channel), "actor": r.Actor, "location": r.Location, "honour": r.Honour}
 	if r.Fee != nil {
 		props["fee"] = r.Fee
 	}
-	e, err := s.event(kith.EventOfferRedeemed, g, now, links, props)
+	e, err := s.event(kith.EventOfferRedeemed, g, now, props)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +125,7 @@ func (s *Service) Redeem(ctx context.Context, req RedeemRequest) (*View, error) 
 	case err != nil:
 		return nil, err
 	}
-	if err := s.record(ctx, a, kith.AuditRedeem, holder, fmt.Sprintf("%s via %s by %s", grantDetail(got), req.Channel, r.Actor)); err != nil {
+	if err := s.record(ctx, a, kith.AuditRedeem, got.ProfileID, fmt.Sprintf("%s via %s by %s", grantDetail(got), req.Channel, r.Actor)); err != nil {
 		return nil, err
 	}
 	s.kick()
@@ -250,11 +246,7 @@ func (s *Service) Void(ctx context.Context, req VoidRequest) (*View, error) {
 	if vd.Actor == "" {
 		vd.Actor = a.String()
 	}
-	holder, _, links, err := s.people.Members(ctx, g.ProfileID)
-	if err != nil {
-		return nil, fmt.Errorf("void grant %s: %w", g.ID, err)
-	}
-	e, err := s.event(kith.EventOfferVoided, g, now, links, map[string]any{"name": v.Name, "actor": vd.Actor, "reason": vd.Reason})
+	e, err := s.event(kith.EventOfferVoided, g, now, map[string]any{"name": v.Name, "actor": vd.Actor, "reason": vd.Reason})
 	if err != nil {
 		return nil, err
 	}
@@ -267,7 +259,7 @@ func (s *Service) Void(ctx context.Context, req VoidRequest) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.record(ctx, a, kith.AuditVoid, holder, fmt.Sprintf("%s: %s", grantDetail(got), vd.Reason)); err != nil {
+	if err := s.record(ctx, a, kith.AuditVoid, got.ProfileID, fmt.Sprintf("%s: %s", grantDetail(got), vd.Reason)); err != nil {
 		return nil, err
 	}
 	s.kick()

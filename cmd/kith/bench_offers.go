@@ -46,7 +46,7 @@ Flags:
 	if *people < 1 || *rate <= 0 || *dur <= 0 || *conc < 1 {
 		return usageError{"--profiles, --rate, --duration and --concurrency must be positive"}
 	}
-	if need := int(*rate * dur.Seconds()); need > *people {
+	if need := int(*rate*dur.Seconds()*1.01) + 1; need > *people {
 		return usageError{fmt.Sprintf("--rate × --duration makes %d attempts but there are %d grants; raise --profiles", need, *people)}
 	}
 	stop, err := startCPUProfile(*cpuprofile)

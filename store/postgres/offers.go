@@ -203,9 +203,9 @@ const addGrant = `WITH held AS (
 			$3::int = 0 OR cardinality($4::text[]) = 0 OR (SELECT n FROM held) < $3::int AS person_ok),
 	stored AS (
 		INSERT INTO grants (id, code, offer, offer_version, profile_id, channel, campaign, message,
-			granted_at, granted_by, expires_at, idem_key)
+			granted_at, granted_by, expires_at, idem_key, address_type, address_value)
 		SELECT $6::text, $7::text, $1, $8::int, $9::text, $10::text, $11::text, $12::text,
-			$13::bigint, $14::text, $15::bigint, $5::text
+			$13::bigint, $14::text, $15::bigint, $5::text, $18::text, $19::text
 		FROM verdict WHERE NOT retried AND budget_ok AND person_ok
 		ON CONFLICT (idem_key) DO NOTHING
 		RETURNING id),
@@ -236,7 +236,8 @@ func prepareGrant(ng *kith.NewGrant) (*newGrant, error) {
 	g := *ng.Grant
 	g.Campaign, g.MessageRef, g.GrantedBy = storable(g.Campaign), storable(g.MessageRef), storable(g.GrantedBy)
 	for _, f := range []struct{ s, name string }{{g.ID, "id"}, {g.Code, "code"}, {g.Offer, "offer"},
-		{g.ProfileID, "profile"}, {string(g.Channel), "channel"}, {g.IdempotencyKey, "idempotency_key"}} {
+		{g.ProfileID, "profile"}, {string(g.Channel), "channel"}, {g.IdempotencyKey, "idempotency_key"},
+		{g.Address.Type, "address.type"}, {g.Address.Value, "address.value"}} {
 		if err := checkText(f.s, f.name); err != nil {
 			return nil, err
 		}
@@ -346,7 +347,7 @@ func (db *DB) AddGrants(ctx context.Context, gs []kith.NewGrant) ([]*kith.Grant,
 			}
 			b.Queue(addGrant, o, budget, gs[i].PerPerson, p.holders, p.key, p.g.ID, p.g.Code, p.g.OfferVersion,
 				p.g.ProfileID, string(p.g.Channel), p.g.Campaign, p.g.MessageRef, p.g.GrantedAt.UnixNano(), p.g.GrantedBy,
-				p.g.ExpiresAt.UnixNano(), p.event, tight[o])
+				p.g.ExpiresAt.UnixNano(), p.event, tight[o], p.g.Address.Type, p.g.Address.Value)
 		}
 		added := map[string]int{} // stored per offer counted once
 		var again []int           // results that are grants stored before, by their keys
@@ -434,7 +435,7 @@ func (db *DB) AddGrants(ctx context.Context, gs []kith.NewGrant) ([]*kith.Grant,
 }
 
 const grantCols = `id, code, offer, offer_version, profile_id, channel, campaign, message, granted_at, granted_by,
-	expires_at, coalesce(idem_key, ''), redemption, coalesce(redeem_key, ''), void`
+	expires_at, coalesce(idem_key, ''), redemption, coalesce(redeem_key, ''), void, address_type, address_value`
 
 func scanGrant(row pgx.Row) (*kith.Grant, error) {
 	var g kith.Grant
@@ -443,7 +444,7 @@ func scanGrant(row pgx.Row) (*kith.Grant, error) {
 	var redemption, void []byte
 	var redeemKey string
 	if err := row.Scan(&g.ID, &g.Code, &g.Offer, &g.OfferVersion, &g.ProfileID, &channel, &g.Campaign, &g.MessageRef,
-		&granted, &g.GrantedBy, &expires, &g.IdempotencyKey, &redemption, &redeemKey, &void); err != nil {
+		&granted, &g.GrantedBy, &expires, &g.IdempotencyKey, &redemption, &redeemKey, &void, &g.Address.Type, &g.Address.Value); err != nil {
 		return nil, err
 	}
 	g.Channel = kith.Kind(channel)

@@ -82,20 +82,26 @@ func (db *DB) auditLoop() {
 	}
 }
 
-// auditCheckpoints copies the audit WAL into the database file every second
-// from a read connection, in PASSIVE mode: it never blocks the writer, so a
-// read that waits for its record never waits for a checkpoint. It stops when
-// the audit writer does.
-func (db *DB) auditCheckpoints() {
+// checkpoints copies the WALs of the audit trail and the offer ledger into
+// their database files every second from read connections, in PASSIVE
+// mode: it never blocks a writer, so a read that waits for its audit record
+// or a redemption that waits for its commit never waits for a checkpoint.
+// It stops when both writers have.
+func (db *DB) checkpoints() {
 	defer close(db.checkpointsDone)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		select {
 		case <-db.auditDone:
+			<-db.ledgerDone
+			return
+		case <-db.ledgerDone:
+			<-db.auditDone
 			return
 		case <-tick.C:
 			_, _ = db.ar.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+			_, _ = db.or.Exec("PRAGMA wal_checkpoint(PASSIVE)")
 		}
 	}
 }

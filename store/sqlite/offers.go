@@ -108,7 +108,7 @@ func (db *DB) commitLedger(batch []*ledgerReq) error {
 const (
 	offerCols = `v.doc, o.status, o.granted, o.redeemed`
 	grantCols = `id, code, offer, offer_version, profile_id, channel, campaign, message, granted_at, granted_by,
-	expires_at, coalesce(idem_key, ''), redemption, coalesce(redeem_key, ''), void`
+	expires_at, coalesce(idem_key, ''), redemption, coalesce(redeem_key, ''), void, address_type, address_value`
 
 	qSavepoint        = "SAVEPOINT op"
 	qRollbackTo       = "ROLLBACK TO op"
@@ -124,7 +124,7 @@ const (
 	qCountGrants      = "UPDATE offers SET granted = granted + ? WHERE code = ?"
 	qHeldByOne        = "SELECT count(*) FROM grants WHERE offer = ? AND voided_at IS NULL AND profile_id = ?"
 	qInsertGrant      = `INSERT INTO grants (id, code, offer, offer_version, profile_id, channel, campaign, message,
-		granted_at, granted_by, expires_at, idem_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		granted_at, granted_by, expires_at, idem_key, address_type, address_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qOutbox            = "INSERT INTO offer_outbox (event, payload) VALUES (?, ?)"
 	qGrantByID         = "SELECT " + grantCols + " FROM grants WHERE id = ?"
 	qGrantByCode       = "SELECT " + grantCols + " FROM grants WHERE code = ?"
@@ -365,7 +365,7 @@ func (c *grantCall) add(ctx context.Context, q txQuerier, ng *kith.NewGrant) (_ 
 	}
 	if _, err := q.ExecContext(ctx, qInsertGrant,
 		g.ID, g.Code, g.Offer, g.OfferVersion, g.ProfileID, string(g.Channel), g.Campaign, g.MessageRef,
-		g.GrantedAt.UnixNano(), g.GrantedBy, g.ExpiresAt.UnixNano(), key); err != nil {
+		g.GrantedAt.UnixNano(), g.GrantedBy, g.ExpiresAt.UnixNano(), key, g.Address.Type, g.Address.Value); err != nil {
 		return nil, nil, classify(err, "grant "+g.ID)
 	}
 	if err := outbox(ctx, q, ng.Event); err != nil {
@@ -386,7 +386,7 @@ func scanGrant(row interface{ Scan(...any) error }) (*kith.Grant, error) {
 	var redemption, void sql.NullString
 	var redeemKey string
 	if err := row.Scan(&g.ID, &g.Code, &g.Offer, &g.OfferVersion, &g.ProfileID, &channel, &g.Campaign, &g.MessageRef,
-		&granted, &g.GrantedBy, &expires, &g.IdempotencyKey, &redemption, &redeemKey, &void); err != nil {
+		&granted, &g.GrantedBy, &expires, &g.IdempotencyKey, &redemption, &redeemKey, &void, &g.Address.Type, &g.Address.Value); err != nil {
 		return nil, err
 	}
 	g.Channel = kith.Kind(channel)

@@ -184,10 +184,13 @@ func Open(ctx context.Context, dir string, opt Options) (_ *DB, err error) {
 	if err = migrate(ctx, db.ow, "migrations/offers"); err != nil {
 		return nil, err
 	}
-	// Reads wait for their audit record: checkpoints run beside the writer
-	// (see auditCheckpoints) rather than inside a commit.
-	if _, err = db.aw.ExecContext(ctx, "PRAGMA wal_autocheckpoint=0"); err != nil {
-		return nil, fmt.Errorf("audit checkpoints: %w", err)
+	// Reads wait for their audit record and redemptions for the ledger's
+	// commit: their checkpoints run beside the writers (see checkpoints)
+	// rather than inside a commit.
+	for _, w := range []*sql.DB{db.aw, db.ow} {
+		if _, err = w.ExecContext(ctx, "PRAGMA wal_autocheckpoint=0"); err != nil {
+			return nil, fmt.Errorf("checkpoints beside the writer: %w", err)
+		}
 	}
 	if db.pwp, err = prepare(ctx, db.pw, hotQueries); err != nil {
 		return nil, err
@@ -203,7 +206,7 @@ func Open(ctx context.Context, dir string, opt Options) (_ *DB, err error) {
 	}
 	go db.writeLoop()
 	go db.auditLoop()
-	go db.auditCheckpoints()
+	go db.checkpoints()
 	go db.ledgerLoop()
 	return db, nil
 }

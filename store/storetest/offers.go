@@ -64,7 +64,7 @@ func newGrant(offer, profile string, holders ...string) kith.NewGrant {
 	id := fmt.Sprintf("gr_%d", grantSeq)
 	g := &kith.Grant{ID: id, Code: fmt.Sprintf("CODE-%d", grantSeq), Offer: offer, OfferVersion: 1, ProfileID: profile,
 		Channel: kith.KindEmail, Campaign: "spring", MessageRef: "msg-1", GrantedAt: at(time.Duration(grantSeq) * time.Second),
-		GrantedBy: "key:mailer", ExpiresAt: at(7 * 24 * time.Hour)}
+		GrantedBy: "key:mailer", ExpiresAt: at(7 * 24 * time.Hour), Address: kith.Identifier{Type: kith.IDUserID, Value: "u-" + profile}}
 	if len(holders) == 0 {
 		holders = []string{profile}
 	}

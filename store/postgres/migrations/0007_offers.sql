@@ -37,6 +37,8 @@ CREATE TABLE grants (
     granted_by     TEXT NOT NULL DEFAULT '',
     expires_at     BIGINT NOT NULL,
     idem_key       TEXT COLLATE "C" UNIQUE,  -- NULL when the grant has none
+    address_type   TEXT NOT NULL DEFAULT '', -- the identifier its events go to
+    address_value  TEXT NOT NULL DEFAULT '',
     redeemed_at    BIGINT,
     redemption     BYTEA,
     redeem_key     TEXT,

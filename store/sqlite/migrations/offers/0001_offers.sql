@@ -29,6 +29,8 @@ CREATE TABLE grants (
     granted_by    TEXT NOT NULL DEFAULT '',
     expires_at    INTEGER NOT NULL,
     idem_key      TEXT UNIQUE,
+    address_type  TEXT NOT NULL DEFAULT '', -- the identifier its events go to
+    address_value TEXT NOT NULL DEFAULT '',
     redeemed_at   INTEGER,
     redemption    TEXT, -- JSON
     redeem_key    TEXT,
