@@ -195,19 +195,6 @@ func (mt *Matcher) weight(a, b *entry, cut float64, v *Vector) (w float64, ok bo
 	return w, true
 }
 
-func (mt *Matcher) vectorWeight(a, b *entry, v *Vector) float64 {
-	w := mt.prior
-	for f, l := range v {
-		if l == Exact {
-			ew, _ := mt.exactWeight(Field(f), a, b)
-			w += ew
-		} else {
-			w += mt.w[f][l]
-		}
-	}
-	return w
-}
-
 func (mt *Matcher) evidence(i, j int, a, b *entry) Evidence {
 	v := compare(a, b)
 	ev := Evidence{Left: i, Right: j, Prior: mt.prior, Weight: mt.prior, Veto: veto(&v)}

@@ -352,11 +352,14 @@ func (s *Service) GrantMany(ctx context.Context, req GrantRequest, targets []Tar
 				return res, fmt.Errorf("record grants: %w", err)
 			}
 		}
-		s.kick()
 		if progress != nil {
 			progress(end, len(targets))
 		}
 	}
+	// The relay carries the grants' events in large batches as it goes (on
+	// its tick) and the rest now: one kick per chunk would have it append
+	// and the processor fold small batches beside the job.
+	s.kick()
 	return res, nil
 }
 
