@@ -113,6 +113,16 @@ type Intent struct {
 	Last    time.Time `json:"last"`    // when the latest signal happened
 }
 
+// Membership is one profile as a service acting for the person sees it:
+// the current profile it is part of (itself, or the survivor it was merged
+// into), the profiles merged into that one, and the current one's
+// identifiers.
+type Membership struct {
+	Current  string
+	Absorbed []string
+	Links    []Link
+}
+
 // Link records why an identifier belongs to a profile: the event that said so.
 type Link struct {
 	Identifier

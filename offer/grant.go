@@ -300,7 +300,20 @@ func (s *Service) GrantMany(ctx context.Context, req GrantRequest, targets []Tar
 		end := min(start+bulkChunk, len(targets))
 		built := make([]kith.NewGrant, end-start)
 		errs := make([]error, end-start)
-		// Reading the people is most of the work: two readers at a time.
+		// People named by profile id are read together when their
+		// documents are not needed; the rest one by one, two at a time.
+		var byID []string
+		if len(o.Eligibility) == 0 {
+			for _, t := range targets[start:end] {
+				if t.Profile != "" {
+					byID = append(byID, t.Profile)
+				}
+			}
+		}
+		members, err := s.people.MembersOf(ctx, byID)
+		if err != nil {
+			return res, fmt.Errorf("grant %s: %d of %d done: %w", o.Code, res.Granted+res.Refused, len(targets), err)
+		}
 		var wg sync.WaitGroup
 		next := make(chan int)
 		for range 2 {
@@ -308,7 +321,13 @@ func (s *Service) GrantMany(ctx context.Context, req GrantRequest, targets []Tar
 				for i := range next {
 					r := req
 					r.Target, r.IdempotencyKey = targets[i], ""
-					p, err := s.person(ctx, a, targets[i], "profile", len(o.Eligibility) > 0)
+					var p *person
+					var err error
+					if m, ok := members[targets[i].Profile]; ok {
+						p = &person{id: m.Current, holders: append([]string{m.Current}, m.Absorbed...), links: m.Links}
+					} else {
+						p, err = s.person(ctx, a, targets[i], "profile", len(o.Eligibility) > 0)
+					}
 					if err == nil {
 						built[i-start], err = s.newGrant(a, o, p, r)
 					}

@@ -24,6 +24,9 @@ type People interface {
 	// Members is Person without the profile: the current profile's id, the
 	// ids that are one person with it, and its identifiers.
 	Members(ctx context.Context, id string) (string, []string, []kith.Link, error)
+	// MembersOf is Members of many profiles at once; ids that are no
+	// profile are left out.
+	MembersOf(ctx context.Context, ids []string) (map[string]kith.Membership, error)
 	// Resolve returns the one current profile holding an identifier.
 	Resolve(ctx context.Context, typ, value string) (string, error)
 }

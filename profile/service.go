@@ -23,6 +23,9 @@ type Reader interface {
 	// survivor it was merged into) and the ids of the profiles merged into
 	// that one, in id order; ENOTFOUND when id is no profile.
 	Members(ctx context.Context, id string) (current string, absorbed []string, err error)
+	// MembersOf is Members, with the identifiers, of many profiles at once;
+	// ids that are no profile are left out of the map.
+	MembersOf(ctx context.Context, ids []string) (map[string]kith.Membership, error)
 }
 
 // Service answers questions about profiles for every channel.
@@ -185,6 +188,13 @@ func (s *Service) Members(ctx context.Context, id string) (string, []string, []k
 		return "", nil, nil, err
 	}
 	return cur, append([]string{cur}, absorbed...), links, nil
+}
+
+// MembersOf is Members of many profiles at once, in a few reads: for each
+// id that is a profile, the current profile, the ids merged into it and its
+// identifiers. It records no read.
+func (s *Service) MembersOf(ctx context.Context, ids []string) (map[string]kith.Membership, error) {
+	return s.r.MembersOf(ctx, ids)
 }
 
 // Page is one page of a timeline.

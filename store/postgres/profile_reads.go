@@ -56,6 +56,79 @@ func (db *DB) Members(ctx context.Context, id string) (string, []string, error) 
 	return cur, absorbed, nil
 }
 
+// MembersOf returns the memberships of many profiles in three reads.
+func (db *DB) MembersOf(ctx context.Context, ids []string) (map[string]kith.Membership, error) {
+	out := make(map[string]kith.Membership, len(ids))
+	rows, err := db.pool.Query(ctx, "SELECT id, coalesce(merged_into, id) FROM profiles WHERE id = ANY($1)", ids)
+	if err != nil {
+		return nil, fmt.Errorf("members: %w", classify(err, "profiles"))
+	}
+	asked := map[string]string{}
+	current := map[string]*kith.Membership{}
+	for rows.Next() {
+		var id, cur string
+		if err := rows.Scan(&id, &cur); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		asked[id] = cur
+		if current[cur] == nil {
+			current[cur] = &kith.Membership{Current: cur}
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("members: %w", err)
+	}
+	if len(current) == 0 {
+		return out, nil
+	}
+	curs := make([]string, 0, len(current))
+	for cur := range current {
+		curs = append(curs, cur)
+	}
+	rows, err = db.pool.Query(ctx, "SELECT merged_into, id FROM profiles WHERE merged_into = ANY($1) ORDER BY id", curs)
+	if err != nil {
+		return nil, fmt.Errorf("members: %w", err)
+	}
+	for rows.Next() {
+		var cur, id string
+		if err := rows.Scan(&cur, &id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		current[cur].Absorbed = append(current[cur].Absorbed, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("members: %w", err)
+	}
+	rows, err = db.pool.Query(ctx, `SELECT profile_id, type, value, seq, message_id, source_id, at FROM identifiers
+		WHERE profile_id = ANY($1) ORDER BY profile_id, seq, type, value`, curs)
+	if err != nil {
+		return nil, fmt.Errorf("members' identifiers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var l kith.Link
+		var value []byte
+		var at int64
+		if err := rows.Scan(&l.ProfileID, &l.Type, &value, &l.Seq, &l.MessageID, &l.SourceID, &at); err != nil {
+			return nil, fmt.Errorf("members' identifiers: %w", err)
+		}
+		l.Value, l.At = string(value), time.Unix(0, at).UTC()
+		m := current[l.ProfileID]
+		m.Links = append(m.Links, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("members' identifiers: %w", err)
+	}
+	for id, cur := range asked {
+		out[id] = *current[cur]
+	}
+	return out, nil
+}
+
 // Links returns the identifiers a profile holds with the event that linked each.
 func (db *DB) Links(ctx context.Context, profileID string) ([]kith.Link, error) {
 	return links(ctx, db.pool, profileID)

@@ -50,6 +50,93 @@ func (db *DB) Members(ctx context.Context, id string) (string, []string, error) 
 	return cur, absorbed, rows.Err()
 }
 
+// MembersOf returns the memberships of many profiles in three reads per
+// 500 ids.
+func (db *DB) MembersOf(ctx context.Context, ids []string) (map[string]kith.Membership, error) {
+	out := make(map[string]kith.Membership, len(ids))
+	for start := 0; start < len(ids); start += 500 {
+		if err := db.membersOf(ctx, ids[start:min(start+500, len(ids))], out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (db *DB) membersOf(ctx context.Context, ids []string, out map[string]kith.Membership) error {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	current := map[string]*kith.Membership{}
+	rows, err := db.pr.QueryContext(ctx, "SELECT id, coalesce(merged_into, id) FROM profiles WHERE id IN ("+placeholders(len(ids))+")", args...)
+	if err != nil {
+		return fmt.Errorf("members: %w", err)
+	}
+	asked := map[string]string{}
+	for rows.Next() {
+		var id, cur string
+		if err := rows.Scan(&id, &cur); err != nil {
+			rows.Close()
+			return err
+		}
+		asked[id] = cur
+		if current[cur] == nil {
+			current[cur] = &kith.Membership{Current: cur}
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(current) == 0 {
+		return nil
+	}
+	curArgs := make([]any, 0, len(current))
+	for cur := range current {
+		curArgs = append(curArgs, cur)
+	}
+	in := "(" + placeholders(len(curArgs)) + ")"
+	rows, err = db.pr.QueryContext(ctx, "SELECT merged_into, id FROM profiles WHERE merged_into IN "+in+" ORDER BY id", curArgs...)
+	if err != nil {
+		return fmt.Errorf("members: %w", err)
+	}
+	for rows.Next() {
+		var cur, id string
+		if err := rows.Scan(&cur, &id); err != nil {
+			rows.Close()
+			return err
+		}
+		current[cur].Absorbed = append(current[cur].Absorbed, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows, err = db.pr.QueryContext(ctx, `SELECT profile_id, type, value, seq, message_id, source_id, at FROM identifiers
+		WHERE profile_id IN `+in+` ORDER BY profile_id, seq, type, value`, curArgs...)
+	if err != nil {
+		return fmt.Errorf("members' identifiers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var l kith.Link
+		var at int64
+		if err := rows.Scan(&l.ProfileID, &l.Type, &l.Value, &l.Seq, &l.MessageID, &l.SourceID, &at); err != nil {
+			return err
+		}
+		l.At = time.Unix(0, at).UTC()
+		m := current[l.ProfileID]
+		m.Links = append(m.Links, l)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for id, cur := range asked {
+		out[id] = *current[cur]
+	}
+	return nil
+}
+
 // Links returns the identifiers a profile holds with the event that linked each.
 func (db *DB) Links(ctx context.Context, profileID string) ([]kith.Link, error) {
 	return links(ctx, db.prq(), profileID)

@@ -826,6 +826,24 @@ func testScanProfiles(t *testing.T, s Store) {
 	if _, _, err := s.Members(ctx, "prf_none"); !kith.IsCode(err, kith.ENOTFOUND) {
 		t.Errorf("Members(prf_none): %v, want not found", err)
 	}
+	link := kith.Link{Identifier: kith.Identifier{Type: kith.IDEmail, Value: "zero@example.com"}, ProfileID: "prf_00", Seq: 1,
+		MessageID: "m-1", SourceID: "src_1", At: at(0)}
+	if err := s.Process(ctx, "profiles", 1, func(tx kith.ProfileTx) error { return tx.AddLink(ctx, link) }); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := s.MembersOf(ctx, []string{"prf_08", "prf_01", "prf_none", "prf_00"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged := []string{"prf_03", "prf_08", "prf_13", "prf_18", "prf_23"}
+	wantMembers := map[string]kith.Membership{
+		"prf_08": {Current: "prf_00", Absorbed: merged, Links: []kith.Link{link}},
+		"prf_00": {Current: "prf_00", Absorbed: merged, Links: []kith.Link{link}},
+		"prf_01": {Current: "prf_01"},
+	}
+	if diff := cmp.Diff(wantMembers, ms); diff != "" {
+		t.Errorf("MembersOf (-want +got):\n%s", diff)
+	}
 
 	// Customers: those with a purchase or a stage, current ones only.
 	buyer := newProfile("prf_10", 11, "x")
