@@ -29,6 +29,7 @@ type Store interface {
 	kith.SessionStore
 	kith.AuditLog
 	kith.OfferStore
+	kith.MatchStore
 	profile.Store
 	profile.Reader
 	// ScanProfiles returns up to limit current profiles with ids after
@@ -80,6 +81,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	runProfiles(t, open)
 	runUsers(t, open)
 	runOffers(t, open)
+	runMatches(t, open)
 }
 
 // base is a time with microseconds set, so that it round-trips exactly in
