@@ -41,7 +41,7 @@ type MatchPair struct {
 	Reason      string          `json:"reason,omitempty"` // why it is in its status, in words
 	CreatedAt   time.Time       `json:"created_at"`
 	DecidedAt   time.Time       `json:"decided_at,omitzero"`
-	DecidedBy   string          `json:"decided_by,omitempty"` // a steward, or "kith-match" for automatic merges
+	DecidedBy   string          `json:"decided_by,omitempty"`  // a steward, or "kith-match" for automatic merges
 	MergeEvent  string          `json:"merge_event,omitempty"` // the messageId of the event that merged them
 }
 
