@@ -337,15 +337,20 @@ func (ix *Index) Candidates(r Record) []int {
 }
 
 // tf returns the term frequency of field f's value in e: the share of the
-// index's records with a value in f that hold this one.
-func (ix *Index) tf(f Field, e *entry) float64 {
+// index's records with a value in f that hold this one, smoothed towards
+// prior (the model's chance that two different people agree exactly) as
+// if tfPseudo records had held values that common. A small index says
+// little about how common a value is: without smoothing, in an index of
+// two records every value is shared by half of them, and an exact match
+// on a name would count against the pair.
+func (ix *Index) tf(f Field, e *entry, prior float64) float64 {
 	c := &ix.cols[f]
-	if c.nonNull == 0 {
-		return 0
-	}
 	n := int32(1)
 	if id := e.ids[f]; id >= 0 {
 		n = max(c.count[id], 1)
 	}
-	return float64(n) / float64(c.nonNull)
+	return (float64(n) + tfPseudo*prior) / (float64(c.nonNull) + tfPseudo)
 }
+
+// tfPseudo is how many records' worth of belief the prior frequency holds.
+const tfPseudo = 100

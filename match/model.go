@@ -145,7 +145,8 @@ func (mt *Matcher) exactWeight(f Field, a, b *entry) (w, adj float64) {
 	if !termFrequency[f] {
 		return w, 0
 	}
-	tf := max(mt.ix.tf(f, a), mt.ix.tf(f, b))
+	prior := mt.model.U[f][Exact]
+	tf := max(mt.ix.tf(f, a, prior), mt.ix.tf(f, b, prior))
 	if tf <= 0 {
 		return w, 0
 	}

@@ -95,6 +95,10 @@ type BatchDone struct {
 	Merges int // profiles absorbed into others
 	// Purchased lists the profiles that got an order in the batch.
 	Purchased []string
+	// Described lists the profiles whose events in the batch said
+	// something of them (traits) or that absorbed another: what the
+	// probabilistic matcher looks at again.
+	Described []string
 	Took      time.Duration
 }
 
@@ -391,7 +395,7 @@ func (p *Processor) applyBatch(ctx context.Context, after, moves positions, evs 
 		names[cursorName(part)] = seq
 	}
 	var merges int
-	var purchased []string
+	var purchased, described []string
 	start := time.Now()
 	if p.cache != nil {
 		p.cache.trim()
@@ -425,7 +429,7 @@ func (p *Processor) applyBatch(ctx context.Context, after, moves positions, evs 
 				return fmt.Errorf("apply event %d (%s): %w", evs[i].Seq, evs[i].MessageID, err)
 			}
 		}
-		merges, purchased = b.merges, b.purchased // of the attempt that commits
+		merges, purchased, described = b.merges, b.purchased, b.described // of the attempt that commits
 		return b.flush(ctx)
 	})
 	if err != nil {
@@ -435,7 +439,7 @@ func (p *Processor) applyBatch(ctx context.Context, after, moves positions, evs 
 		return err
 	}
 	if p.onDone != nil {
-		p.onDone(BatchDone{Events: len(evs), Merges: merges, Purchased: purchased, Took: time.Since(start)})
+		p.onDone(BatchDone{Events: len(evs), Merges: merges, Purchased: purchased, Described: described, Took: time.Since(start)})
 	}
 	return nil
 }
@@ -646,6 +650,7 @@ type batch struct {
 	reuse     *reuse
 	merges    int
 	purchased []string // profiles that got an order, survivors of merges included later
+	described []string // profiles told traits or absorbing others
 }
 
 func (p *Processor) newBatch(tx kith.ProfileTx, r *reuse) *batch {
@@ -739,6 +744,9 @@ func (b *batch) apply(ctx context.Context, e *kith.Event, d *decoded) error {
 		if err := b.tx.AddConflict(ctx, c); err != nil {
 			return err
 		}
+	}
+	if len(plan.Absorb) > 0 || m != nil && (len(m.Traits) > 0 || len(m.Context.Traits) > 0) {
+		b.described = append(b.described, target.ID)
 	}
 	b.p.cfg.Intents.fold(target, e, m)
 	if b.p.foldCommerce(target, e, m) {

@@ -34,6 +34,8 @@ type Service struct {
 	proc  *Processor
 	now   func() time.Time
 	audit kith.AuditLog // nil: reads are not recorded (tests, tools)
+	// afterUndo are told of each merge undone.
+	afterUndo []func(context.Context, kith.Merge)
 }
 
 // NewService returns a Service reading r; undo and lag go through proc.
@@ -385,7 +387,16 @@ func (s *Service) UndoMerge(ctx context.Context, mergeID string) (*kith.Merge, e
 	if err := s.disclose(ctx, a, kith.AuditMergeUndo, m.Survivor, "merge "+m.ID+" split off "+m.Absorbed); err != nil {
 		return nil, err
 	}
+	for _, f := range s.afterUndo {
+		f(ctx, *m)
+	}
 	return m, nil
+}
+
+// AfterUndo registers f to be told of every merge undone through the
+// Service (the matcher remembers undone merges of its own).
+func (s *Service) AfterUndo(f func(context.Context, kith.Merge)) {
+	s.afterUndo = append(s.afterUndo, f)
 }
 
 // Lag reports how far processing is behind the log.
