@@ -13,6 +13,7 @@ import (
 	"github.com/kithhq/kith/importer"
 	"github.com/kithhq/kith/ingest"
 	"github.com/kithhq/kith/lifecycle"
+	"github.com/kithhq/kith/matching"
 	"github.com/kithhq/kith/metrics"
 	"github.com/kithhq/kith/offer"
 	"github.com/kithhq/kith/profile"
@@ -27,6 +28,7 @@ type Server struct {
 	imports   *importer.Jobs
 	lifecycle *lifecycle.Service
 	offers    *offer.Service
+	matching  *matching.Service
 	console   http.Handler
 	metrics   *metrics.Metrics
 	log       *slog.Logger
@@ -48,6 +50,8 @@ type Config struct {
 	Lifecycle *lifecycle.Service
 	// Offers is the offer ledger; nil: no offer API.
 	Offers *offer.Service
+	// Matching is the live probabilistic matcher; nil: no match API.
+	Matching *matching.Service
 	// Console serves every path the API does not: the web console.
 	Console http.Handler
 	Metrics *metrics.Metrics
@@ -59,7 +63,7 @@ type Config struct {
 
 // NewServer returns a Server with every route registered.
 func NewServer(c Config) *Server {
-	s := &Server{ingest: c.Ingest, access: c.Access, profiles: c.Profiles, audit: c.Audit, imports: c.Imports, lifecycle: c.Lifecycle, offers: c.Offers, console: c.Console,
+	s := &Server{ingest: c.Ingest, access: c.Access, profiles: c.Profiles, audit: c.Audit, imports: c.Imports, lifecycle: c.Lifecycle, offers: c.Offers, matching: c.Matching, console: c.Console,
 		metrics: c.Metrics, log: c.Logger,
 		version: c.Version, ready: c.Ready, mux: http.NewServeMux()}
 	if s.log == nil {
@@ -122,6 +126,11 @@ func NewServer(c Config) *Server {
 		s.mux.Handle("POST /v1/grants/{id}/void", s.scoped(kith.ScopeProfilesWrite, s.handleVoid))
 		s.mux.Handle("POST /v1/redemptions", s.scoped(kith.ScopeProfilesWrite, s.handleRedeem))
 		s.mux.Handle("GET /v1/profiles/{id}/grants", s.scoped(kith.ScopeProfilesRead, s.handleHeld))
+	}
+	if s.matching != nil {
+		s.mux.Handle("GET /v1/matches", s.scoped(kith.ScopeAdmin, s.handleMatches))
+		s.mux.Handle("GET /v1/matches/{id}", s.scoped(kith.ScopeAdmin, s.handleMatch))
+		s.mux.Handle("POST /v1/matches/{id}/{decision}", s.scoped(kith.ScopeAdmin, s.handleMatchDecision))
 	}
 	if s.console != nil {
 		s.mux.Handle("/", s.console)

@@ -273,6 +273,8 @@ func (s *Service) propose(ctx context.Context, cur, other string, ev match.Evide
 		pair.Status, pair.Reason, pair.DecidedAt, pair.DecidedBy = kith.MatchRefused, ev.Veto, now, s.by()
 	case ev.Probability >= s.cfg.Auto && namesDisagree(ev):
 		pair.Reason = "the names disagree: a steward decides, however alike the rest is (a relative at one address?)"
+	case ev.Probability >= s.cfg.Auto && !personal(ev):
+		pair.Reason = "only names and places agree, nothing of the person's own (birth date, street address, id number): a steward decides"
 	case ev.Probability >= s.cfg.Auto:
 		pair.Status, pair.Reason, pair.DecidedAt, pair.DecidedBy = kith.MatchMerged, "automatic: probability at or above the threshold", now, s.by()
 		pair.MergeEvent = mergeEventID(pair.ID)
@@ -308,6 +310,18 @@ func (s *Service) propose(ctx context.Context, cur, other string, ev match.Evide
 func namesDisagree(ev match.Evidence) bool {
 	for _, f := range []match.Field{match.GivenName, match.Surname} {
 		if ev.Fields[f].Level == match.Different(f) {
+			return true
+		}
+	}
+	return false
+}
+
+// personal reports whether something of the person's own agrees: the birth
+// date, the street address or the id number. Names and a town are shared by
+// too many people to merge on without a steward.
+func personal(ev match.Evidence) bool {
+	for _, f := range []match.Field{match.DateOfBirth, match.Address1, match.SocSecID} {
+		if l := ev.Fields[f].Level; l != match.Null && l != match.Different(f) && ev.Fields[f].Weight > 0 {
 			return true
 		}
 	}

@@ -279,3 +279,21 @@ func TestReviewQueue(t *testing.T) {
 		t.Errorf("%d audit records of decisions, want 2", len(recs))
 	}
 }
+
+// Names and a town are not enough to merge without a steward: many people
+// share them.
+func TestNamesAndTownOnlyReviewed(t *testing.T) {
+	w := newWorld(t)
+	w.identify(map[string]string{"anonymousId": "a"}, map[string]any{"first_name": "Joseph", "last_name": "Johansson",
+		"city": "Portland", "state": "OR", "email": "joseph@example.com"})
+	got := w.identify(map[string]string{"anonymousId": "b"}, map[string]any{"first_name": "Jose", "last_name": "Johansson",
+		"city": "Portland", "state": "OR", "email": "jose@example.com"})
+	for _, p := range got {
+		if p.Status == kith.MatchMerged {
+			t.Errorf("merged on names and a town: %+v", p)
+		}
+	}
+	if w.profileOf("email", "joseph@example.com") == w.profileOf("email", "jose@example.com") {
+		t.Error("two people of one town merged")
+	}
+}

@@ -53,6 +53,18 @@ type Config struct {
 	// stage, value tier and model rules (zero fields take defaults).
 	Purchases profile.PurchaseConfig `json:"purchases"`
 	Lifecycle lifecycle.Rules        `json:"lifecycle"`
+	// Matching configures the live probabilistic matcher.
+	Matching MatchingConfig `json:"matching"`
+}
+
+// MatchingConfig configures the live probabilistic matcher.
+type MatchingConfig struct {
+	// Disabled turns it off: profiles then merge only on shared identifiers.
+	Disabled bool `json:"disabled"`
+	// Auto and Review are the match probabilities from which two profiles
+	// are merged, and queued for a data steward (defaults 0.95 and 0.5).
+	Auto   float64 `json:"auto"`
+	Review float64 `json:"review"`
 }
 
 // DemoConfig configures `kith serve --demo`.

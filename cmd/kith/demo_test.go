@@ -42,6 +42,7 @@ func testDemo(t *testing.T) {
 				case m.Lifecycle.Source().ID:
 					stageChanges++
 				case m.Offers.Source().ID: // the demo's offer, granted once loaded
+				case m.Matching.Source().ID: // merges of people the matcher found alike
 				default:
 					demoEvents++
 				}

@@ -23,6 +23,7 @@ import (
 	"github.com/kithhq/kith/importer"
 	"github.com/kithhq/kith/ingest"
 	"github.com/kithhq/kith/lifecycle"
+	"github.com/kithhq/kith/matching"
 	"github.com/kithhq/kith/metrics"
 	"github.com/kithhq/kith/offer"
 	"github.com/kithhq/kith/profile"
@@ -48,6 +49,7 @@ type Main struct {
 	Imports   *importer.Jobs
 	Lifecycle *lifecycle.Service
 	Offers    *offer.Service
+	Matching  *matching.Service // nil when disabled
 
 	stopProcessing context.CancelFunc
 	unlock         func() // gives up the embedded store's processing lock
@@ -138,9 +140,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	var life *lifecycle.Service
 	pcfg := processorConfig(m.Config, single, lifeSrc.ID)
 	pcfg.Node = m.nodeID()
+	var matcher *matching.Service
 	proc = profile.NewProcessor(m.DB, pcfg, m.Logger, func(b profile.BatchDone) {
 		m.Metrics.ObserveBatch(b.Events, b.Merges, b.Took)
 		life.Touched(b.Purchased)
+		if matcher != nil {
+			matcher.Described(b.Described)
+		}
 	})
 	m.Processor = proc
 	lifeLog := kith.EventLog(m.DB)
@@ -159,6 +165,18 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("offers source: %w", err)
 	}
 	m.Offers = offer.New(m.DB, offer.Config{People: m.Profiles, Log: lifeLog, Source: offSrc, Audit: m.DB, Logger: m.Logger})
+	if !m.Config.Matching.Disabled {
+		matchSrc, err := internalSource(ctx, m.Access, matchingSource)
+		if err != nil {
+			return fmt.Errorf("matching source: %w", err)
+		}
+		if matcher, err = matching.New(m.DB, m.DB, lifeLog, m.DB, matching.Config{Source: matchSrc,
+			Auto: m.Config.Matching.Auto, Review: m.Config.Matching.Review}, m.Logger); err != nil {
+			return err
+		}
+		m.Matching = matcher
+		m.Profiles.AfterUndo(matcher.Undone)
+	}
 	m.Metrics.RegisterLag(m.lag)
 	pctx, cancel := context.WithCancel(context.Background())
 	m.stopProcessing, m.processing = cancel, make(chan struct{})
@@ -172,6 +190,17 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// Grants, redemptions and voids reach the log (and the timeline)
 	// through the ledger's outbox; any node may relay what any node queued.
 	m.chores.Go(func() { m.Offers.Relay(pctx) })
+	if matcher != nil {
+		m.chores.Go(func() {
+			if err := matcher.Start(pctx); err != nil {
+				if pctx.Err() == nil {
+					m.Logger.Error("matching index", "err", err)
+				}
+				return
+			}
+			matcher.Run(pctx)
+		})
+	}
 	if m.Log != nil {
 		// Every node drains every partition of the log into the store; the
 		// server lets one node at a time have each partition, in order.
@@ -227,6 +256,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Imports:   m.Imports,
 		Lifecycle: life,
 		Offers:    m.Offers,
+		Matching:  m.Matching,
 		Ingest:    ingest.New(eventLog, m.Access),
 		Access:    m.Access,
 		Profiles:  m.Profiles,
@@ -469,6 +499,9 @@ const lifecycleSource = "kith-lifecycle"
 
 // offersSource names Kith's own source of the offer ledger's events.
 const offersSource = "kith-offers"
+
+// matchingSource names Kith's own source of the matcher's merge events.
+const matchingSource = "kith-match"
 
 // internalSource returns the source of Kith's own events named name,
 // creating it (revoked, so no write key sends as it) on first start. Nodes

@@ -23,6 +23,7 @@ type Store interface {
 	kith.SessionStore
 	kith.AuditLog
 	kith.OfferStore
+	kith.MatchStore
 	profile.Store
 	profile.Reader
 	lifecycle.Store
