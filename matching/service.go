@@ -108,18 +108,28 @@ func (s *Service) Start(ctx context.Context) error {
 		if len(ps) == 0 {
 			break
 		}
-		s.mu.Lock()
+		rs := make([]match.Record, 0, len(ps))
 		for i := range ps {
 			if r := Record(&ps[i], s.cfg.Traits); matchable(r) {
-				s.add(r)
-				n++
+				rs = append(rs, r)
 			}
 		}
-		s.mu.Unlock()
+		s.Load(rs)
+		n += len(rs)
 		after = ps[len(ps)-1].ID
 	}
 	s.logger.Info("matching index ready", "records", n)
 	return nil
+}
+
+// Load puts records in the index as they are, without scoring them: what
+// Start does with the store's profiles (and a benchmark with generated ones).
+func (s *Service) Load(rs []match.Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range rs {
+		s.add(r)
+	}
 }
 
 // add puts a record in the index as its profile's newest. s.mu is held.

@@ -76,6 +76,29 @@ func (w *world) identify(ids map[string]string, traits map[string]any) []kith.Ma
 	return w.process()
 }
 
+// identifyOnly sends an identify event and folds it, without matching.
+func (w *world) identifyOnly(ids map[string]string, traits map[string]any) {
+	w.t.Helper()
+	w.n++
+	body := map[string]any{"type": "identify", "traits": traits, "anonymousId": ids["anonymousId"]}
+	e := kith.Event{MessageID: fmt.Sprint("m-", w.n), Type: kith.TypeIdentify, SourceID: "src_crm", Channel: kith.KindCallCenter,
+		AnonymousID: ids["anonymousId"], Timestamp: t0, ReceivedAt: t0}
+	e.Payload, _ = json.Marshal(body)
+	if _, err := w.db.Append(context.Background(), []kith.Event{e}); err != nil {
+		w.t.Fatal(err)
+	}
+	for {
+		n, err := w.proc.Step(context.Background())
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	w.described = nil
+}
+
 // process folds the log and matches what changed, until nothing does.
 func (w *world) process() []kith.MatchPair {
 	w.t.Helper()
