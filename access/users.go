@@ -45,11 +45,15 @@ const (
 	PermOffersRead Permission = "offers:read"
 	// PermOffersRedeem: redeem a customer's grant from their page.
 	PermOffersRedeem Permission = "offers:redeem"
+	// PermMatchesReview: see the pairs the probabilistic matcher proposed,
+	// both people side by side with the evidence, and accept (merge) or
+	// reject them: the data steward's work. Data stewards are admins for now.
+	PermMatchesReview Permission = "matches:review"
 )
 
 var rolePerms = map[kith.Role][]Permission{
 	kith.RoleAdmin: {PermProfilesRead, PermPII, PermMergesUndo, PermUsersManage, PermKeysManage, PermAuditRead,
-		PermLifecycleRead, PermLifecycleFit, PermOffersRead, PermOffersRedeem},
+		PermLifecycleRead, PermLifecycleFit, PermOffersRead, PermOffersRedeem, PermMatchesReview},
 	kith.RoleAgent:    {PermProfilesRead, PermPII, PermOffersRead, PermOffersRedeem},
 	kith.RoleMarketer: {PermProfilesRead, PermPII, PermLifecycleRead, PermOffersRead},
 	kith.RoleAnalyst:  {PermProfilesRead, PermLifecycleRead, PermOffersRead},

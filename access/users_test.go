@@ -319,7 +319,7 @@ func TestRandomPassword(t *testing.T) {
 // ---- roles ----
 
 var allPerms = []Permission{PermProfilesRead, PermPII, PermMergesUndo, PermUsersManage, PermKeysManage, PermAuditRead,
-	PermLifecycleRead, PermLifecycleFit, PermOffersRead, PermOffersRedeem}
+	PermLifecycleRead, PermLifecycleFit, PermOffersRead, PermOffersRedeem, PermMatchesReview}
 
 func TestAllowed(t *testing.T) {
 	want := map[kith.Role][]Permission{

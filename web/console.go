@@ -18,6 +18,7 @@ import (
 	"github.com/kithhq/kith"
 	"github.com/kithhq/kith/access"
 	"github.com/kithhq/kith/lifecycle"
+	"github.com/kithhq/kith/matching"
 	"github.com/kithhq/kith/offer"
 	"github.com/kithhq/kith/profile"
 )
@@ -54,6 +55,8 @@ type Config struct {
 	// Offers is the offer ledger; nil shows neither the offers page nor the
 	// customer's Offers panel.
 	Offers *offer.Service
+	// Matching is the probabilistic matcher; nil shows no review queue.
+	Matching *matching.Service
 	// Status reports the system's state; nil shows none.
 	Status  func(context.Context) Status
 	Logger  *slog.Logger
@@ -132,6 +135,10 @@ func New(c Config) (*Console, error) {
 		con.mux.Handle("GET /offers", con.signedIn(access.PermOffersRead, con.handleOffers))
 		con.mux.Handle("GET /offers/{code}", con.signedIn(access.PermOffersRead, con.handleOffer))
 		con.mux.Handle("POST /profiles/{id}/grants/{grant}/redeem", con.signedIn(access.PermOffersRedeem, con.handleRedeem))
+	}
+	if c.Matching != nil {
+		con.mux.Handle("GET /matches", con.signedIn(access.PermMatchesReview, con.handleMatches))
+		con.mux.Handle("POST /matches/{id}/{decision}", con.signedIn(access.PermMatchesReview, con.handleMatchDecision))
 	}
 	return con, nil
 }

@@ -184,17 +184,21 @@ func funcs() template.FuncMap {
 		"prob":  probability,
 		"num":   func(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) },
 		// param shows a model parameter with four significant digits.
-		"param":    func(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) },
-		"dur":      func(d time.Duration) string { return d.Round(time.Millisecond).String() },
-		"px":       func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
-		"add":      func(a, b float64) float64 { return a + b },
-		"sub":      func(a, b float64) float64 { return a - b },
-		"half":     func(a float64) float64 { return a / 2 },
-		"barpx":    func(pct int) int { return pct * 160 / 100 },
-		"summary":  summary,
-		"price":    price,
-		"honour":   honourText,
-		"channels": channelList,
+		"param":      func(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) },
+		"dur":        func(d time.Duration) string { return d.Round(time.Millisecond).String() },
+		"px":         func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
+		"add":        func(a, b float64) float64 { return a + b },
+		"sub":        func(a, b float64) float64 { return a - b },
+		"half":       func(a float64) float64 { return a / 2 },
+		"barpx":      func(pct int) int { return pct * 160 / 100 },
+		"summary":    summary,
+		"matchp":     matchProbability,
+		"bits":       bits,
+		"decider":    decider,
+		"fieldLabel": fieldLabel,
+		"price":      price,
+		"honour":     honourText,
+		"channels":   channelList,
 		"short": func(s string) string {
 			if len(s) > 14 {
 				return s[:14] + "…"
@@ -253,6 +257,7 @@ func (con *Console) render(w http.ResponseWriter, r *http.Request, status int, p
 	data["Path"] = r.URL.Path
 	data["HasLifecycle"] = con.c.Lifecycle != nil
 	data["HasOffers"] = con.c.Offers != nil
+	data["HasMatches"] = con.c.Matching != nil
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
 		con.log.Error("render console page", "page", page, "err", err)
