@@ -100,7 +100,8 @@ func (s pairSide) Title() string {
 }
 
 // compareRow is one line of the side-by-side comparison: a field the
-// matcher reads, as each profile holds it.
+// matcher reads, as each profile holds it; Differ when both hold it and
+// not alike.
 type compareRow struct {
 	Label       string
 	Left, Right string
@@ -145,11 +146,17 @@ func (con *Console) pairCards(ctx context.Context, v *viewer, pairs []kith.Match
 				continue
 			}
 			c.Compare = append(c.Compare, compareRow{Label: fieldLabel(f.String()), Left: l, Right: r,
-				Differ: !strings.EqualFold(strings.TrimSpace(l), strings.TrimSpace(r))})
+				Differ: l != "" && r != "" && !strings.EqualFold(l, r)})
 		}
 		cards[i] = c
 	}
 	return cards, nil
+}
+
+// decidedPair is a decided pair as its tab lists it.
+type decidedPair struct {
+	kith.MatchPair
+	Evidence matchEvidence
 }
 
 // decision is what a steward just did, shown above the queue.
@@ -218,10 +225,10 @@ func (con *Console) matchesPage(w http.ResponseWriter, r *http.Request, v *viewe
 	pairs = slices.DeleteFunc(pairs, func(p kith.MatchPair) bool { return p.Status == kith.MatchPending })
 	// The latest decisions first: what a steward looks for here.
 	slices.SortStableFunc(pairs, func(a, b kith.MatchPair) int { return b.DecidedAt.Compare(a.DecidedAt) })
-	rows := make([]pairCard, len(pairs))
+	rows := make([]decidedPair, len(pairs))
 	for i, p := range pairs {
 		// No profile is read here: the values are on the customers' pages.
-		rows[i] = pairCard{MatchPair: p, Evidence: parseEvidence(p.Evidence, false)}
+		rows[i] = decidedPair{MatchPair: p, Evidence: parseEvidence(p.Evidence, false)}
 	}
 	data["Rows"], data["Limit"] = rows, decidedLimit
 	con.render(w, r, status, "matches", v, data)

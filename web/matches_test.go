@@ -341,9 +341,10 @@ func TestMatchDecisions(t *testing.T) {
 		t.Fatalf("the decided tab: %d\n%s", status, body)
 	}
 	rows := decidedRows(body)
+	ap, lp := e.pair(e.anaPair), e.pair(e.luisPair)
 	want := map[string]decidedRow{
-		e.anaPair:  {Status: "merged", Reason: "accepted by a data steward", By: "user-admin"},
-		e.luisPair: {Status: "rejected", Reason: "rejected by a data steward", By: "user-admin"},
+		e.anaPair:  {Left: ap.Left, Right: ap.Right, Status: "merged", Reason: "accepted by a data steward", By: "user-admin"},
+		e.luisPair: {Left: lp.Left, Right: lp.Right, Status: "rejected", Reason: "rejected by a data steward", By: "user-admin"},
 	}
 	if diff := cmp.Diff(want, rows); diff != "" {
 		t.Errorf("the decided tab shows (-want +got):\n%s", diff)
@@ -381,16 +382,18 @@ func TestMatchDecisions(t *testing.T) {
 }
 
 type decidedRow struct {
+	Left, Right        string // the profiles it links to
 	Status, Reason, By string
 }
 
-var decidedRowRE = regexp.MustCompile(`(?s)<tr data-pair="([^"]+)" data-status="([a-z]+)">.*?data-testid="pair-reason">([^<]*)</td>\s*<td data-testid="decided-by">([^<]*)</td>`)
+var decidedRowRE = regexp.MustCompile(`(?s)<tr data-pair="([^"]+)" data-status="([a-z]+)">\s*<td class="nowrap"><a href="/profiles/([^"]+)" data-testid="left">[^<]*</a>` +
+	`<span class="block"><a href="/profiles/([^"]+)" data-testid="right">.*?data-testid="pair-reason">([^<]*)</td>\s*<td data-testid="decided-by">([^<]*)</td>`)
 
 // decidedRows reads a tab of decided pairs, by pair id.
 func decidedRows(html string) map[string]decidedRow {
 	out := map[string]decidedRow{}
 	for _, m := range decidedRowRE.FindAllStringSubmatch(html, -1) {
-		out[m[1]] = decidedRow{Status: m[2], Reason: m[3], By: m[4]}
+		out[m[1]] = decidedRow{Status: m[2], Left: m[3], Right: m[4], Reason: m[5], By: m[6]}
 	}
 	return out
 }
