@@ -428,3 +428,29 @@ func TestMatchFigures(t *testing.T) {
 		}
 	}
 }
+
+// A pair whose profile was merged into another since it was proposed says
+// so: Ana and Luis, both at Maria's address without a birth date, are a pair
+// of their own; once Ana is merged into Maria, their pair shows Ana's side
+// merged since, so the steward knows accepting it joins Luis to Maria.
+func TestMatchQueueAfterMerge(t *testing.T) {
+	e := newMatchesEnv(t)
+	neighbour := e.identify("shop-luis", map[string]any{"email": "luis.lopez@example.com", "first_name": "Luis", "last_name": "Lopez", "address": kew})
+	anaLuis := matching.PairID(e.ana, neighbour)
+	if p := e.pair(anaLuis); p.Status != kith.MatchPending {
+		t.Fatalf("Ana and the neighbour: %+v", p)
+	}
+	if status, _, _ := e.decide(kith.RoleAdmin, e.anaPair, "accept"); status != http.StatusSeeOther {
+		t.Fatalf("accepting: %d", status)
+	}
+	e.process()
+	if got := e.profileOf("shop-ana"); got != e.maria {
+		t.Fatalf("Ana is profile %s after the merge, want Maria's %s (the older survives)", got, e.maria)
+	}
+	_, _, body := e.do(kith.RoleAdmin, "GET", "/matches", nil)
+	card := body[strings.Index(body, `data-pair="`+anaLuis+`"`):]
+	card = card[:strings.Index(card, "</article>")]
+	if !strings.Contains(card, `data-testid="merged-since">since merged into <a href="/profiles/`+e.maria+`">`) {
+		t.Errorf("the pair of Ana and the neighbour does not say Ana was merged into Maria:\n%s", card)
+	}
+}
