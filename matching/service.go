@@ -92,6 +92,9 @@ func New(store kith.MatchStore, people Reader, log kith.EventLog, audit kith.Aud
 // SetClock replaces the clock (tests).
 func (s *Service) SetClock(now func() time.Time) { s.now = now }
 
+// Traits maps the trait names the matcher reads to its fields.
+func (s *Service) Traits() map[string]match.Field { return s.cfg.Traits }
+
 // Source is the source of the matcher's merge events.
 func (s *Service) Source() *kith.Source { return s.cfg.Source }
 
@@ -226,16 +229,18 @@ func (s *Service) Check(ctx context.Context, id string) ([]kith.MatchPair, error
 	return out, nil
 }
 
-// evidence is a pair's evidence as stored and shown: each field's values,
-// level and weight.
-type evidence struct {
+// Evidence is a pair's evidence as stored (MatchPair.Evidence) and shown:
+// the prior and total weight in bits, a veto, and each compared field's
+// values, level and weight. Left and Right follow the pair's profiles.
+type Evidence struct {
 	Prior  float64      `json:"prior"`
 	Weight float64      `json:"weight"`
 	Veto   string       `json:"veto,omitempty"`
-	Fields []fieldProof `json:"fields"`
+	Fields []FieldProof `json:"fields"`
 }
 
-type fieldProof struct {
+// FieldProof is what one field contributed to a pair's score.
+type FieldProof struct {
 	Field  string  `json:"field"`
 	Level  string  `json:"level"`
 	Left   string  `json:"left,omitempty"`
@@ -260,12 +265,12 @@ func (s *Service) propose(ctx context.Context, cur, other string, ev match.Evide
 	if right < left {
 		left, right, leftIsNew = right, left, false
 	}
-	proof := evidence{Prior: round(ev.Prior), Weight: round(ev.Weight), Veto: ev.Veto}
+	proof := Evidence{Prior: round(ev.Prior), Weight: round(ev.Weight), Veto: ev.Veto}
 	for _, f := range ev.Fields {
 		if f.Level == match.Null {
 			continue
 		}
-		fp := fieldProof{Field: f.Field.String(), Level: f.Label, Left: f.Left, Right: f.Right, Weight: round(f.Weight)}
+		fp := FieldProof{Field: f.Field.String(), Level: f.Label, Left: f.Left, Right: f.Right, Weight: round(f.Weight)}
 		if !leftIsNew {
 			fp.Left, fp.Right = fp.Right, fp.Left
 		}
@@ -288,6 +293,18 @@ func (s *Service) propose(ctx context.Context, cur, other string, ev match.Evide
 	case ev.Probability >= s.cfg.Auto:
 		pair.Status, pair.Reason, pair.DecidedAt, pair.DecidedBy = kith.MatchMerged, "automatic: probability at or above the threshold", now, s.by()
 		pair.MergeEvent = mergeEventID(pair.ID)
+	}
+	if pair.Status == kith.MatchMerged {
+		// A merge must not join people a steward, or an undo, set apart:
+		// those two profiles, or any merged into either.
+		apart, err := s.judgedApart(ctx, left, right)
+		if err != nil {
+			return nil, false, err
+		}
+		if apart != nil {
+			pair.Status, pair.MergeEvent = kith.MatchRefused, ""
+			pair.Reason = fmt.Sprintf("%s and %s were set apart (%s, pair %s)", apart.Left, apart.Right, apart.Status, apart.ID)
+		}
 	}
 	stored, created, err := s.store.AddMatchPair(ctx, pair)
 	if err != nil {
@@ -500,9 +517,77 @@ func (s *Service) Pair(ctx context.Context, id string) (*kith.MatchPair, error) 
 	return s.store.MatchPair(ctx, id)
 }
 
-// Accept merges a pending pair on a steward's word.
+// judgedApart returns a pair, rejected or undone, between a profile of a's
+// person and one of b's, or nil: merging a and b would join them.
+func (s *Service) judgedApart(ctx context.Context, a, b string) (*kith.MatchPair, error) {
+	side := func(id string) ([]string, error) {
+		cur, absorbed, err := s.people.Members(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return append([]string{cur}, absorbed...), nil
+	}
+	as, err := side(a)
+	if err != nil {
+		return nil, err
+	}
+	bs, err := side(b)
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range as {
+		for _, y := range bs {
+			p, err := s.store.MatchPair(ctx, PairID(x, y))
+			if kith.IsCode(err, kith.ENOTFOUND) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if p.Status == kith.MatchRejected || p.Status == kith.MatchUndone {
+				return p, nil
+			}
+		}
+	}
+	return nil, nil
+}
+
+// Accept merges a pending pair on a steward's word, unless the two are one
+// person already (the pair is closed as merged) or merging them would join
+// people set apart before (refused, and the pair closed as refused).
 func (s *Service) Accept(ctx context.Context, id string) (*kith.MatchPair, error) {
 	a, _ := kith.ActorFrom(ctx)
+	cur, err := s.store.MatchPair(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if cur.Status == kith.MatchPending {
+		lc, _, err := s.people.Members(ctx, cur.Left)
+		if err != nil {
+			return nil, err
+		}
+		rc, _, err := s.people.Members(ctx, cur.Right)
+		if err != nil {
+			return nil, err
+		}
+		if lc == rc {
+			return s.store.DecideMatchPair(ctx, id, kith.MatchPending, kith.MatchPair{Status: kith.MatchMerged,
+				Reason: "already one person when a steward accepted it", DecidedAt: s.now().UTC(), DecidedBy: a.String()})
+		}
+		apart, err := s.judgedApart(ctx, cur.Left, cur.Right)
+		if err != nil {
+			return nil, err
+		}
+		if apart != nil {
+			why := fmt.Sprintf("merging them would join %s and %s, which were set apart (%s by %s, pair %s)", apart.Left, apart.Right, apart.Status, apart.DecidedBy, apart.ID)
+			if _, err := s.store.DecideMatchPair(ctx, id, kith.MatchPending, kith.MatchPair{Status: kith.MatchRefused, Reason: why,
+				DecidedAt: s.now().UTC(), DecidedBy: a.String()}); err != nil && !kith.IsCode(err, kith.ECONFLICT) {
+				return nil, err
+			}
+			return nil, &kith.Error{Code: kith.ECONFLICT, Field: "pair", Message: "pair " + id + " cannot be merged: " + why,
+				Detail: map[string]any{"reason": "set_apart", "pair": apart}}
+		}
+	}
 	p, err := s.store.DecideMatchPair(ctx, id, kith.MatchPending, kith.MatchPair{Status: kith.MatchMerged,
 		Reason: "accepted by a data steward", DecidedAt: s.now().UTC(), DecidedBy: a.String(), MergeEvent: mergeEventID(id)})
 	if err != nil {

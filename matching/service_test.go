@@ -320,3 +320,42 @@ func TestNamesAndTownOnlyReviewed(t *testing.T) {
 		t.Error("two people of one town merged")
 	}
 }
+
+// Accepting a pair whose profiles have since been joined to people a
+// steward set apart is refused: a rejection holds for the people, not only
+// for the two profiles.
+func TestAcceptRespectsRejections(t *testing.T) {
+	w := newWorld(t)
+	ctx := kith.WithActor(context.Background(), kith.Actor{Kind: kith.ActorUser, Name: "steward", PII: true})
+	at := func(first string) map[string]any {
+		return map[string]any{"first_name": first, "last_name": "Lopez",
+			"address": map[string]any{"street": "12 Tullaroop Street", "city": "Kew", "postalCode": "3101", "state": "VIC"}}
+	}
+	w.identify(map[string]string{"anonymousId": "a"}, with(maria("Maria", "1980-05-01", "12 Tullaroop Street"), "email", "maria@example.com"))
+	w.identify(map[string]string{"anonymousId": "b"}, with(at("Ana"), "email", "ana@example.com"))
+	w.identify(map[string]string{"anonymousId": "c"}, with(at("Luis"), "email", "luis@example.com"))
+	maria, ana, luis := w.profileOf("email", "maria@example.com"), w.profileOf("email", "ana@example.com"), w.profileOf("email", "luis@example.com")
+	q, err := w.svc.Pairs(ctx, kith.MatchPending, 10)
+	if err != nil || len(q) != 3 {
+		t.Fatalf("queue %+v, %v; want maria–ana, maria–luis and ana–luis", q, err)
+	}
+	if _, err := w.svc.Accept(ctx, matching.PairID(maria, ana)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.Reject(ctx, matching.PairID(maria, luis)); err != nil {
+		t.Fatal(err)
+	}
+	w.process()
+	_, err = w.svc.Accept(ctx, matching.PairID(ana, luis))
+	if !kith.IsCode(err, kith.ECONFLICT) {
+		t.Fatalf("accepting ana–luis after maria–luis was rejected: %v", err)
+	}
+	w.process()
+	if w.profileOf("email", "luis@example.com") == w.profileOf("email", "maria@example.com") {
+		t.Error("luis was merged into maria against the rejection")
+	}
+	p, _ := w.svc.Pair(ctx, matching.PairID(ana, luis))
+	if p.Status != kith.MatchRefused {
+		t.Errorf("ana–luis %+v; want refused", p)
+	}
+}

@@ -38,23 +38,11 @@ var matchTabs = []matchTab{
 	{kith.MatchRefused, "Refused"},
 }
 
-// matchEvidence is a pair's evidence as the matcher records it: the prior
-// and total weight in bits, a veto, and each field's values, level and
-// weight. Left and Right follow the pair's profiles.
-type matchEvidence struct {
-	Prior  float64         `json:"prior"`
-	Weight float64         `json:"weight"`
-	Veto   string          `json:"veto"`
-	Fields []fieldEvidence `json:"fields"`
-}
-
-type fieldEvidence struct {
-	Field  string  `json:"field"`
-	Level  string  `json:"level"`
-	Left   string  `json:"left"`
-	Right  string  `json:"right"`
-	Weight float64 `json:"weight"`
-}
+// matchEvidence is a pair's evidence as the matcher records it.
+type (
+	matchEvidence = matching.Evidence
+	fieldEvidence = matching.FieldProof
+)
 
 // fieldLabels name the matcher's fields as a steward reads them.
 var fieldLabels = map[string]string{
@@ -122,7 +110,7 @@ type pairCard struct {
 // see it.
 func (con *Console) pairCards(ctx context.Context, v *viewer, pairs []kith.MatchPair) ([]pairCard, error) {
 	cards := make([]pairCard, len(pairs))
-	traits := matching.DefaultTraits()
+	traits := con.c.Matching.Traits()
 	for i, p := range pairs {
 		c := pairCard{MatchPair: p, Evidence: parseEvidence(p.Evidence, v.Actor.PII)}
 		var recs [2]match.Record
