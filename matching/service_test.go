@@ -194,6 +194,12 @@ func TestAutomaticMergeWithEvidenceAndUndo(t *testing.T) {
 	}
 }
 
+// atTullaroop is a Lopez at Maria's address, without a birth date.
+func atTullaroop(first string) map[string]any {
+	return map[string]any{"first_name": first, "last_name": "Lopez",
+		"address": map[string]any{"street": "12 Tullaroop Street", "city": "Kew", "postalCode": "3101", "state": "VIC"}}
+}
+
 func with(traits map[string]any, kv ...string) map[string]any {
 	for i := 0; i+1 < len(kv); i += 2 {
 		traits[kv[i]] = kv[i+1]
@@ -253,13 +259,9 @@ func TestHouseholdNotMerged(t *testing.T) {
 func TestReviewQueue(t *testing.T) {
 	w := newWorld(t)
 	ctx := kith.WithActor(context.Background(), kith.Actor{Kind: kith.ActorUser, Name: "steward", PII: true})
-	at := func(first string) map[string]any {
-		return map[string]any{"first_name": first, "last_name": "Lopez",
-			"address": map[string]any{"street": "12 Tullaroop Street", "city": "Kew", "postalCode": "3101", "state": "VIC"}}
-	}
 	w.identify(map[string]string{"anonymousId": "a"}, with(maria("Maria", "1980-05-01", "12 Tullaroop Street"), "email", "maria@example.com"))
 	maria := w.profileOf("email", "maria@example.com")
-	got := w.identify(map[string]string{"anonymousId": "b"}, with(at("Ana"), "email", "ana@example.com"))
+	got := w.identify(map[string]string{"anonymousId": "b"}, with(atTullaroop("Ana"), "email", "ana@example.com"))
 	if len(got) != 1 || got[0].Status != kith.MatchPending {
 		t.Fatalf("pairs %+v; want one pending", got)
 	}
@@ -276,7 +278,7 @@ func TestReviewQueue(t *testing.T) {
 	if again := w.identify(map[string]string{"anonymousId": "b"}, map[string]any{"city": "Kew East"}); len(again) != 0 {
 		t.Errorf("proposed again after rejection: %+v", again)
 	}
-	got = w.identify(map[string]string{"anonymousId": "c"}, with(at("Luis"), "phone", "+1 415 555 0199"))
+	got = w.identify(map[string]string{"anonymousId": "c"}, with(atTullaroop("Luis"), "phone", "+1 415 555 0199"))
 	var pending *kith.MatchPair
 	for i := range got {
 		if got[i].Status == kith.MatchPending && (got[i].Left == maria || got[i].Right == maria) {
@@ -327,13 +329,9 @@ func TestNamesAndTownOnlyReviewed(t *testing.T) {
 func TestAcceptRespectsRejections(t *testing.T) {
 	w := newWorld(t)
 	ctx := kith.WithActor(context.Background(), kith.Actor{Kind: kith.ActorUser, Name: "steward", PII: true})
-	at := func(first string) map[string]any {
-		return map[string]any{"first_name": first, "last_name": "Lopez",
-			"address": map[string]any{"street": "12 Tullaroop Street", "city": "Kew", "postalCode": "3101", "state": "VIC"}}
-	}
 	w.identify(map[string]string{"anonymousId": "a"}, with(maria("Maria", "1980-05-01", "12 Tullaroop Street"), "email", "maria@example.com"))
-	w.identify(map[string]string{"anonymousId": "b"}, with(at("Ana"), "email", "ana@example.com"))
-	w.identify(map[string]string{"anonymousId": "c"}, with(at("Luis"), "email", "luis@example.com"))
+	w.identify(map[string]string{"anonymousId": "b"}, with(atTullaroop("Ana"), "email", "ana@example.com"))
+	w.identify(map[string]string{"anonymousId": "c"}, with(atTullaroop("Luis"), "email", "luis@example.com"))
 	maria, ana, luis := w.profileOf("email", "maria@example.com"), w.profileOf("email", "ana@example.com"), w.profileOf("email", "luis@example.com")
 	q, err := w.svc.Pairs(ctx, kith.MatchPending, 10)
 	if err != nil || len(q) != 3 {

@@ -56,15 +56,23 @@ type View struct {
 }
 
 func (s *Service) view(ctx context.Context, g *kith.Grant) (*View, error) {
-	v, err := s.version(ctx, g.Offer, g.OfferVersion)
-	if err != nil {
-		return nil, err
-	}
-	cur, err := s.store.Offer(ctx, g.Offer)
+	v, cur, err := s.offersOf(ctx, g)
 	if err != nil {
 		return nil, err
 	}
 	return s.viewOf(g, v, cur.Status), nil
+}
+
+// offersOf returns the version a grant was made under (its terms and
+// rules) and the offer as it is now (its status, counts and budgets).
+func (s *Service) offersOf(ctx context.Context, g *kith.Grant) (version, current *kith.Offer, err error) {
+	if version, err = s.version(ctx, g.Offer, g.OfferVersion); err != nil {
+		return nil, nil, err
+	}
+	if current, err = s.store.Offer(ctx, g.Offer); err != nil {
+		return nil, nil, err
+	}
+	return version, current, nil
 }
 
 func (s *Service) viewOf(g *kith.Grant, v *kith.Offer, status kith.OfferStatus) *View {

@@ -65,11 +65,7 @@ func (s *Service) Redeem(ctx context.Context, req RedeemRequest) (*View, error) 
 			return nil, &kith.Error{Code: kith.ENOTFOUND, Field: "grant", Message: fmt.Sprintf("profile %s holds no grant %s", p.id, g.ID)}
 		}
 	}
-	v, err := s.version(ctx, g.Offer, g.OfferVersion)
-	if err != nil {
-		return nil, err
-	}
-	cur, err := s.store.Offer(ctx, g.Offer)
+	v, cur, err := s.offersOf(ctx, g)
 	if err != nil {
 		return nil, err
 	}
@@ -233,11 +229,7 @@ func (s *Service) Void(ctx context.Context, req VoidRequest) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := s.version(ctx, g.Offer, g.OfferVersion)
-	if err != nil {
-		return nil, err
-	}
-	cur, err := s.store.Offer(ctx, g.Offer)
+	v, cur, err := s.offersOf(ctx, g)
 	if err != nil {
 		return nil, err
 	}

@@ -549,38 +549,47 @@ func (db *DB) Redeem(ctx context.Context, id string, r kith.Redemption, budget i
 	if r.IdempotencyKey != "" {
 		key = &r.IdempotencyKey
 	}
+	g, guard, err := db.settle(ctx, id, func(tx pgx.Tx, g *kith.Grant) (error, error) {
+		switch {
+		case g.Redemption != nil && r.IdempotencyKey != "" && g.Redemption.IdempotencyKey == r.IdempotencyKey:
+			return nil, nil
+		case g.Redemption != nil || g.Void != nil || !r.At.Before(g.ExpiresAt):
+			return kith.ErrGrantSettled, nil
+		}
+		var done bool
+		if err := tx.QueryRow(ctx, redeemGrant, g.Offer, budget, id, r.At.UnixNano(), doc, key, event).Scan(&done); err != nil {
+			return nil, err
+		}
+		if !done {
+			return kith.ErrRedeemBudget, nil
+		}
+		red := r
+		g.Redemption = &red
+		return nil, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redeem grant %s: %w", id, err)
+	}
+	return g, guard
+}
+
+// settle runs change on a grant in one transaction that first locks the
+// grant's row: change sees the grant as it is and returns a guard that did
+// not hold (nothing written) or changes it.
+func (db *DB) settle(ctx context.Context, id string, change func(tx pgx.Tx, g *kith.Grant) (guard, err error)) (*kith.Grant, error, error) {
 	var g *kith.Grant
 	var guard error
-	err = db.inTx(ctx, func(tx pgx.Tx) error {
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		g, guard = nil, nil
 		cur, err := scanGrant(tx.QueryRow(ctx, "SELECT "+grantCols+" FROM grants WHERE id = $1 FOR UPDATE", id))
 		if err != nil {
 			return classify(err, "grant "+id)
 		}
 		g = cur
-		switch {
-		case cur.Redemption != nil && r.IdempotencyKey != "" && cur.Redemption.IdempotencyKey == r.IdempotencyKey:
-			return nil
-		case cur.Redemption != nil || cur.Void != nil || !r.At.Before(cur.ExpiresAt):
-			guard = kith.ErrGrantSettled
-			return nil
-		}
-		var done bool
-		if err := tx.QueryRow(ctx, redeemGrant, cur.Offer, budget, id, r.At.UnixNano(), doc, key, event).Scan(&done); err != nil {
-			return err
-		}
-		if !done {
-			guard = kith.ErrRedeemBudget
-			return nil
-		}
-		red := r
-		g.Redemption = &red
-		return nil
+		guard, err = change(tx, cur)
+		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("redeem grant %s: %w", id, err)
-	}
-	return g, guard
+	return g, guard, err
 }
 
 // VoidGrant withdraws a held grant and queues the event, in one
@@ -597,29 +606,20 @@ func (db *DB) VoidGrant(ctx context.Context, id string, v kith.Void, e kith.Even
 	if err != nil {
 		return nil, fmt.Errorf("void grant %s: %w", id, err)
 	}
-	var g *kith.Grant
-	var guard error
-	err = db.inTx(ctx, func(tx pgx.Tx) error {
-		g, guard = nil, nil
-		cur, err := scanGrant(tx.QueryRow(ctx, "SELECT "+grantCols+" FROM grants WHERE id = $1 FOR UPDATE", id))
-		if err != nil {
-			return classify(err, "grant "+id)
-		}
-		g = cur
-		if cur.Redemption != nil || cur.Void != nil {
-			guard = kith.ErrGrantSettled
-			return nil
+	g, guard, err := db.settle(ctx, id, func(tx pgx.Tx, g *kith.Grant) (error, error) {
+		if g.Redemption != nil || g.Void != nil {
+			return kith.ErrGrantSettled, nil
 		}
 		b := &pgx.Batch{}
 		b.Queue("UPDATE grants SET voided_at = $2, void = $3 WHERE id = $1", id, v.At.UnixNano(), doc)
-		b.Queue("UPDATE offers SET granted = granted - 1 WHERE code = $1", cur.Offer)
+		b.Queue("UPDATE offers SET granted = granted - 1 WHERE code = $1", g.Offer)
 		b.Queue("INSERT INTO offer_outbox (event) VALUES ($1)", event)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return err
+			return nil, err
 		}
 		vv := v
 		g.Void = &vv
-		return nil
+		return nil, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("void grant %s: %w", id, err)

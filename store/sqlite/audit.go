@@ -39,17 +39,8 @@ func (db *DB) AppendAudit(ctx context.Context, recs ...kith.AuditRecord) error {
 		}
 	}
 	req := &auditReq{recs: recs, done: make(chan struct{})}
-	db.mu.RLock()
-	if db.closed {
-		db.mu.RUnlock()
-		return kith.Errorf(kith.EUNAVAILABLE, "the store is closing")
-	}
-	select {
-	case db.audits <- req:
-		db.mu.RUnlock()
-	case <-ctx.Done():
-		db.mu.RUnlock()
-		return ctx.Err()
+	if err := submit(ctx, db, db.audits, req); err != nil {
+		return err
 	}
 	<-req.done
 	return req.err

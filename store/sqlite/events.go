@@ -36,17 +36,8 @@ func (db *DB) Append(ctx context.Context, events []kith.Event) (kith.AppendResul
 		}
 	}
 	req := &appendReq{events: events, done: make(chan struct{})}
-	db.mu.RLock()
-	if db.closed {
-		db.mu.RUnlock()
-		return kith.AppendResult{}, kith.Errorf(kith.EUNAVAILABLE, "the store is closing")
-	}
-	select {
-	case db.appends <- req:
-		db.mu.RUnlock()
-	case <-ctx.Done():
-		db.mu.RUnlock()
-		return kith.AppendResult{}, ctx.Err()
+	if err := submit(ctx, db, db.appends, req); err != nil {
+		return kith.AppendResult{}, err
 	}
 	// Once handed over, the request is committed or failed by the writer;
 	// waiting for it even if ctx ends keeps "acknowledged" and "stored" equal.

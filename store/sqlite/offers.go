@@ -30,17 +30,8 @@ type ledgerReq struct {
 
 func (db *DB) ledger(ctx context.Context, fn func(q txQuerier) error) error {
 	req := &ledgerReq{fn: fn, done: make(chan struct{})}
-	db.mu.RLock()
-	if db.closed {
-		db.mu.RUnlock()
-		return kith.Errorf(kith.EUNAVAILABLE, "the store is closing")
-	}
-	select {
-	case db.ledgerReqs <- req:
-		db.mu.RUnlock()
-	case <-ctx.Done():
-		db.mu.RUnlock()
-		return ctx.Err()
+	if err := submit(ctx, db, db.ledgerReqs, req); err != nil {
+		return err
 	}
 	<-req.done
 	return req.err
@@ -445,35 +436,46 @@ func (db *DB) Grants(ctx context.Context, profileIDs []string) ([]kith.Grant, er
 	return out, rows.Err()
 }
 
+// settle runs change on a grant inside a ledger operation: change sees the
+// grant as it is and returns a guard that did not hold (nothing written)
+// or changes it; settle returns the grant and the guard.
+func (db *DB) settle(ctx context.Context, id string, change func(q txQuerier, g *kith.Grant) (guard, err error)) (*kith.Grant, error) {
+	var g *kith.Grant
+	var guard error
+	err := db.ledger(ctx, func(q txQuerier) error {
+		cur, err := scanGrant(q.QueryRowContext(ctx, qGrantByID, id))
+		if err != nil {
+			return classify(err, "grant "+id)
+		}
+		g = cur
+		guard, err = change(q, cur)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return g, guard
+}
+
 // Redeem spends a held grant once.
 func (db *DB) Redeem(ctx context.Context, id string, r kith.Redemption, budget int, e kith.Event) (*kith.Grant, error) {
 	doc, err := json.Marshal(r)
 	if err != nil {
 		return nil, err
 	}
-	var g *kith.Grant
-	var guard error
-	err = db.ledger(ctx, func(q txQuerier) error {
-		guard = nil
-		cur, err := scanGrant(q.QueryRowContext(ctx, qGrantByID, id))
-		if err != nil {
-			return classify(err, "grant "+id)
-		}
-		g = cur
+	return db.settle(ctx, id, func(q txQuerier, g *kith.Grant) (error, error) {
 		switch {
-		case cur.Redemption != nil && r.IdempotencyKey != "" && cur.Redemption.IdempotencyKey == r.IdempotencyKey:
-			return nil
-		case cur.Redemption != nil || cur.Void != nil || !r.At.Before(cur.ExpiresAt):
-			guard = kith.ErrGrantSettled
-			return nil
+		case g.Redemption != nil && r.IdempotencyKey != "" && g.Redemption.IdempotencyKey == r.IdempotencyKey:
+			return nil, nil
+		case g.Redemption != nil || g.Void != nil || !r.At.Before(g.ExpiresAt):
+			return kith.ErrGrantSettled, nil
 		}
-		res, err := q.ExecContext(ctx, qSpendRedeemBudget, cur.Offer, budget, budget)
+		res, err := q.ExecContext(ctx, qSpendRedeemBudget, g.Offer, budget, budget)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			guard = kith.ErrRedeemBudget
-			return nil
+			return kith.ErrRedeemBudget, nil
 		}
 		var key any
 		if r.IdempotencyKey != "" {
@@ -481,22 +483,18 @@ func (db *DB) Redeem(ctx context.Context, id string, r kith.Redemption, budget i
 		}
 		res, err = q.ExecContext(ctx, qRedeemGrant, r.At.UnixNano(), string(doc), key, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return fmt.Errorf("redeem grant %s: the held grant was not updated", id)
+			return nil, fmt.Errorf("redeem grant %s: the held grant was not updated", id)
 		}
 		if err := outbox(ctx, q, e); err != nil {
-			return err
+			return nil, err
 		}
 		red := r
 		g.Redemption = &red
-		return nil
+		return nil, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return g, guard
 }
 
 // VoidGrant withdraws a held grant.
@@ -505,36 +503,23 @@ func (db *DB) VoidGrant(ctx context.Context, id string, v kith.Void, e kith.Even
 	if err != nil {
 		return nil, err
 	}
-	var g *kith.Grant
-	var guard error
-	err = db.ledger(ctx, func(q txQuerier) error {
-		guard = nil
-		cur, err := scanGrant(q.QueryRowContext(ctx, qGrantByID, id))
-		if err != nil {
-			return classify(err, "grant "+id)
-		}
-		g = cur
-		if cur.Redemption != nil || cur.Void != nil {
-			guard = kith.ErrGrantSettled
-			return nil
+	return db.settle(ctx, id, func(q txQuerier, g *kith.Grant) (error, error) {
+		if g.Redemption != nil || g.Void != nil {
+			return kith.ErrGrantSettled, nil
 		}
 		if _, err := q.ExecContext(ctx, "UPDATE grants SET voided_at = ?, void = ? WHERE id = ?", v.At.UnixNano(), string(doc), id); err != nil {
-			return err
+			return nil, err
 		}
-		if _, err := q.ExecContext(ctx, "UPDATE offers SET granted = granted - 1 WHERE code = ?", cur.Offer); err != nil {
-			return err
+		if _, err := q.ExecContext(ctx, "UPDATE offers SET granted = granted - 1 WHERE code = ?", g.Offer); err != nil {
+			return nil, err
 		}
 		if err := outbox(ctx, q, e); err != nil {
-			return err
+			return nil, err
 		}
 		vv := v
 		g.Void = &vv
-		return nil
+		return nil, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return g, guard
 }
 
 // OfferOutbox returns queued ledger events, oldest first.

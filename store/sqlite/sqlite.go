@@ -225,6 +225,22 @@ func (db *DB) closeAll() error {
 	return errors.Join(errs...)
 }
 
+// submit hands a request to a writer goroutine's queue, unless the store
+// is closing (its queues are closed under mu) or ctx ends first.
+func submit[T any](ctx context.Context, db *DB, queue chan<- T, req T) error {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.closed {
+		return kith.Errorf(kith.EUNAVAILABLE, "the store is closing")
+	}
+	select {
+	case queue <- req:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // prq returns the profiles read pool with its prepared statements.
 func (db *DB) prq() querier { return dbQuerier{db.pr, db.prp} }
 
