@@ -23,10 +23,16 @@ func JaroWinkler(a, b string) float64 {
 		return 1
 	}
 	if isASCII(a) && isASCII(b) && len(a) <= shortRunes && len(b) <= shortRunes {
-		return jaroWinklerASCII(a, b)
+		// The common case: index bytes instead of decoding runes, several
+		// times faster.
+		return jaroWinkler([]byte(a), []byte(b))
 	}
 	var ba, bb [shortRunes]rune
-	ra, rb := runesOf(a, &ba), runesOf(b, &bb)
+	return jaroWinkler(runesOf(a, &ba), runesOf(b, &bb))
+}
+
+// jaroWinkler is JaroWinkler over bytes or runes.
+func jaroWinkler[T byte | rune](ra, rb []T) float64 {
 	if len(ra) == 0 || len(rb) == 0 {
 		return 0
 	}
@@ -43,8 +49,7 @@ func JaroWinkler(a, b string) float64 {
 	}
 	m := 0
 	for i, c := range ra {
-		lo, hi := max(0, i-window), min(len(rb)-1, i+window)
-		for j := lo; j <= hi; j++ {
+		for j, hi := max(0, i-window), min(len(rb)-1, i+window); j <= hi; j++ {
 			if !mb[j] && rb[j] == c {
 				ma[i], mb[j] = true, true
 				m++
@@ -72,54 +77,6 @@ func JaroWinkler(a, b string) float64 {
 	jaro := (fm/float64(len(ra)) + fm/float64(len(rb)) + (fm-float64(t)/2)/fm) / 3
 	prefix := 0
 	for prefix < 4 && prefix < len(ra) && ra[prefix] == rb[prefix] {
-		prefix++
-	}
-	return jaro + float64(prefix)*0.1*(1-jaro)
-}
-
-// jaroWinklerASCII is JaroWinkler for short ASCII strings, indexing bytes
-// instead of decoding runes: the common case, several times faster.
-func jaroWinklerASCII(a, b string) float64 {
-	if len(a) == 0 || len(b) == 0 {
-		return 0
-	}
-	if len(a) > len(b) {
-		a, b = b, a
-	}
-	window := max(len(b)/2-1, 0)
-	var fa, fb [shortRunes]bool
-	ma, mb := fa[:len(a)], fb[:len(b)]
-	m := 0
-	for i := 0; i < len(a); i++ {
-		c := a[i]
-		for j, hi := max(0, i-window), min(len(b)-1, i+window); j <= hi; j++ {
-			if !mb[j] && b[j] == c {
-				ma[i], mb[j] = true, true
-				m++
-				break
-			}
-		}
-	}
-	if m == 0 {
-		return 0
-	}
-	t, k := 0, 0
-	for i := 0; i < len(a); i++ {
-		if !ma[i] {
-			continue
-		}
-		for !mb[k] {
-			k++
-		}
-		if a[i] != b[k] {
-			t++
-		}
-		k++
-	}
-	fm := float64(m)
-	jaro := (fm/float64(len(a)) + fm/float64(len(b)) + (fm-float64(t)/2)/fm) / 3
-	prefix := 0
-	for prefix < 4 && prefix < len(a) && a[prefix] == b[prefix] {
 		prefix++
 	}
 	return jaro + float64(prefix)*0.1*(1-jaro)
