@@ -133,7 +133,7 @@ func (m *Main) startDemo(ctx context.Context) error {
 	go func() {
 		defer d.wg.Done()
 		start := time.Now()
-		bar := newProgressBar(m.Progress, total)
+		bar := newProgressBar(m.Progress, "demo", "events", total)
 		err := ds.Load(lctx, m.URL(), keys, nil, func(sent, total int) {
 			d.mu.Lock()
 			d.sent = sent
@@ -218,14 +218,16 @@ func (m *Main) printDemoBanner(total int) {
 // tenth of the way when the output is not one.
 type progressBar struct {
 	w        io.Writer
+	what     string // "demo", "grant"
+	unit     string // "events", "people"
 	total    int
 	terminal bool
 	last     time.Time
 	lastTen  int
 }
 
-func newProgressBar(w io.Writer, total int) *progressBar {
-	b := &progressBar{w: w, total: total}
+func newProgressBar(w io.Writer, what, unit string, total int) *progressBar {
+	b := &progressBar{w: w, what: what, unit: unit, total: total}
 	if f, ok := w.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			b.terminal = true
@@ -242,7 +244,7 @@ func (b *progressBar) set(n int) {
 	if !b.terminal {
 		if pct/10 > b.lastTen {
 			b.lastTen = pct / 10
-			fmt.Fprintf(b.w, "demo: loaded %d of %d events (%d%%)\n", n, b.total, pct)
+			fmt.Fprintf(b.w, "%s: %d of %d %s (%d%%)\n", b.what, n, b.total, b.unit, pct)
 		}
 		return
 	}
@@ -252,7 +254,7 @@ func (b *progressBar) set(n int) {
 	b.last = time.Now()
 	const width = 40
 	fill := width * n / b.total
-	fmt.Fprintf(b.w, "\rdemo [%s%s] %3d%%  %d/%d events", strings.Repeat("█", fill), strings.Repeat("·", width-fill), pct, n, b.total)
+	fmt.Fprintf(b.w, "\r%s [%s%s] %3d%%  %d/%d %s", b.what, strings.Repeat("█", fill), strings.Repeat("·", width-fill), pct, n, b.total, b.unit)
 }
 
 func (b *progressBar) finish() {

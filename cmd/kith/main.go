@@ -42,6 +42,7 @@ Commands:
   bench      measure speed (kith bench ingest|lookup|console|import|offers)
   clv        fit churn and lifetime-value models to a purchases CSV
   match      find records of one person in CSV files: dedupe, link, eval
+  offers     grant an offer to a list of people, with progress (kith offers grant CODE FILE)
   version    print the version
 
 Run 'kith <command> --help' for a command's flags.
@@ -106,6 +107,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCLV(ctx, rest, stdout, stderr)
 	case "match":
 		return runMatch(ctx, rest, stdout, stderr)
+	case "offers":
+		return runOffers(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "kith", versionString())
 		return nil

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -387,5 +390,59 @@ func TestOffersTwoNodes(t *testing.T) {
 	cb.get("/v1/offers/FIVE-ONLY", &o)
 	if o.Redeemed != 5 || o.Granted != 20 {
 		t.Errorf("FIVE-ONLY counts %+v", o)
+	}
+}
+
+// kith offers grant sends a list through a running server with progress,
+// reports refusals by line, and a second run grants nobody twice.
+func TestOffersGrantCLI(t *testing.T) {
+	m := startMain(t, nil)
+	c := newProfileClient(t, m)
+	_, webKey := c.createSource("website", "web")
+	var people []map[string]any
+	for i := range 5 {
+		people = append(people, msg("identify", fmt.Sprint("w", i), t0, map[string]any{"userId": fmt.Sprint("u", i),
+			"traits": map[string]any{"email": fmt.Sprintf("p%d@example.com", i)}}))
+	}
+	c.send(webKey, people...)
+	c.waitProcessed()
+	if status, body := c.call("POST", "/v1/offers", testAPIKey, freeUpgrade("FREE-UPGRADE")); status != http.StatusCreated {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	p0 := c.lookup("email", "p0@example.com").ID
+	list := strings.Join([]string{"# autumn list", p0, "email:p1@example.com", "", "user_id:u2", "phone:+1 415 555 0000",
+		"nonsense", "email:P3@Example.com", "user_id:u4"}, "\n")
+	file := t.TempDir() + "/list.txt"
+	if err := os.WriteFile(file, []byte(list), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KITH_API_KEY", testAPIKey)
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"offers", "grant", "FREE-UPGRADE", file, "--channel", "email", "--url", m.URL(), "--chunk", "2"}, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	got := out.String()
+	for _, want := range []string{"granted  5\n", "refused  2\n", "line 6: no profile holds phone +14155550000", `line 7: "nonsense" is neither a profile id nor type:value`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	if !strings.Contains(errOut.String(), "grant FREE-UPGRADE: 7 of 7 people (100%)") {
+		t.Errorf("no progress to the end on stderr: %q", errOut.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"offers", "grant", "FREE-UPGRADE", file, "--channel", "email", "--url", m.URL(), "--quiet"}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "granted  0\nrefused  7\n") {
+		t.Errorf("second run:\n%s", out.String())
+	}
+	var o struct{ Granted int }
+	c.get("/v1/offers/FREE-UPGRADE", &o)
+	if o.Granted != 5 {
+		t.Errorf("granted %d, want 5", o.Granted)
+	}
+	if err := run(context.Background(), []string{"offers", "grant", "FREE-UPGRADE", file, "--channel", "fax", "--url", m.URL()}, &out, &errOut); err == nil {
+		t.Error("a bad channel was accepted")
 	}
 }
