@@ -627,6 +627,12 @@ func decided(id string, p *kith.MatchPair, err error) error {
 	if !kith.IsCode(err, kith.ECONFLICT) || p == nil {
 		return err
 	}
+	return AlreadyDecided(p)
+}
+
+// AlreadyDecided is the refusal of a decision on a pair that is no longer
+// pending: who decided what, when.
+func AlreadyDecided(p *kith.MatchPair) error {
 	return &kith.Error{Code: kith.ECONFLICT, Field: "pair", Message: fmt.Sprintf("pair %s was already decided: %s by %s on %s",
-		id, p.Status, p.DecidedBy, p.DecidedAt.Format("2 Jan 2006 15:04 MST")), Detail: map[string]any{"pair": p}}
+		p.ID, p.Status, p.DecidedBy, p.DecidedAt.Format("2 Jan 2006 15:04 MST")), Detail: map[string]any{"pair": p}}
 }

@@ -239,7 +239,7 @@ func (con *Console) handleMatchDecision(w http.ResponseWriter, r *http.Request, 
 			return
 		}
 		if p.Status != kith.MatchPending {
-			con.matchesPage(w, r, v, http.StatusConflict, alreadyDecided(p))
+			con.matchesPage(w, r, v, http.StatusConflict, matching.AlreadyDecided(p))
 			return
 		}
 		cards, err := con.pairCards(ctx, v, []kith.MatchPair{*p})
@@ -269,13 +269,6 @@ func (con *Console) handleMatchDecision(w http.ResponseWriter, r *http.Request, 
 	default:
 		con.fail(w, r, v, err)
 	}
-}
-
-// alreadyDecided is the refusal of a decision on a pair that is no longer
-// pending, in the words the matcher uses.
-func alreadyDecided(p *kith.MatchPair) error {
-	return kith.Errorf(kith.ECONFLICT, "pair %s was already decided: %s by %s on %s", p.ID, p.Status, p.DecidedBy,
-		p.DecidedAt.Format("2 Jan 2006 15:04 MST"))
 }
 
 // matchProbability shows a match probability to a tenth of a percent,
