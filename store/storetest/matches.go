@@ -13,19 +13,11 @@ import (
 )
 
 func runMatches(t *testing.T, open func(t *testing.T) Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s Store)
-	}{
+	runEach(t, open, []storeTest{
 		{"Matches/AddAndRead", testMatchesAddAndRead},
 		{"Matches/Decide", testMatchesDecide},
 		{"Matches/ConcurrentDecide", testMatchesConcurrentDecide},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.fn(t, open(t))
-		})
-	}
+	})
 }
 
 func matchPair(id string, p float64) *kith.MatchPair {

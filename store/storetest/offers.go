@@ -14,10 +14,7 @@ import (
 )
 
 func runOffers(t *testing.T, open func(t *testing.T) Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s Store)
-	}{
+	runEach(t, open, []storeTest{
 		{"Offers/CreateAndRead", testOffersCreateAndRead},
 		{"Offers/Versions", testOffersVersions},
 		{"Offers/Status", testOffersStatus},
@@ -31,12 +28,7 @@ func runOffers(t *testing.T, open func(t *testing.T) Store) {
 		{"Grants/ConcurrentRedeem", testGrantsConcurrentRedeem},
 		{"Grants/Void", testGrantsVoid},
 		{"Grants/Outbox", testGrantsOutbox},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.fn(t, open(t))
-		})
-	}
+	})
 }
 
 func upgrade(code string) *kith.Offer {

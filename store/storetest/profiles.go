@@ -19,10 +19,7 @@ import (
 // runProfiles runs the contracts of profile storage: profile.Store with the
 // kith.ProfileTx it hands to Process and Update, and profile.Reader.
 func runProfiles(t *testing.T, open func(t *testing.T) Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s Store)
-	}{
+	runEach(t, open, []storeTest{
 		{"Profiles/CursorAndLastSeq", testCursorAndLastSeq},
 		{"Profiles/ProcessMovesCursor", testProcessMovesCursor},
 		{"Profiles/CursorInsideTransaction", testCursorInsideTransaction},
@@ -51,12 +48,7 @@ func runProfiles(t *testing.T, open func(t *testing.T) Store) {
 		{"Search/Names", testSearchNames},
 		{"Search/Identifiers", testSearchIdentifiers},
 		{"Search/Limit", testSearchLimit},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.fn(t, open(t))
-		})
-	}
+	})
 }
 
 // errFailed is what a Process or Update function returns to roll back.

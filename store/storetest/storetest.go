@@ -49,10 +49,7 @@ type Store interface {
 // microsecond precision, the finest that every store keeps; a store that keeps
 // more tests that itself.
 func Run(t *testing.T, open func(t *testing.T) Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s Store)
-	}{
+	runEach(t, open, []storeTest{
 		{"Sources/CreateAndList", testSourcesCreateAndList},
 		{"Sources/Conflict", testSourcesConflict},
 		{"Sources/ConcurrentCreateSameName", testSourcesConcurrentCreate},
@@ -72,16 +69,26 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"Events/ReadPaging", testReadPaging},
 		{"Events/CancelledContext", testCancelledContext},
 		{"Events/ConcurrentAppend", testConcurrentAppend},
-	}
+	})
+	runProfiles(t, open)
+	runUsers(t, open)
+	runOffers(t, open)
+	runMatches(t, open)
+}
+
+// storeTest is one contract test.
+type storeTest struct {
+	name string
+	fn   func(t *testing.T, s Store)
+}
+
+// runEach runs each test as a subtest on a fresh store.
+func runEach(t *testing.T, open func(t *testing.T) Store, tests []storeTest) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.fn(t, open(t))
 		})
 	}
-	runProfiles(t, open)
-	runUsers(t, open)
-	runOffers(t, open)
-	runMatches(t, open)
 }
 
 // base is a time with microseconds set, so that it round-trips exactly in

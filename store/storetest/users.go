@@ -13,10 +13,7 @@ import (
 )
 
 func runUsers(t *testing.T, open func(t *testing.T) Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s Store)
-	}{
+	runEach(t, open, []storeTest{
 		{"Users/CreateAndRead", testUsersCreateAndRead},
 		{"Users/Conflict", testUsersConflict},
 		{"Users/NotFound", testUsersNotFound},
@@ -29,12 +26,7 @@ func runUsers(t *testing.T, open func(t *testing.T) Store) {
 		{"Audit/Paging", testAuditPaging},
 		{"Audit/Invalid", testAuditInvalid},
 		{"Audit/ConcurrentAppend", testAuditConcurrent},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.fn(t, open(t))
-		})
-	}
+	})
 }
 
 func newUser(id, name string, role kith.Role, created time.Time) *kith.User {
