@@ -10,6 +10,7 @@ import (
 
 	"github.com/kithhq/kith"
 	"github.com/kithhq/kith/access"
+	"github.com/kithhq/kith/audience"
 	"github.com/kithhq/kith/importer"
 	"github.com/kithhq/kith/ingest"
 	"github.com/kithhq/kith/lifecycle"
@@ -29,6 +30,7 @@ type Server struct {
 	lifecycle *lifecycle.Service
 	offers    *offer.Service
 	matching  *matching.Service
+	audiences *audience.Service
 	console   http.Handler
 	metrics   *metrics.Metrics
 	log       *slog.Logger
@@ -52,6 +54,8 @@ type Config struct {
 	Offers *offer.Service
 	// Matching is the live probabilistic matcher; nil: no match API.
 	Matching *matching.Service
+	// Audiences evaluates audience expressions; nil: no audience API.
+	Audiences *audience.Service
 	// Console serves every path the API does not: the web console.
 	Console http.Handler
 	Metrics *metrics.Metrics
@@ -63,7 +67,7 @@ type Config struct {
 
 // NewServer returns a Server with every route registered.
 func NewServer(c Config) *Server {
-	s := &Server{ingest: c.Ingest, access: c.Access, profiles: c.Profiles, audit: c.Audit, imports: c.Imports, lifecycle: c.Lifecycle, offers: c.Offers, matching: c.Matching, console: c.Console,
+	s := &Server{ingest: c.Ingest, access: c.Access, profiles: c.Profiles, audit: c.Audit, imports: c.Imports, lifecycle: c.Lifecycle, offers: c.Offers, matching: c.Matching, audiences: c.Audiences, console: c.Console,
 		metrics: c.Metrics, log: c.Logger,
 		version: c.Version, ready: c.Ready, mux: http.NewServeMux()}
 	if s.log == nil {
@@ -126,6 +130,10 @@ func NewServer(c Config) *Server {
 		s.mux.Handle("POST /v1/grants/{id}/void", s.scoped(kith.ScopeProfilesWrite, s.handleVoid))
 		s.mux.Handle("POST /v1/redemptions", s.scoped(kith.ScopeProfilesWrite, s.handleRedeem))
 		s.mux.Handle("GET /v1/profiles/{id}/grants", s.scoped(kith.ScopeProfilesRead, s.handleHeld))
+	}
+	if s.audiences != nil {
+		s.mux.Handle("POST /v1/audiences/validate", s.scoped(kith.ScopeProfilesRead, s.handleAudienceValidate))
+		s.mux.Handle("POST /v1/audiences/preview", s.scoped(kith.ScopeProfilesRead, s.handleAudiencePreview))
 	}
 	if s.matching != nil {
 		s.mux.Handle("GET /v1/matches", s.scoped(kith.ScopeAdmin, s.handleMatches))

@@ -216,6 +216,18 @@ type RankedIntent struct {
 	Last     time.Time
 }
 
+// Strengths returns the strength at time now of each of a profile's
+// intents that has not faded away.
+func (c *IntentConfig) Strengths(p *kith.Profile, now time.Time) map[string]float64 {
+	out := make(map[string]float64, len(p.Intents))
+	for topic, in := range p.Intents {
+		if s := c.decayed(in, now); s >= 0.01 && !math.IsInf(s, 0) && !math.IsNaN(s) {
+			out[topic] = s
+		}
+	}
+	return out
+}
+
 // TopIntents returns a profile's strongest intents at time now.
 func (c *IntentConfig) TopIntents(p *kith.Profile, now time.Time) []RankedIntent {
 	var out []RankedIntent

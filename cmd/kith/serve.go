@@ -18,6 +18,7 @@ import (
 
 	"github.com/kithhq/kith"
 	"github.com/kithhq/kith/access"
+	"github.com/kithhq/kith/audience"
 	natslog "github.com/kithhq/kith/eventlog/nats"
 	kithhttp "github.com/kithhq/kith/http"
 	"github.com/kithhq/kith/importer"
@@ -257,15 +258,19 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Lifecycle: life,
 		Offers:    m.Offers,
 		Matching:  m.Matching,
-		Ingest:    ingest.New(eventLog, m.Access),
-		Access:    m.Access,
-		Profiles:  m.Profiles,
-		Audit:     m.DB,
-		Console:   console,
-		Metrics:   m.Metrics,
-		Logger:    m.Logger,
-		Version:   versionString(),
-		Ready:     ready,
+		Audiences: audience.New(m.DB, pcfg.Intents.Strengths, func(p *kith.Profile) (string, string) {
+			a := life.Assess(p)
+			return a.Stage, a.Tier
+		}, m.DB),
+		Ingest:   ingest.New(eventLog, m.Access),
+		Access:   m.Access,
+		Profiles: m.Profiles,
+		Audit:    m.DB,
+		Console:  console,
+		Metrics:  m.Metrics,
+		Logger:   m.Logger,
+		Version:  versionString(),
+		Ready:    ready,
 	})
 	m.ln, err = net.Listen("tcp", m.Config.Addr)
 	if err != nil {

@@ -1,0 +1,138 @@
+package audience
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kithhq/kith"
+)
+
+// Store is what previews read: every current profile, page by page, and a
+// profile's identifiers.
+type Store interface {
+	ScanProfiles(ctx context.Context, after string, limit int) ([]kith.Profile, error)
+	Links(ctx context.Context, profileID string) ([]kith.Link, error)
+}
+
+// Service evaluates audience expressions against the store's profiles.
+type Service struct {
+	store   Store
+	intents func(*kith.Profile, time.Time) map[string]float64
+	assess  func(*kith.Profile) (stage, tier string) // nil: the recorded stage, no tier
+	audit   kith.AuditLog
+	now     func() time.Time
+}
+
+// New returns a Service. intents gives a profile's intent strengths at a
+// time; assess (may be nil) its lifecycle stage and value tier now.
+func New(store Store, intents func(*kith.Profile, time.Time) map[string]float64, assess func(*kith.Profile) (string, string), audit kith.AuditLog) *Service {
+	return &Service{store: store, intents: intents, assess: assess, audit: audit, now: time.Now}
+}
+
+// Validate type-checks an expression.
+func (s *Service) Validate(src string) (*Expression, error) { return Compile(src) }
+
+// Member is a sample member of a preview.
+type Member struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+}
+
+// Preview is who matches an expression now.
+type Preview struct {
+	Expression string   `json:"expression"`
+	Count      int      `json:"count"`
+	Scanned    int      `json:"scanned"`
+	Sample     []Member `json:"sample"`
+	// Errors counts profiles the expression failed on at run time (a trait
+	// of an unexpected type); FirstError says why.
+	Errors     int     `json:"errors,omitempty"`
+	FirstError string  `json:"first_error,omitempty"`
+	TookMS     float64 `json:"took_ms"`
+}
+
+// Preview compiles an expression and counts the current profiles it
+// matches, with up to sample of them (names only for an actor who may see
+// personal data). The sample's profiles are recorded as found by a search.
+func (s *Service) Preview(ctx context.Context, src string, sample int, name func(*kith.Profile) string) (*Preview, error) {
+	x, err := Compile(src)
+	if err != nil {
+		return nil, err
+	}
+	a, _ := kith.ActorFrom(ctx)
+	start, now := time.Now(), s.now()
+	withIDs := strings.Contains(x.Source, "identifiers")
+	out := &Preview{Expression: x.Source, Sample: []Member{}}
+	for after := ""; ; {
+		ps, err := s.store.ScanProfiles(ctx, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		if len(ps) == 0 {
+			break
+		}
+		for i := range ps {
+			p := &ps[i]
+			out.Scanned++
+			person, err := s.person(ctx, p, now, withIDs)
+			if err != nil {
+				return nil, err
+			}
+			ok, err := x.Match(person)
+			if err != nil {
+				out.Errors++
+				if out.FirstError == "" {
+					out.FirstError = fmt.Sprintf("profile %s: %s", p.ID, firstLine(err.Error()))
+				}
+				continue
+			}
+			if !ok {
+				continue
+			}
+			out.Count++
+			if len(out.Sample) < sample {
+				m := Member{ID: p.ID}
+				if a.PII && name != nil {
+					m.Name = name(p)
+				}
+				out.Sample = append(out.Sample, m)
+			}
+		}
+		after = ps[len(ps)-1].ID
+	}
+	out.TookMS = float64(time.Since(start).Microseconds()) / 1000
+	if s.audit != nil && len(out.Sample) > 0 {
+		recs := make([]kith.AuditRecord, len(out.Sample))
+		for i, m := range out.Sample {
+			recs[i] = kith.AuditRecord{Actor: a, Action: kith.AuditProfileSearch, Target: m.ID, Detail: "audience preview " + x.Source}
+		}
+		if err := s.audit.AppendAudit(ctx, recs...); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s *Service) person(ctx context.Context, p *kith.Profile, now time.Time, withIDs bool) (*Person, error) {
+	var stage, tier string
+	if s.assess != nil {
+		stage, tier = s.assess(p)
+	}
+	var intents map[string]float64
+	if s.intents != nil {
+		intents = s.intents(p, now)
+	}
+	person := PersonOf(p, intents, stage, tier, now)
+	if withIDs {
+		links, err := s.store.Links(ctx, p.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range links {
+			person.Identifiers[l.Type] = append(person.Identifiers[l.Type], l.Value)
+		}
+	}
+	return person, nil
+}

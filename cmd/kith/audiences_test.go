@@ -1,0 +1,57 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+)
+
+// An audience expression is type-checked with its line and column, and
+// previewed against the profiles as they are now.
+func TestAudiencePreview(t *testing.T) { eachStore(t, testAudiencePreview) }
+
+func testAudiencePreview(t *testing.T) {
+	m := startMain(t, nil)
+	c := newProfileClient(t, m)
+	_, webKey := c.createSource("website", "web")
+	var msgs []map[string]any
+	for i := range 12 {
+		plan := "mobile"
+		if i%4 == 0 {
+			plan = "internet"
+		}
+		msgs = append(msgs, msg("identify", fmt.Sprint("w", i), t0, map[string]any{"userId": fmt.Sprint("u", i),
+			"traits": map[string]any{"plan": plan, "first_name": "Pat", "last_name": fmt.Sprint("Lee", i)}}))
+	}
+	c.send(webKey, msgs...)
+	c.waitProcessed()
+
+	status, body := c.call("POST", "/v1/audiences/validate", testAPIKey, map[string]any{"expression": `traits.plan == "internet" and stage > 2`})
+	var e struct {
+		Error struct {
+			Field  string         `json:"field"`
+			Detail map[string]any `json:"detail"`
+		} `json:"error"`
+	}
+	json.Unmarshal(body, &e)
+	if status != http.StatusBadRequest || e.Error.Field != "expression" || e.Error.Detail["line"] != 1.0 || e.Error.Detail["column"] != 37.0 {
+		t.Errorf("an ill-typed expression: %d %s", status, body)
+	}
+	if status, body := c.call("POST", "/v1/audiences/validate", testAPIKey, map[string]any{"expression": `traits.plan == "internet"`}); status != http.StatusOK {
+		t.Errorf("a good expression: %d %s", status, body)
+	}
+	status, body = c.call("POST", "/v1/audiences/preview", testAPIKey, map[string]any{"expression": `traits.plan == "internet" and stage == "prospect"`, "sample": 2})
+	var pv struct {
+		Count   int `json:"count"`
+		Scanned int `json:"scanned"`
+		Sample  []struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		} `json:"sample"`
+	}
+	json.Unmarshal(body, &pv)
+	if status != http.StatusOK || pv.Count != 3 || pv.Scanned != 12 || len(pv.Sample) != 2 || pv.Sample[0].Name == "" {
+		t.Errorf("preview: %d %s", status, body)
+	}
+}
