@@ -81,7 +81,10 @@ func TestMatch(t *testing.T) {
 	}
 }
 
-func TestPreview(t *testing.T) {
+// people stores 30 people, a third of them on the internet plan, and
+// returns the audience service over them.
+func people(t *testing.T) (*audience.Service, *sqlite.DB) {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
 	if err != nil {
@@ -116,6 +119,13 @@ func TestPreview(t *testing.T) {
 	}
 	cfg := proc.Config()
 	svc := audience.New(db, cfg.Intents.Strengths, nil, db)
+	svc.SaveTo(db)
+	return svc, db
+}
+
+func TestPreview(t *testing.T) {
+	ctx := context.Background()
+	svc, db := people(t)
 	agent := kith.WithActor(ctx, kith.Actor{Kind: kith.ActorUser, Name: "ann", PII: true})
 	pv, err := svc.Preview(agent, `traits.plan == "internet"`, 3, profile.DisplayName)
 	if err != nil {
@@ -139,5 +149,56 @@ func TestPreview(t *testing.T) {
 	}
 	if _, err := svc.Preview(agent, `stage >`, 2, nil); !kith.IsCode(err, kith.EINVALID) {
 		t.Errorf("a syntax error: %v", err)
+	}
+}
+
+func TestSavedAudience(t *testing.T) {
+	ctx := kith.WithActor(context.Background(), kith.Actor{Kind: kith.ActorUser, Name: "mia", PII: true})
+	svc, db := people(t)
+	if _, err := svc.Create(ctx, "Bad", `traits.plan ==`); kith.ErrorField(err) != "expression" {
+		t.Errorf("an audience with a broken expression: %v", err)
+	}
+	if _, err := svc.Create(ctx, " ", `true`); kith.ErrorField(err) != "name" {
+		t.Errorf("an audience without a name: %v", err)
+	}
+	a, err := svc.Create(ctx, "Internet", ` traits.plan == "internet" `)
+	if err != nil || a.Expression != `traits.plan == "internet"` || a.CreatedBy != "user:mia" {
+		t.Fatalf("Create = %+v, %v", a, err)
+	}
+	if _, err := svc.Create(ctx, "Internet", `true`); !kith.IsCode(err, kith.ECONFLICT) || kith.ErrorField(err) != "name" {
+		t.Errorf("a second audience named Internet: %v", err)
+	}
+	if list, _ := svc.Audiences(ctx); len(list) != 1 {
+		t.Errorf("audiences %+v", list)
+	}
+	var all []string
+	after := ""
+	for range 10 {
+		page, err := svc.Members(ctx, a.ID, after, 4, profile.DisplayName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range page.Members {
+			all = append(all, m.ID)
+		}
+		if page.Next == "" {
+			break
+		}
+		after = page.Next
+	}
+	if len(all) != 10 {
+		t.Errorf("%d members over pages, want 10", len(all))
+	}
+	var exported []audience.Member
+	n, err := svc.Export(ctx, a.ID, profile.DisplayName, func(m audience.Member) error { exported = append(exported, m); return nil })
+	if err != nil || n != 10 || len(exported) != 10 || exported[0].Name == "" {
+		t.Errorf("Export = %d, %v, %+v", n, err, exported)
+	}
+	recs, _ := db.Audit(ctx, kith.AuditFilter{Action: "audience."})
+	if len(recs) != 2 {
+		t.Errorf("%d audience audit records (create, export), want 2", len(recs))
+	}
+	if _, err := svc.Members(ctx, "aud_none", "", 10, nil); !kith.IsCode(err, kith.ENOTFOUND) {
+		t.Errorf("members of a missing audience: %v", err)
 	}
 }

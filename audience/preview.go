@@ -3,7 +3,6 @@ package audience
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/kithhq/kith"
@@ -19,6 +18,7 @@ type Store interface {
 // Service evaluates audience expressions against the store's profiles.
 type Service struct {
 	store   Store
+	defs    kith.AudienceStore // nil: audiences are previewed, not saved
 	intents func(*kith.Profile, time.Time) map[string]float64
 	assess  func(*kith.Profile) (stage, tier string) // nil: the recorded stage, no tier
 	audit   kith.AuditLog
@@ -30,6 +30,9 @@ type Service struct {
 func New(store Store, intents func(*kith.Profile, time.Time) map[string]float64, assess func(*kith.Profile) (string, string), audit kith.AuditLog) *Service {
 	return &Service{store: store, intents: intents, assess: assess, audit: audit, now: time.Now}
 }
+
+// SaveTo lets the Service save audiences in defs.
+func (s *Service) SaveTo(defs kith.AudienceStore) { s.defs = defs }
 
 // Validate type-checks an expression.
 func (s *Service) Validate(src string) (*Expression, error) { return Compile(src) }
@@ -62,35 +65,17 @@ func (s *Service) Preview(ctx context.Context, src string, sample int, name func
 		return nil, err
 	}
 	a, _ := kith.ActorFrom(ctx)
-	start, now := time.Now(), s.now()
-	withIDs := strings.Contains(x.Source, "identifiers")
+	start := time.Now()
 	out := &Preview{Expression: x.Source, Sample: []Member{}}
-	for after := ""; ; {
-		ps, err := s.store.ScanProfiles(ctx, after, 1000)
-		if err != nil {
-			return nil, err
-		}
-		if len(ps) == 0 {
-			break
-		}
-		for i := range ps {
-			p := &ps[i]
-			out.Scanned++
-			person, err := s.person(ctx, p, now, withIDs)
-			if err != nil {
-				return nil, err
+	err = s.scan(ctx, x, "", func(p *kith.Profile, in bool, merr error) bool {
+		out.Scanned++
+		switch {
+		case merr != nil:
+			out.Errors++
+			if out.FirstError == "" {
+				out.FirstError = fmt.Sprintf("profile %s: %s", p.ID, firstLine(merr.Error()))
 			}
-			ok, err := x.Match(person)
-			if err != nil {
-				out.Errors++
-				if out.FirstError == "" {
-					out.FirstError = fmt.Sprintf("profile %s: %s", p.ID, firstLine(err.Error()))
-				}
-				continue
-			}
-			if !ok {
-				continue
-			}
+		case in:
 			out.Count++
 			if len(out.Sample) < sample {
 				m := Member{ID: p.ID}
@@ -100,17 +85,14 @@ func (s *Service) Preview(ctx context.Context, src string, sample int, name func
 				out.Sample = append(out.Sample, m)
 			}
 		}
-		after = ps[len(ps)-1].ID
+		return true
+	})
+	if err != nil {
+		return nil, err
 	}
 	out.TookMS = float64(time.Since(start).Microseconds()) / 1000
-	if s.audit != nil && len(out.Sample) > 0 {
-		recs := make([]kith.AuditRecord, len(out.Sample))
-		for i, m := range out.Sample {
-			recs[i] = kith.AuditRecord{Actor: a, Action: kith.AuditProfileSearch, Target: m.ID, Detail: "audience preview " + x.Source}
-		}
-		if err := s.audit.AppendAudit(ctx, recs...); err != nil {
-			return nil, err
-		}
+	if err := s.recordFound(ctx, a, out.Sample, "audience preview "+x.Source); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -1,8 +1,14 @@
 package http
 
 import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"strconv"
 
+	"github.com/kithhq/kith"
+	"github.com/kithhq/kith/audience"
 	"github.com/kithhq/kith/profile"
 )
 
@@ -43,4 +49,95 @@ func (s *Server) handleAudiencePreview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, pv)
+}
+
+func (s *Server) handleCreateAudience(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		Name       string `json:"name"`
+		Expression string `json:"expression"`
+	}
+	if err := decodeJSON(r, &b); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	a, err := s.audiences.Create(r.Context(), b.Name, b.Expression)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/audiences/"+a.ID)
+	writeJSON(w, http.StatusCreated, a)
+}
+
+func (s *Server) handleListAudiences(w http.ResponseWriter, r *http.Request) {
+	list, err := s.audiences.Audiences(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if list == nil {
+		list = []kith.AudienceDef{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"audiences": list})
+}
+
+func (s *Server) handleGetAudience(w http.ResponseWriter, r *http.Request) {
+	a, err := s.audiences.Audience(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+// handleAudienceMembers pages through who matches a saved audience now.
+func (s *Server) handleAudienceMembers(w http.ResponseWriter, r *http.Request) {
+	limit := 100
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			s.writeError(w, r, kith.Invalid("limit", "a limit is a number from 1 to 1000"))
+			return
+		}
+		limit = n
+	}
+	page, err := s.audiences.Members(r.Context(), r.PathValue("id"), r.URL.Query().Get("after"), limit, profile.DisplayName)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// handleAudienceExport streams every member as JSON lines or CSV.
+func (s *Server) handleAudienceExport(w http.ResponseWriter, r *http.Request) {
+	format := r.URL.Query().Get("format")
+	if format == "" {
+		format = "jsonl"
+	}
+	if format != "jsonl" && format != "csv" {
+		s.writeError(w, r, kith.Invalid("format", "export as jsonl or csv"))
+		return
+	}
+	id := r.PathValue("id")
+	if _, err := s.audiences.Audience(r.Context(), id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var each func(audience.Member) error
+	if format == "csv" {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		cw := csv.NewWriter(w)
+		cw.Write([]string{"id", "name"})
+		each = func(m audience.Member) error { return cw.Write([]string{m.ID, m.Name}) }
+		defer cw.Flush()
+	} else {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		enc := json.NewEncoder(w)
+		each = func(m audience.Member) error { return enc.Encode(m) }
+	}
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.%s"`, id, format))
+	if _, err := s.audiences.Export(r.Context(), id, profile.DisplayName, each); err != nil {
+		s.log.Error("audience export failed midway", "audience", id, "err", err)
+	}
 }

@@ -134,6 +134,11 @@ func NewServer(c Config) *Server {
 	if s.audiences != nil {
 		s.mux.Handle("POST /v1/audiences/validate", s.scoped(kith.ScopeProfilesRead, s.handleAudienceValidate))
 		s.mux.Handle("POST /v1/audiences/preview", s.scoped(kith.ScopeProfilesRead, s.handleAudiencePreview))
+		s.mux.Handle("POST /v1/audiences", s.scoped(kith.ScopeProfilesWrite, s.handleCreateAudience))
+		s.mux.Handle("GET /v1/audiences", s.scoped(kith.ScopeProfilesRead, s.handleListAudiences))
+		s.mux.Handle("GET /v1/audiences/{id}", s.scoped(kith.ScopeProfilesRead, s.handleGetAudience))
+		s.mux.Handle("GET /v1/audiences/{id}/members", s.scoped(kith.ScopeProfilesRead, s.handleAudienceMembers))
+		s.mux.Handle("GET /v1/audiences/{id}/export", s.scoped(kith.ScopeProfilesRead, s.handleAudienceExport))
 	}
 	if s.matching != nil {
 		s.mux.Handle("GET /v1/matches", s.scoped(kith.ScopeAdmin, s.handleMatches))

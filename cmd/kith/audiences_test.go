@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -53,5 +54,49 @@ func testAudiencePreview(t *testing.T) {
 	json.Unmarshal(body, &pv)
 	if status != http.StatusOK || pv.Count != 3 || pv.Scanned != 12 || len(pv.Sample) != 2 || pv.Sample[0].Name == "" {
 		t.Errorf("preview: %d %s", status, body)
+	}
+}
+
+// A saved audience lists who matches it now, page by page, and exports them.
+func TestSavedAudience(t *testing.T) { eachStore(t, testSavedAudience) }
+
+func testSavedAudience(t *testing.T) {
+	m := startMain(t, nil)
+	c := newProfileClient(t, m)
+	_, webKey := c.createSource("website", "web")
+	var msgs []map[string]any
+	for i := range 9 {
+		msgs = append(msgs, msg("identify", fmt.Sprint("w", i), t0, map[string]any{"userId": fmt.Sprint("u", i),
+			"traits": map[string]any{"plan": []string{"internet", "mobile", "tv"}[i%3]}}))
+	}
+	c.send(webKey, msgs...)
+	c.waitProcessed()
+	status, body := c.call("POST", "/v1/audiences", testAPIKey, map[string]any{"name": "TV", "expression": `traits.plan == "tv"`})
+	if status != http.StatusCreated {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	var a struct{ ID string }
+	json.Unmarshal(body, &a)
+	if status, body := c.call("POST", "/v1/audiences", testAPIKey, map[string]any{"name": "Broken", "expression": `traits.plan ==`}); status != http.StatusBadRequest {
+		t.Errorf("a broken expression: %d %s", status, body)
+	}
+	var page struct {
+		Members []struct{ ID string } `json:"members"`
+		Next    string                `json:"next"`
+	}
+	c.get("/v1/audiences/"+a.ID+"/members?limit=2", &page)
+	first := len(page.Members)
+	c.get("/v1/audiences/"+a.ID+"/members?limit=2&after="+page.Next, &page)
+	if first != 2 || len(page.Members) != 1 {
+		t.Errorf("pages of %d and %d members, want 2 and 1", first, len(page.Members))
+	}
+	status, body = c.call("GET", "/v1/audiences/"+a.ID+"/export?format=csv", testAPIKey, nil)
+	if status != http.StatusOK || len(strings.Split(strings.TrimSpace(string(body)), "\n")) != 4 {
+		t.Errorf("export: %d %q", status, body)
+	}
+	var list struct{ Audiences []struct{ Name string } }
+	c.get("/v1/audiences", &list)
+	if len(list.Audiences) != 1 || list.Audiences[0].Name != "TV" {
+		t.Errorf("audiences %+v", list)
 	}
 }

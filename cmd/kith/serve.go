@@ -253,24 +253,26 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	imports := importer.New(eventLog, m.Config.Identity, appliedBy{proc}, m.DB)
 	imports.RecordTo(m.DB)
 	m.Imports = importer.NewJobs(imports, "", maxImportUpload)
+	audiences := audience.New(m.DB, pcfg.Intents.Strengths, func(p *kith.Profile) (string, string) {
+		a := life.Assess(p)
+		return a.Stage, a.Tier
+	}, m.DB)
+	audiences.SaveTo(m.DB)
 	handler := kithhttp.NewServer(kithhttp.Config{
 		Imports:   m.Imports,
 		Lifecycle: life,
 		Offers:    m.Offers,
 		Matching:  m.Matching,
-		Audiences: audience.New(m.DB, pcfg.Intents.Strengths, func(p *kith.Profile) (string, string) {
-			a := life.Assess(p)
-			return a.Stage, a.Tier
-		}, m.DB),
-		Ingest:   ingest.New(eventLog, m.Access),
-		Access:   m.Access,
-		Profiles: m.Profiles,
-		Audit:    m.DB,
-		Console:  console,
-		Metrics:  m.Metrics,
-		Logger:   m.Logger,
-		Version:  versionString(),
-		Ready:    ready,
+		Audiences: audiences,
+		Ingest:    ingest.New(eventLog, m.Access),
+		Access:    m.Access,
+		Profiles:  m.Profiles,
+		Audit:     m.DB,
+		Console:   console,
+		Metrics:   m.Metrics,
+		Logger:    m.Logger,
+		Version:   versionString(),
+		Ready:     ready,
 	})
 	m.ln, err = net.Listen("tcp", m.Config.Addr)
 	if err != nil {

@@ -24,6 +24,7 @@ type Store interface {
 	kith.AuditLog
 	kith.OfferStore
 	kith.MatchStore
+	kith.AudienceStore
 	profile.Store
 	profile.Reader
 	lifecycle.Store

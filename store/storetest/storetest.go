@@ -30,6 +30,7 @@ type Store interface {
 	kith.AuditLog
 	kith.OfferStore
 	kith.MatchStore
+	kith.AudienceStore
 	profile.Store
 	profile.Reader
 	// ScanProfiles returns up to limit current profiles with ids after
@@ -74,6 +75,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	runUsers(t, open)
 	runOffers(t, open)
 	runMatches(t, open)
+	runAudiences(t, open)
 }
 
 // storeTest is one contract test.

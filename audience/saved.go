@@ -1,0 +1,179 @@
+package audience
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/kithhq/kith"
+)
+
+// Create saves an audience after checking its expression.
+func (s *Service) Create(ctx context.Context, name, expression string) (*kith.AudienceDef, error) {
+	if s.defs == nil {
+		return nil, kith.Errorf(kith.EUNAVAILABLE, "audiences cannot be saved here")
+	}
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 {
+		return nil, kith.Invalid("name", "an audience needs a name of 1 to 200 characters")
+	}
+	x, err := Compile(expression)
+	if err != nil {
+		return nil, err
+	}
+	a, _ := kith.ActorFrom(ctx)
+	b := make([]byte, 10)
+	rand.Read(b)
+	def := &kith.AudienceDef{ID: "aud_" + hex.EncodeToString(b), Name: name, Expression: x.Source, CreatedAt: s.now().UTC(), CreatedBy: a.String()}
+	if err := s.defs.CreateAudience(ctx, def); err != nil {
+		if kith.IsCode(err, kith.ECONFLICT) {
+			return nil, &kith.Error{Code: kith.ECONFLICT, Field: "name", Message: fmt.Sprintf("an audience named %q exists", name)}
+		}
+		return nil, err
+	}
+	if s.audit != nil {
+		if err := s.audit.AppendAudit(ctx, kith.AuditRecord{Actor: a, Action: kith.AuditAudienceCreate, Target: def.ID,
+			Detail: def.Name + ": " + def.Expression}); err != nil {
+			return nil, err
+		}
+	}
+	return def, nil
+}
+
+// Audiences lists the saved audiences by name.
+func (s *Service) Audiences(ctx context.Context) ([]kith.AudienceDef, error) {
+	if s.defs == nil {
+		return nil, nil
+	}
+	return s.defs.Audiences(ctx)
+}
+
+// Audience returns one saved audience.
+func (s *Service) Audience(ctx context.Context, id string) (*kith.AudienceDef, error) {
+	if s.defs == nil {
+		return nil, kith.Errorf(kith.ENOTFOUND, "no audience %s", id)
+	}
+	return s.defs.AudienceByID(ctx, id)
+}
+
+// Page is a page of an audience's members, who match it now.
+type Page struct {
+	Members []Member `json:"members"`
+	// Next is the cursor of the next page; empty on the last.
+	Next string `json:"next,omitempty"`
+}
+
+// Members returns up to limit people who match a saved audience now, after
+// the cursor of an earlier page, in profile id order. Names only for an
+// actor who may see personal data; the members shown are recorded as found
+// by a search.
+func (s *Service) Members(ctx context.Context, id, after string, limit int, name func(*kith.Profile) string) (*Page, error) {
+	def, err := s.Audience(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	x, err := Compile(def.Expression)
+	if err != nil {
+		return nil, err
+	}
+	a, _ := kith.ActorFrom(ctx)
+	out := &Page{Members: []Member{}}
+	err = s.scan(ctx, x, after, func(p *kith.Profile, in bool, _ error) bool {
+		if in {
+			m := Member{ID: p.ID}
+			if a.PII && name != nil {
+				m.Name = name(p)
+			}
+			out.Members = append(out.Members, m)
+		}
+		if len(out.Members) == limit {
+			out.Next = p.ID
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, s.recordFound(ctx, a, out.Members, "audience "+def.ID)
+}
+
+// Export calls each with every member of a saved audience now, and records
+// the export.
+func (s *Service) Export(ctx context.Context, id string, name func(*kith.Profile) string, each func(Member) error) (int, error) {
+	def, err := s.Audience(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	x, err := Compile(def.Expression)
+	if err != nil {
+		return 0, err
+	}
+	a, _ := kith.ActorFrom(ctx)
+	n := 0
+	var werr error
+	err = s.scan(ctx, x, "", func(p *kith.Profile, in bool, _ error) bool {
+		if !in {
+			return true
+		}
+		m := Member{ID: p.ID}
+		if a.PII && name != nil {
+			m.Name = name(p)
+		}
+		if werr = each(m); werr != nil {
+			return false
+		}
+		n++
+		return true
+	})
+	if err == nil {
+		err = werr
+	}
+	if s.audit != nil {
+		if aerr := s.audit.AppendAudit(ctx, kith.AuditRecord{Actor: a, Action: kith.AuditAudienceExport, Target: def.ID,
+			Detail: fmt.Sprintf("%d members of %s", n, def.Name)}); aerr != nil && err == nil {
+			err = aerr
+		}
+	}
+	return n, err
+}
+
+// scan evaluates x on every current profile after the cursor, in id order,
+// until fn says stop.
+func (s *Service) scan(ctx context.Context, x *Expression, after string, fn func(p *kith.Profile, in bool, err error) bool) error {
+	now := s.now()
+	withIDs := strings.Contains(x.Source, "identifiers")
+	for {
+		ps, err := s.store.ScanProfiles(ctx, after, 1000)
+		if err != nil {
+			return err
+		}
+		if len(ps) == 0 {
+			return nil
+		}
+		for i := range ps {
+			person, err := s.person(ctx, &ps[i], now, withIDs)
+			if err != nil {
+				return err
+			}
+			in, merr := x.Match(person)
+			if !fn(&ps[i], in, merr) {
+				return nil
+			}
+		}
+		after = ps[len(ps)-1].ID
+	}
+}
+
+func (s *Service) recordFound(ctx context.Context, a kith.Actor, ms []Member, detail string) error {
+	if s.audit == nil || len(ms) == 0 {
+		return nil
+	}
+	recs := make([]kith.AuditRecord, len(ms))
+	for i, m := range ms {
+		recs[i] = kith.AuditRecord{Actor: a, Action: kith.AuditProfileSearch, Target: m.ID, Detail: detail}
+	}
+	return s.audit.AppendAudit(ctx, recs...)
+}
