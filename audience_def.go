@@ -21,7 +21,21 @@ const (
 	AuditAudienceExport = "audience.export" // an audience's members were exported
 )
 
-// AudienceStore keeps saved audiences.
+// Membership transitions, as SetMemberships reports them.
+type MembershipChange struct {
+	Audience string    `json:"audience"`
+	Entered  bool      `json:"entered"` // false: left
+	Since    time.Time `json:"since"`   // when the membership that began or ended began
+}
+
+// EventAudienceEntered and EventAudienceExited are the track events from
+// Kith's audiences source that say a person entered or left an audience.
+const (
+	EventAudienceEntered = "Audience Entered"
+	EventAudienceExited  = "Audience Exited"
+)
+
+// AudienceStore keeps saved audiences and who is in them.
 type AudienceStore interface {
 	// CreateAudience stores a new audience; ECONFLICT when its name is taken.
 	CreateAudience(ctx context.Context, a *AudienceDef) error
@@ -29,4 +43,13 @@ type AudienceStore interface {
 	AudienceByID(ctx context.Context, id string) (*AudienceDef, error)
 	// Audiences returns every audience, by name.
 	Audiences(ctx context.Context) ([]AudienceDef, error)
+	// SetMemberships records, atomically, whether a profile is in each of
+	// the given audiences now (in[id]), and returns only what changed:
+	// entering where it was not a member, leaving where it was. Two
+	// evaluators recording the same change see it reported to one of them.
+	SetMemberships(ctx context.Context, profileID string, in map[string]bool, at time.Time) ([]MembershipChange, error)
+	// MembershipsOf returns the audiences a profile is in, by id.
+	MembershipsOf(ctx context.Context, profileID string) ([]string, error)
+	// AudienceSize counts an audience's members.
+	AudienceSize(ctx context.Context, id string) (int, error)
 }

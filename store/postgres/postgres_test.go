@@ -224,7 +224,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]int32{1, 2, 3, 4, 5, 6, 7, 8, 9}, versions); diff != "" {
+	if diff := cmp.Diff([]int32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, versions); diff != "" {
 		t.Errorf("schema_migrations (-want +got):\n%s", diff)
 	}
 }

@@ -2,7 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/kithhq/kith"
@@ -52,4 +55,75 @@ func (db *DB) Audiences(ctx context.Context) ([]kith.AudienceDef, error) {
 		out = append(out, *a)
 	}
 	return out, rows.Err()
+}
+
+// SetMemberships records a profile's memberships and returns the changes.
+func (db *DB) SetMemberships(ctx context.Context, profileID string, in map[string]bool, at time.Time) ([]kith.MembershipChange, error) {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("set memberships of %s: %w", profileID, err)
+	}
+	defer tx.Rollback()
+	var out []kith.MembershipChange
+	for _, id := range sortedKeys(in) {
+		if in[id] {
+			res, err := tx.ExecContext(ctx, `INSERT INTO audience_members (audience_id, profile_id, since) VALUES (?, ?, ?)
+				ON CONFLICT DO NOTHING`, id, profileID, at.UnixNano())
+			if err != nil {
+				return nil, fmt.Errorf("set memberships of %s: %w", profileID, err)
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				out = append(out, kith.MembershipChange{Audience: id, Entered: true, Since: at})
+			}
+			continue
+		}
+		var since int64
+		err := tx.QueryRowContext(ctx, `DELETE FROM audience_members WHERE audience_id = ? AND profile_id = ? RETURNING since`,
+			id, profileID).Scan(&since)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("set memberships of %s: %w", profileID, err)
+		}
+		out = append(out, kith.MembershipChange{Audience: id, Since: time.Unix(0, since).UTC()})
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("set memberships of %s: %w", profileID, err)
+	}
+	return out, nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// MembershipsOf returns the audiences a profile is in.
+func (db *DB) MembershipsOf(ctx context.Context, profileID string) ([]string, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT audience_id FROM audience_members WHERE profile_id = ? ORDER BY audience_id", profileID)
+	if err != nil {
+		return nil, fmt.Errorf("memberships of %s: %w", profileID, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// AudienceSize counts an audience's members.
+func (db *DB) AudienceSize(ctx context.Context, id string) (int, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM audience_members WHERE audience_id = ?", id).Scan(&n)
+	return n, err
 }

@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"context"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -12,6 +14,8 @@ import (
 func runAudiences(t *testing.T, open func(t *testing.T) Store) {
 	runEach(t, open, []storeTest{
 		{"Audiences/CreateAndRead", testAudiencesCreateAndRead},
+		{"Audiences/Memberships", testAudienceMemberships},
+		{"Audiences/ConcurrentMemberships", testAudienceMembershipsConcurrent},
 	})
 }
 
@@ -40,5 +44,55 @@ func testAudiencesCreateAndRead(t *testing.T, s Store) {
 	}
 	if _, err := s.AudienceByID(ctx, "aud_none"); !kith.IsCode(err, kith.ENOTFOUND) {
 		t.Errorf("AudienceByID(aud_none): %v", err)
+	}
+}
+
+func testAudienceMemberships(t *testing.T, s Store) {
+	ctx := context.Background()
+	got, err := s.SetMemberships(ctx, "prf_1", map[string]bool{"aud_a": true, "aud_b": true, "aud_c": false}, at(0))
+	want := []kith.MembershipChange{{Audience: "aud_a", Entered: true, Since: at(0)}, {Audience: "aud_b", Entered: true, Since: at(0)}}
+	if err != nil || !cmp.Equal(want, got) {
+		t.Fatalf("first SetMemberships = %+v, %v; want %+v", got, err, want)
+	}
+	// Nothing changes: nothing is reported.
+	if got, err := s.SetMemberships(ctx, "prf_1", map[string]bool{"aud_a": true, "aud_c": false}, at(time.Hour)); err != nil || len(got) != 0 {
+		t.Errorf("unchanged SetMemberships = %+v, %v", got, err)
+	}
+	got, err = s.SetMemberships(ctx, "prf_1", map[string]bool{"aud_a": false, "aud_c": true}, at(2*time.Hour))
+	want = []kith.MembershipChange{{Audience: "aud_a", Since: at(0)}, {Audience: "aud_c", Entered: true, Since: at(2 * time.Hour)}}
+	if err != nil || !cmp.Equal(want, got) {
+		t.Errorf("SetMemberships = %+v, %v; want %+v", got, err, want)
+	}
+	if ids, err := s.MembershipsOf(ctx, "prf_1"); err != nil || !cmp.Equal(ids, []string{"aud_b", "aud_c"}) {
+		t.Errorf("MembershipsOf = %v, %v", ids, err)
+	}
+	s.SetMemberships(ctx, "prf_2", map[string]bool{"aud_b": true}, at(0))
+	if n, err := s.AudienceSize(ctx, "aud_b"); err != nil || n != 2 {
+		t.Errorf("AudienceSize(aud_b) = %d, %v", n, err)
+	}
+	if n, err := s.AudienceSize(ctx, "aud_none"); err != nil || n != 0 {
+		t.Errorf("AudienceSize(aud_none) = %d, %v", n, err)
+	}
+}
+
+func testAudienceMembershipsConcurrent(t *testing.T, s Store) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	entered := 0
+	for range 10 {
+		wg.Go(func() {
+			got, err := s.SetMemberships(ctx, "prf_1", map[string]bool{"aud_a": true}, at(0))
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				t.Error(err)
+			}
+			entered += len(got)
+		})
+	}
+	wg.Wait()
+	if entered != 1 {
+		t.Errorf("%d evaluators saw the entry; want 1", entered)
 	}
 }
