@@ -19,6 +19,7 @@ type Store interface {
 type Service struct {
 	store   Store
 	defs    kith.AudienceStore // nil: audiences are previewed, not saved
+	engine  *Engine            // nil: memberships are not kept
 	intents func(*kith.Profile, time.Time) map[string]float64
 	assess  func(*kith.Profile) (stage, tier string) // nil: the recorded stage, no tier
 	audit   kith.AuditLog
@@ -30,6 +31,9 @@ type Service struct {
 func New(store Store, intents func(*kith.Profile, time.Time) map[string]float64, assess func(*kith.Profile) (string, string), audit kith.AuditLog) *Service {
 	return &Service{store: store, intents: intents, assess: assess, audit: audit, now: time.Now}
 }
+
+// SetClock replaces the clock (tests).
+func (s *Service) SetClock(now func() time.Time) { s.now = now }
 
 // SaveTo lets the Service save audiences in defs.
 func (s *Service) SaveTo(defs kith.AudienceStore) { s.defs = defs }

@@ -39,7 +39,45 @@ func (s *Service) Create(ctx context.Context, name, expression string) (*kith.Au
 			return nil, err
 		}
 	}
+	if s.engine != nil {
+		if err := s.engine.added(ctx, def); err != nil {
+			return nil, err
+		}
+	}
 	return def, nil
+}
+
+// Status is a saved audience with its size and, while it is being
+// backfilled, the backfill's progress.
+type Status struct {
+	kith.AudienceDef
+	Size     int       `json:"size"`
+	Backfill *Backfill `json:"backfill,omitempty"`
+}
+
+// Status returns a saved audience with its size now.
+func (s *Service) Status(ctx context.Context, id string) (*Status, error) {
+	def, err := s.Audience(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	n, err := s.defs.AudienceSize(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	st := &Status{AudienceDef: *def, Size: n}
+	if s.engine != nil {
+		st.Backfill = s.engine.Progress(id)
+	}
+	return st, nil
+}
+
+// MembershipsOf returns the saved audiences a profile is in now.
+func (s *Service) MembershipsOf(ctx context.Context, profileID string) ([]string, error) {
+	if s.defs == nil {
+		return nil, nil
+	}
+	return s.defs.MembershipsOf(ctx, profileID)
 }
 
 // Audiences lists the saved audiences by name.

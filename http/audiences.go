@@ -82,7 +82,7 @@ func (s *Server) handleListAudiences(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetAudience(w http.ResponseWriter, r *http.Request) {
-	a, err := s.audiences.Audience(r.Context(), r.PathValue("id"))
+	a, err := s.audiences.Status(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -47,6 +47,8 @@ type profileJSON struct {
 	// the person stands now (scores, tier, touch), when lifecycle is on.
 	Lifecycle *kith.Lifecycle       `json:"lifecycle,omitempty"`
 	Value     *lifecycle.Assessment `json:"value,omitempty"`
+	// Audiences are the saved audiences the person is in now, by id.
+	Audiences []string `json:"audiences,omitempty"`
 }
 
 func (s *Server) toProfileJSON(v *profile.View) profileJSON {
@@ -85,7 +87,14 @@ func (s *Server) handleGetProfile(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.toProfileJSON(v))
+	out := s.toProfileJSON(v)
+	if s.audiences != nil {
+		if out.Audiences, err = s.audiences.MembershipsOf(r.Context(), v.ID); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request) {

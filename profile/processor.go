@@ -99,7 +99,10 @@ type BatchDone struct {
 	// something of them (traits) or that absorbed another: what the
 	// probabilistic matcher looks at again.
 	Described []string
-	Took      time.Duration
+	// Changed lists every profile the batch wrote or absorbed into
+	// another: what audiences look at again.
+	Changed []string
+	Took    time.Duration
 }
 
 // NewProcessor returns a processor over store. onBatch, if set, is called
@@ -395,7 +398,7 @@ func (p *Processor) applyBatch(ctx context.Context, after, moves positions, evs 
 		names[cursorName(part)] = seq
 	}
 	var merges int
-	var purchased, described []string
+	var purchased, described, changed []string
 	start := time.Now()
 	if p.cache != nil {
 		p.cache.trim()
@@ -430,6 +433,10 @@ func (p *Processor) applyBatch(ctx context.Context, after, moves positions, evs 
 			}
 		}
 		merges, purchased, described = b.merges, b.purchased, b.described // of the attempt that commits
+		changed = changed[:0]
+		for id := range b.dirty {
+			changed = append(changed, id) // written, or absorbed (false)
+		}
 		return b.flush(ctx)
 	})
 	if err != nil {
@@ -439,7 +446,7 @@ func (p *Processor) applyBatch(ctx context.Context, after, moves positions, evs 
 		return err
 	}
 	if p.onDone != nil {
-		p.onDone(BatchDone{Events: len(evs), Merges: merges, Purchased: purchased, Described: described, Took: time.Since(start)})
+		p.onDone(BatchDone{Events: len(evs), Merges: merges, Purchased: purchased, Described: described, Changed: changed, Took: time.Since(start)})
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // An audience expression is type-checked with its line and column, and
@@ -98,5 +99,67 @@ func testSavedAudience(t *testing.T) {
 	c.get("/v1/audiences", &list)
 	if len(list.Audiences) != 1 || list.Audiences[0].Name != "TV" {
 		t.Errorf("audiences %+v", list)
+	}
+}
+
+// Membership is live: a trait change moves a person into and out of a saved
+// audience at once, the profile lists it, and each move is one event.
+func TestAudienceLive(t *testing.T) { eachStore(t, testAudienceLive) }
+
+func testAudienceLive(t *testing.T) {
+	m := startMain(t, nil)
+	c := newProfileClient(t, m)
+	_, webKey := c.createSource("website", "web")
+	status, body := c.call("POST", "/v1/audiences", testAPIKey, map[string]any{"name": "Open carts", "expression": `traits.cart == "open" and purchases == 0`})
+	if status != http.StatusCreated {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	var a struct{ ID string }
+	json.Unmarshal(body, &a)
+	wait := func(want int) apiProfile {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			c.waitProcessed()
+			p := c.lookup("user_id", "cart-1")
+			var full struct{ Audiences []string }
+			c.get("/v1/profiles/"+p.ID, &full)
+			if len(full.Audiences) == want {
+				return p
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("audiences %v, want %d", full.Audiences, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	c.send(webKey, msg("identify", "w1", t0, map[string]any{"userId": "cart-1", "traits": map[string]any{"cart": "open"}}))
+	wait(1)
+	var st struct {
+		Size int `json:"size"`
+	}
+	c.get("/v1/audiences/"+a.ID, &st)
+	if st.Size != 1 {
+		t.Errorf("size %d, want 1", st.Size)
+	}
+	c.send(webKey, msg("track", "w2", t0.Add(time.Hour), map[string]any{"userId": "cart-1", "event": "Order Completed",
+		"properties": map[string]any{"order_id": "o-1", "revenue": 20}}))
+	p := wait(0)
+	names := map[string]int{}
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		c.waitProcessed()
+		clear(names)
+		for _, e := range c.timeline(p.ID, 50) {
+			var msg struct{ Event string }
+			json.Unmarshal(e.Message, &msg)
+			names[msg.Event]++
+		}
+		if names["Audience Exited"] == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if names["Audience Entered"] != 1 || names["Audience Exited"] != 1 {
+		t.Errorf("timeline events %v; want one entry and one exit", names)
 	}
 }

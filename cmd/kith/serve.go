@@ -51,6 +51,7 @@ type Main struct {
 	Lifecycle *lifecycle.Service
 	Offers    *offer.Service
 	Matching  *matching.Service // nil when disabled
+	Audiences *audience.Engine
 
 	stopProcessing context.CancelFunc
 	unlock         func() // gives up the embedded store's processing lock
@@ -142,11 +143,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	pcfg := processorConfig(m.Config, single, lifeSrc.ID)
 	pcfg.Node = m.nodeID()
 	var matcher *matching.Service
+	var audienceEngine *audience.Engine
 	proc = profile.NewProcessor(m.DB, pcfg, m.Logger, func(b profile.BatchDone) {
 		m.Metrics.ObserveBatch(b.Events, b.Merges, b.Took)
 		life.Touched(b.Purchased)
 		if matcher != nil {
 			matcher.Described(b.Described)
+		}
+		if audienceEngine != nil {
+			audienceEngine.Changed(b.Changed)
 		}
 	})
 	m.Processor = proc
@@ -166,6 +171,17 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("offers source: %w", err)
 	}
 	m.Offers = offer.New(m.DB, offer.Config{People: m.Profiles, Log: lifeLog, Source: offSrc, Audit: m.DB, Logger: m.Logger})
+	audiences := audience.New(m.DB, pcfg.Intents.Strengths, func(p *kith.Profile) (string, string) {
+		a := life.Assess(p)
+		return a.Stage, a.Tier
+	}, m.DB)
+	audiences.SaveTo(m.DB)
+	audSrc, err := internalSource(ctx, m.Access, audiencesSource)
+	if err != nil {
+		return fmt.Errorf("audiences source: %w", err)
+	}
+	audienceEngine = audience.NewEngine(audiences, m.DB, lifeLog, audSrc, m.Logger)
+	m.Audiences = audienceEngine
 	if !m.Config.Matching.Disabled {
 		matchSrc, err := internalSource(ctx, m.Access, matchingSource)
 		if err != nil {
@@ -191,6 +207,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// Grants, redemptions and voids reach the log (and the timeline)
 	// through the ledger's outbox; any node may relay what any node queued.
 	m.chores.Go(func() { m.Offers.Relay(pctx) })
+	m.chores.Go(func() { audienceEngine.Run(pctx) })
 	if matcher != nil {
 		m.chores.Go(func() {
 			if err := matcher.Start(pctx); err != nil {
@@ -253,11 +270,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	imports := importer.New(eventLog, m.Config.Identity, appliedBy{proc}, m.DB)
 	imports.RecordTo(m.DB)
 	m.Imports = importer.NewJobs(imports, "", maxImportUpload)
-	audiences := audience.New(m.DB, pcfg.Intents.Strengths, func(p *kith.Profile) (string, string) {
-		a := life.Assess(p)
-		return a.Stage, a.Tier
-	}, m.DB)
-	audiences.SaveTo(m.DB)
 	handler := kithhttp.NewServer(kithhttp.Config{
 		Imports:   m.Imports,
 		Lifecycle: life,
@@ -506,6 +518,9 @@ const lifecycleSource = "kith-lifecycle"
 
 // offersSource names Kith's own source of the offer ledger's events.
 const offersSource = "kith-offers"
+
+// audiencesSource names Kith's own source of audience entry and exit events.
+const audiencesSource = "kith-audiences"
 
 // matchingSource names Kith's own source of the matcher's merge events.
 const matchingSource = "kith-match"
