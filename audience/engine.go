@@ -193,8 +193,28 @@ func (e *Engine) record(ctx context.Context, p *kith.Profile, in map[string]bool
 	if len(in) == 0 {
 		return nil
 	}
+	// Write only what differs from what is recorded: most evaluations
+	// change nothing. The store's conditional writes still decide who
+	// announces a change that two evaluators see.
+	cur, err := e.defs.MembershipsOf(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	member := make(map[string]bool, len(cur))
+	for _, id := range cur {
+		member[id] = true
+	}
+	diff := map[string]bool{}
+	for id, ok := range in {
+		if ok != member[id] {
+			diff[id] = ok
+		}
+	}
+	if len(diff) == 0 {
+		return nil
+	}
 	now := e.svc.now().UTC()
-	changes, err := e.defs.SetMemberships(ctx, p.ID, in, now)
+	changes, err := e.defs.SetMemberships(ctx, p.ID, diff, now)
 	if err != nil || len(changes) == 0 {
 		return err
 	}
