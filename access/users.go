@@ -49,14 +49,18 @@ const (
 	// both people side by side with the evidence, and accept (merge) or
 	// reject them: the data steward's work. Data stewards are admins for now.
 	PermMatchesReview Permission = "matches:review"
+	// PermAudiencesBuild: write audience expressions and preview who
+	// matches them now: how many, and a sample of them, named only for a
+	// role with PermPII.
+	PermAudiencesBuild Permission = "audiences:build"
 )
 
 var rolePerms = map[kith.Role][]Permission{
 	kith.RoleAdmin: {PermProfilesRead, PermPII, PermMergesUndo, PermUsersManage, PermKeysManage, PermAuditRead,
-		PermLifecycleRead, PermLifecycleFit, PermOffersRead, PermOffersRedeem, PermMatchesReview},
+		PermLifecycleRead, PermLifecycleFit, PermOffersRead, PermOffersRedeem, PermMatchesReview, PermAudiencesBuild},
 	kith.RoleAgent:    {PermProfilesRead, PermPII, PermOffersRead, PermOffersRedeem},
-	kith.RoleMarketer: {PermProfilesRead, PermPII, PermLifecycleRead, PermOffersRead},
-	kith.RoleAnalyst:  {PermProfilesRead, PermLifecycleRead, PermOffersRead},
+	kith.RoleMarketer: {PermProfilesRead, PermPII, PermLifecycleRead, PermOffersRead, PermAudiencesBuild},
+	kith.RoleAnalyst:  {PermProfilesRead, PermLifecycleRead, PermOffersRead, PermAudiencesBuild},
 }
 
 // Allowed reports whether a role carries a permission.

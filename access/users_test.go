@@ -319,14 +319,14 @@ func TestRandomPassword(t *testing.T) {
 // ---- roles ----
 
 var allPerms = []Permission{PermProfilesRead, PermPII, PermMergesUndo, PermUsersManage, PermKeysManage, PermAuditRead,
-	PermLifecycleRead, PermLifecycleFit, PermOffersRead, PermOffersRedeem, PermMatchesReview}
+	PermLifecycleRead, PermLifecycleFit, PermOffersRead, PermOffersRedeem, PermMatchesReview, PermAudiencesBuild}
 
 func TestAllowed(t *testing.T) {
 	want := map[kith.Role][]Permission{
 		kith.RoleAdmin:    allPerms,
 		kith.RoleAgent:    {PermProfilesRead, PermPII, PermOffersRead, PermOffersRedeem},
-		kith.RoleMarketer: {PermProfilesRead, PermPII, PermLifecycleRead, PermOffersRead},
-		kith.RoleAnalyst:  {PermProfilesRead, PermLifecycleRead, PermOffersRead},
+		kith.RoleMarketer: {PermProfilesRead, PermPII, PermLifecycleRead, PermOffersRead, PermAudiencesBuild},
+		kith.RoleAnalyst:  {PermProfilesRead, PermLifecycleRead, PermOffersRead, PermAudiencesBuild},
 		"":                nil,
 		"root":            nil,
 		"Admin":           nil,

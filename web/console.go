@@ -17,6 +17,7 @@ import (
 
 	"github.com/kithhq/kith"
 	"github.com/kithhq/kith/access"
+	"github.com/kithhq/kith/audience"
 	"github.com/kithhq/kith/lifecycle"
 	"github.com/kithhq/kith/matching"
 	"github.com/kithhq/kith/offer"
@@ -57,6 +58,9 @@ type Config struct {
 	Offers *offer.Service
 	// Matching is the probabilistic matcher; nil shows no review queue.
 	Matching *matching.Service
+	// Audiences evaluates audience expressions; nil shows no audience
+	// builder.
+	Audiences *audience.Service
 	// Status reports the system's state; nil shows none.
 	Status  func(context.Context) Status
 	Logger  *slog.Logger
@@ -139,6 +143,11 @@ func New(c Config) (*Console, error) {
 	if c.Matching != nil {
 		con.mux.Handle("GET /matches", con.signedIn(access.PermMatchesReview, con.handleMatches))
 		con.mux.Handle("POST /matches/{id}/{decision}", con.signedIn(access.PermMatchesReview, con.handleMatchDecision))
+	}
+	if c.Audiences != nil {
+		con.mux.Handle("GET /audiences/new", con.signedIn(access.PermAudiencesBuild, con.handleAudienceBuilder))
+		con.mux.Handle("POST /audiences/new", con.signedIn(access.PermAudiencesBuild, con.handleAudiencePreviewPage))
+		con.mux.Handle("POST /audiences/preview", con.signedIn(access.PermAudiencesBuild, con.handleAudiencePreview))
 	}
 	return con, nil
 }

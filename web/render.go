@@ -258,9 +258,25 @@ func (con *Console) render(w http.ResponseWriter, r *http.Request, status int, p
 	data["HasLifecycle"] = con.c.Lifecycle != nil
 	data["HasOffers"] = con.c.Offers != nil
 	data["HasMatches"] = con.c.Matching != nil
+	data["HasAudiences"] = con.c.Audiences != nil
+	con.execute(w, r, status, page, t, "layout", data)
+}
+
+// renderFragment executes one template of a page, without the layout: a
+// part of the page that kith.js puts in place of what it showed.
+func (con *Console) renderFragment(w http.ResponseWriter, r *http.Request, status int, page, name string, data any) {
+	t, ok := con.pages[page]
+	if !ok || t.Lookup(name) == nil {
+		http.Error(w, "no such template: "+page+" "+name, http.StatusInternalServerError)
+		return
+	}
+	con.execute(w, r, status, page, t, name, data)
+}
+
+func (con *Console) execute(w http.ResponseWriter, r *http.Request, status int, page string, t *template.Template, name string, data any) {
 	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
-		con.log.Error("render console page", "page", page, "err", err)
+	if err := t.ExecuteTemplate(&buf, name, data); err != nil {
+		con.log.Error("render console page", "page", page, "template", name, "err", err)
 		http.Error(w, "the page could not be drawn; the server log has the details", http.StatusInternalServerError)
 		return
 	}
