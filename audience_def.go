@@ -28,6 +28,12 @@ type MembershipChange struct {
 	Since    time.Time `json:"since"`   // when the membership that began or ended began
 }
 
+// AudienceSize is an audience's size at a moment: one point of its history.
+type AudienceSize struct {
+	At   time.Time `json:"at"`
+	Size int       `json:"size"`
+}
+
 // EventAudienceEntered and EventAudienceExited are the track events from
 // Kith's audiences source that say a person entered or left an audience.
 const (
@@ -52,4 +58,11 @@ type AudienceStore interface {
 	MembershipsOf(ctx context.Context, profileID string) ([]string, error)
 	// AudienceSize counts an audience's members.
 	AudienceSize(ctx context.Context, id string) (int, error)
+	// RecordAudienceSizes records the size of each audience (sizes[id]) at
+	// a moment. A size already recorded for an audience at that moment is
+	// kept: recording again, from this node or another, changes nothing.
+	RecordAudienceSizes(ctx context.Context, at time.Time, sizes map[string]int) error
+	// AudienceSizes returns an audience's recorded sizes at or after
+	// since, oldest first; none for an audience without history.
+	AudienceSizes(ctx context.Context, id string, since time.Time) ([]AudienceSize, error)
 }

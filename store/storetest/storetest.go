@@ -76,6 +76,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	runOffers(t, open)
 	runMatches(t, open)
 	runAudiences(t, open)
+	runAudienceSizes(t, open)
 }
 
 // storeTest is one contract test.
