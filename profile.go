@@ -43,6 +43,9 @@ type Profile struct {
 	// Lifecycle is the person's stage, as the last stage change event
 	// said (zero before any).
 	Lifecycle Lifecycle
+	// Computed holds each computed trait's running state, by name (nil
+	// when none); package computed gives their values.
+	Computed map[string]*Aggregate
 }
 
 // Purchase is one completed order.

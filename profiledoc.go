@@ -19,6 +19,7 @@ type profileDoc struct {
 	Names     []string              `json:"names,omitempty"`
 	Purchases []Purchase            `json:"purchases,omitempty"`
 	Lifecycle *Lifecycle            `json:"lifecycle,omitempty"`
+	Computed  map[string]*Aggregate `json:"computed,omitempty"`
 	_         struct{}              `json:"-"`
 }
 
@@ -144,6 +145,14 @@ func AppendProfileDoc(b []byte, p *Profile) []byte {
 		b = strconv.AppendInt(b, l.Seq, 10)
 		b = append(b, '}')
 	}
+	if len(p.Computed) > 0 {
+		// Small, and only where computed traits are defined: the generic
+		// encoder is good enough.
+		if raw, err := json.Marshal(p.Computed); err == nil {
+			b = append(b, `,"computed":`...)
+			b = append(b, raw...)
+		}
+	}
 	return append(b, '}')
 }
 
@@ -206,7 +215,7 @@ func DecodeProfileDoc(raw []byte, p *Profile) error {
 		return err
 	}
 	p.Traits, p.Channels, p.Intents, p.Events, p.SearchKeys = d.Traits, d.Channels, d.Intents, d.Events, d.Names
-	p.Purchases, p.Lifecycle = d.Purchases, Lifecycle{}
+	p.Purchases, p.Lifecycle, p.Computed = d.Purchases, Lifecycle{}, d.Computed
 	if d.Lifecycle != nil {
 		p.Lifecycle = *d.Lifecycle
 	}

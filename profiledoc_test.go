@@ -27,6 +27,7 @@ type profileDoc struct {
 	Names     []string                        `json:"names,omitempty"`
 	Purchases []kith.Purchase                 `json:"purchases,omitempty"`
 	Lifecycle *kith.Lifecycle                 `json:"lifecycle,omitempty"`
+	Computed  map[string]*kith.Aggregate      `json:"computed,omitempty"`
 	_         struct{}                        `json:"-"`
 }
 
@@ -94,6 +95,9 @@ func wantDoc(p *kith.Profile) profileDoc {
 		l.Stage, l.Previous = validUTF8(l.Stage), validUTF8(l.Previous)
 		d.Lifecycle = &l
 	}
+	if len(p.Computed) > 0 {
+		d.Computed = p.Computed
+	}
 	return d
 }
 
@@ -130,6 +134,9 @@ func stdJSON(t *testing.T, p *kith.Profile) []byte {
 	if p.Lifecycle != (kith.Lifecycle{}) {
 		l := p.Lifecycle
 		d.Lifecycle = &l
+	}
+	if len(p.Computed) > 0 {
+		d.Computed = p.Computed
 	}
 	b, err := json.Marshal(d)
 	if err != nil {
@@ -347,6 +354,12 @@ func TestAppendDoc(t *testing.T) {
 			},
 			Lifecycle: kith.Lifecycle{Stage: kith.StageWonBack, Since: docT0.In(odd), Previous: kith.StageLapsed, Seq: 12},
 		}},
+		{"computed traits", &kith.Profile{Computed: map[string]*kith.Aggregate{
+			"orders_90d": {Parts: []kith.AggregatePart{{T: 1700000000, N: 2, Sum: 84.5}, {T: 1700086400, N: 1, Sum: 10}}},
+			"favorite":   {Parts: []kith.AggregatePart{{N: 3, Freq: map[string]int64{`"shoes"`: 2, `"hats"`: 1}}}},
+			"first_store": {Parts: []kith.AggregatePart{{N: 1, First: &kith.Observation{Value: json.RawMessage(`"Leeds"`), At: docT0, Seq: 4},
+				Min: ptr(1.5), Max: ptr(-2.0)}}},
+		}}},
 		{"stage only", &kith.Profile{Lifecycle: kith.Lifecycle{Stage: kith.StageProspect}}},
 		{"one search key", &kith.Profile{SearchKeys: []string{"cher"}}},
 		{"many search keys", &kith.Profile{SearchKeys: []string{"a", "b", "c"}}},
@@ -426,3 +439,5 @@ func FuzzAppendDoc(f *testing.F) {
 		checkDoc(t, p)
 	})
 }
+
+func ptr[T any](v T) *T { return &v }

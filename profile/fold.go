@@ -250,8 +250,9 @@ func (c *IntentConfig) TopIntents(p *kith.Profile, now time.Time) []RankedIntent
 	return out
 }
 
-// fold applies one event to its profile: channel, traits, intents.
-func (c *IntentConfig) fold(p *kith.Profile, e *kith.Event, m *message) {
+// fold applies one event to its profile: channel, traits, intents. It
+// reports whether the event signalled an intent.
+func (c *IntentConfig) fold(p *kith.Profile, e *kith.Event, m *message) (signalled bool) {
 	seeChannel(p, e.Channel, e.Timestamp, e.Timestamp, 1)
 	p.Events++
 	if e.Timestamp.After(p.UpdatedAt) {
@@ -265,9 +266,11 @@ func (c *IntentConfig) fold(p *kith.Profile, e *kith.Event, m *message) {
 			setTrait(p, name, kith.Trait{Value: v, SourceID: e.SourceID, Channel: e.Channel, Time: e.Timestamp, Seq: e.Seq})
 		}
 	}
-	for topic, w := range c.topics(e, m) {
+	topics := c.topics(e, m)
+	for topic, w := range topics {
 		c.signal(p, topic, w, e.Timestamp, e.Channel)
 	}
+	return len(topics) > 0
 }
 
 func identifyTraits(e *kith.Event, m *message) map[string]json.RawMessage {

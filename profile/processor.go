@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kithhq/kith"
+	"github.com/kithhq/kith/computed"
 	"github.com/kithhq/kith/identity"
 )
 
@@ -41,6 +43,9 @@ type Config struct {
 	// LifecycleSource is the id of the source whose StageChangedEvent
 	// events set a profile's stage ("" heeds none).
 	LifecycleSource string
+	// Computed is the computed traits folded into each profile (nil:
+	// none); definitions may be added to it while the processor runs.
+	Computed *computed.Set
 	BatchSize       int // events per transaction at most (default 20,000)
 	// Cache keeps the identity graph and profiles in memory between
 	// batches. Only for a store this processor alone writes (embedded).
@@ -102,6 +107,15 @@ type BatchDone struct {
 	// Changed lists every profile the batch wrote or absorbed into
 	// another: what audiences look at again.
 	Changed []string
+	// Touched says, for each profile of Changed, what of it the batch may
+	// have changed: "traits.NAME", "computed.NAME", "intents",
+	// "purchases", "lifecycle", "channels", "events", "identifiers", or
+	// "*" for anything (a new profile, a merge, one absorbed).
+	Touched map[string]map[string]bool
+	// Profiles holds the profiles of Changed as the batch left them, for
+	// whoever evaluates them at once; they are shared: read, never change
+	// them, and only until the callback returns.
+	Profiles map[string]*kith.Profile
 	Took    time.Duration
 }
 
@@ -399,6 +413,8 @@ func (p *Processor) applyBatch(ctx context.Context, after, moves positions, evs 
 	}
 	var merges int
 	var purchased, described, changed []string
+	var touched map[string]map[string]bool
+	var profiles map[string]*kith.Profile
 	start := time.Now()
 	if p.cache != nil {
 		p.cache.trim()
@@ -432,10 +448,14 @@ func (p *Processor) applyBatch(ctx context.Context, after, moves positions, evs 
 				return fmt.Errorf("apply event %d (%s): %w", evs[i].Seq, evs[i].MessageID, err)
 			}
 		}
-		merges, purchased, described = b.merges, b.purchased, b.described // of the attempt that commits
+		merges, purchased, described, touched = b.merges, b.purchased, b.described, b.touched // of the attempt that commits
 		changed = changed[:0]
-		for id := range b.dirty {
+		profiles = make(map[string]*kith.Profile, len(b.dirty))
+		for id, written := range b.dirty {
 			changed = append(changed, id) // written, or absorbed (false)
+			if written {
+				profiles[id] = b.cache[id]
+			}
 		}
 		return b.flush(ctx)
 	})
@@ -446,7 +466,8 @@ func (p *Processor) applyBatch(ctx context.Context, after, moves positions, evs 
 		return err
 	}
 	if p.onDone != nil {
-		p.onDone(BatchDone{Events: len(evs), Merges: merges, Purchased: purchased, Described: described, Changed: changed, Took: time.Since(start)})
+		p.onDone(BatchDone{Events: len(evs), Merges: merges, Purchased: purchased, Described: described, Changed: changed,
+			Touched: touched, Profiles: profiles, Took: time.Since(start)})
 	}
 	return nil
 }
@@ -640,6 +661,64 @@ func (p *Processor) UndoMerge(ctx context.Context, mergeID string) (*kith.Merge,
 	return out, err
 }
 
+// Recompute rebuilds the named computed traits of the given profiles from
+// their timelines, in one transaction, as the processor's one writer: how
+// a newly defined trait is backfilled. Absorbed and unknown profiles are
+// skipped. Those it rewrote are reported to the batch callback, touching
+// the traits it rebuilt.
+func (p *Processor) Recompute(ctx context.Context, ids, names []string) (int, error) {
+	set := p.cfg.Computed
+	if set == nil || len(ids) == 0 || len(names) == 0 {
+		return 0, nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var done []string
+	var profiles map[string]*kith.Profile
+	err := p.store.Update(ctx, func(tx kith.ProfileTx) error {
+		b := p.newBatch(tx, nil)
+		done, profiles = done[:0], map[string]*kith.Profile{}
+		for _, id := range ids {
+			prof, err := b.tx.Profile(ctx, id)
+			if kith.IsCode(err, kith.ENOTFOUND) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if prof.MergedInto != "" {
+				continue
+			}
+			events, err := tx.TimelineEvents(ctx, id)
+			if err != nil {
+				return err
+			}
+			set.Recompute(prof, events, names)
+			b.dirty[id] = true
+			done, profiles[id] = append(done, id), prof
+		}
+		return b.flush(ctx)
+	})
+	if err != nil {
+		if p.cache != nil {
+			p.cache.reset()
+		}
+		return 0, err
+	}
+	if p.onDone != nil && len(done) > 0 {
+		touched := make(map[string]map[string]bool, len(done))
+		for _, id := range done {
+			t := map[string]bool{}
+			for _, n := range names {
+				t["computed."+n] = true
+			}
+			touched[id] = t
+		}
+		p.onDone(BatchDone{Changed: done, Touched: touched, Profiles: profiles})
+	}
+	return len(done), nil
+}
+
 // reuse keeps ids stable when a cluster is rebuilt: a profile re-created
 // by the same event, or a merge of the same two profiles, keeps its id.
 type reuse struct {
@@ -658,10 +737,21 @@ type batch struct {
 	merges    int
 	purchased []string // profiles that got an order, survivors of merges included later
 	described []string // profiles told traits or absorbing others
+	touched   map[string]map[string]bool
+}
+
+// touch notes that the batch may have changed what field of a profile.
+func (b *batch) touch(id, field string) {
+	t := b.touched[id]
+	if t == nil {
+		t = map[string]bool{}
+		b.touched[id] = t
+	}
+	t[field] = true
 }
 
 func (p *Processor) newBatch(tx kith.ProfileTx, r *reuse) *batch {
-	b := &batch{p: p, cache: map[string]*kith.Profile{}, dirty: map[string]bool{}, reuse: r}
+	b := &batch{p: p, cache: map[string]*kith.Profile{}, dirty: map[string]bool{}, reuse: r, touched: map[string]map[string]bool{}}
 	if p.cache != nil && r == nil {
 		tx = &cachingTx{ProfileTx: tx, c: p.cache}
 	}
@@ -713,6 +803,9 @@ func (b *batch) apply(ctx context.Context, e *kith.Event, d *decoded) error {
 		return err
 	}
 	b.dirty[target.ID] = true // and written again at the end of the batch
+	if plan.Target == "" || len(plan.Absorb) > 0 {
+		b.touch(target.ID, "*")
+	}
 	if plan.Target == "" {
 		// Written at once: a merge later in this batch, or a do-not-link
 		// check while an undo replays, must find the profile's row.
@@ -727,12 +820,14 @@ func (b *batch) apply(ctx context.Context, e *kith.Event, d *decoded) error {
 		}
 		b.p.cfg.Intents.absorb(target, absorbed)
 		absorbCommerce(target, absorbed)
+		computed.Absorb(target, absorbed)
 		m := kith.Merge{ID: b.mergeID(target.ID, a), Survivor: target.ID, Absorbed: a, Seq: e.Seq,
 			MessageID: e.MessageID, Reason: plan.Reasons[a], At: e.Timestamp}
 		if err := b.tx.Absorb(ctx, m); err != nil {
 			return err
 		}
 		absorbed.MergedInto = target.ID
+		b.touch(a, "*")
 		b.merges++
 		b.dirty[a] = false
 		delete(b.cache, a)
@@ -755,11 +850,36 @@ func (b *batch) apply(ctx context.Context, e *kith.Event, d *decoded) error {
 	if len(plan.Absorb) > 0 || m != nil && (len(m.Traits) > 0 || len(m.Context.Traits) > 0) {
 		b.described = append(b.described, target.ID)
 	}
-	b.p.cfg.Intents.fold(target, e, m)
+	if len(plan.Links) > 0 {
+		b.touch(target.ID, "identifiers")
+	}
+	b.touchFold(target, e, m, b.p.cfg.Intents.fold(target, e, m))
 	if b.p.foldCommerce(target, e, m) {
 		b.purchased = append(b.purchased, target.ID)
+		b.touch(target.ID, "purchases")
 	}
 	return b.tx.AddTimeline(ctx, target.ID, e, warnings)
+}
+
+// touchFold notes what folding e may have changed of p, and folds it into
+// p's computed traits.
+func (b *batch) touchFold(p *kith.Profile, e *kith.Event, m *message, signalled bool) {
+	b.touch(p.ID, "events")
+	b.touch(p.ID, "channels")
+	for _, traits := range []map[string]json.RawMessage{m.Context.Traits, identifyTraits(e, m)} {
+		for name := range traits {
+			b.touch(p.ID, "traits."+name)
+		}
+	}
+	if signalled {
+		b.touch(p.ID, "intents")
+	}
+	if e.Type == kith.TypeTrack && m.Event == StageChangedEvent {
+		b.touch(p.ID, "lifecycle")
+	}
+	if !b.p.cfg.Computed.Empty() {
+		b.p.cfg.Computed.Fold(p, e, m.Event, func(name string) { b.touch(p.ID, "computed."+name) })
+	}
 }
 
 // previousID reads an alias call's previousId as the user id a profile
