@@ -85,7 +85,7 @@ func TestFunctions(t *testing.T) {
 		track(2, "Order Completed", time.Hour, `{"revenue": "12.5", "category": "hats", "store": {"city": "York"}}`),
 		track(3, "Order Completed", 2*time.Hour, `{"revenue": 7.5, "category": "shoes"}`),
 		track(4, "Order Completed", 3*time.Hour, `{"revenue": "lots", "category": null}`), // no number, no value
-		track(5, "Product Viewed", 4*time.Hour, `{"revenue": 1000, "category": "coats"}`),   // another event
+		track(5, "Product Viewed", 4*time.Hour, `{"revenue": 1000, "category": "coats"}`), // another event
 		{Seq: 6, Type: kith.TypePage, Timestamp: t0.Add(5 * time.Hour), Payload: json.RawMessage(`{"type":"page","properties":{"path":"/"}}`)},
 	}
 	tests := []struct {

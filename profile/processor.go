@@ -45,8 +45,8 @@ type Config struct {
 	LifecycleSource string
 	// Computed is the computed traits folded into each profile (nil:
 	// none); definitions may be added to it while the processor runs.
-	Computed *computed.Set
-	BatchSize       int // events per transaction at most (default 20,000)
+	Computed  *computed.Set
+	BatchSize int // events per transaction at most (default 20,000)
 	// Cache keeps the identity graph and profiles in memory between
 	// batches. Only for a store this processor alone writes (embedded).
 	Cache bool
@@ -116,7 +116,7 @@ type BatchDone struct {
 	// whoever evaluates them at once; they are shared: read, never change
 	// them, and only until the callback returns.
 	Profiles map[string]*kith.Profile
-	Took    time.Duration
+	Took     time.Duration
 }
 
 // NewProcessor returns a processor over store. onBatch, if set, is called
