@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/kithhq/kith"
 	"github.com/kithhq/kith/audience"
@@ -88,6 +89,33 @@ func (s *Server) handleGetAudience(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, a)
+}
+
+// audienceHistory is how far back an audience's sizes go unless asked.
+const audienceHistory = 30 * 24 * time.Hour
+
+// handleAudienceSizes answers an audience's recorded sizes since a time
+// (RFC 3339; by default 30 days ago), oldest first.
+func (s *Server) handleAudienceSizes(w http.ResponseWriter, r *http.Request) {
+	since := time.Now().Add(-audienceHistory)
+	if v := r.URL.Query().Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			s.writeError(w, r, kith.Invalid("since", "since is a time such as 2026-11-01T00:00:00Z (RFC 3339)"))
+			return
+		}
+		since = t
+	}
+	id := r.PathValue("id")
+	sizes, err := s.audiences.History(r.Context(), id, since)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if sizes == nil {
+		sizes = []kith.AudienceSize{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"audience": id, "since": since.UTC(), "sizes": sizes})
 }
 
 // handleAudienceMembers pages through who matches a saved audience now.

@@ -138,6 +138,7 @@ func NewServer(c Config) *Server {
 		s.mux.Handle("GET /v1/audiences", s.scoped(kith.ScopeProfilesRead, s.handleListAudiences))
 		s.mux.Handle("GET /v1/audiences/{id}", s.scoped(kith.ScopeProfilesRead, s.handleGetAudience))
 		s.mux.Handle("GET /v1/audiences/{id}/members", s.scoped(kith.ScopeProfilesRead, s.handleAudienceMembers))
+		s.mux.Handle("GET /v1/audiences/{id}/sizes", s.scoped(kith.ScopeProfilesRead, s.handleAudienceSizes))
 		s.mux.Handle("GET /v1/audiences/{id}/export", s.scoped(kith.ScopeProfilesRead, s.handleAudienceExport))
 	}
 	if s.matching != nil {
