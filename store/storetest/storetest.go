@@ -31,6 +31,7 @@ type Store interface {
 	kith.OfferStore
 	kith.MatchStore
 	kith.AudienceStore
+	kith.ComputedStore
 	profile.Store
 	profile.Reader
 	// ScanProfiles returns up to limit current profiles with ids after
@@ -77,6 +78,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	runMatches(t, open)
 	runAudiences(t, open)
 	runAudienceSizes(t, open)
+	runComputed(t, open)
 }
 
 // storeTest is one contract test.
