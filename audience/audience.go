@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -23,6 +24,7 @@ import (
 //	"sms" in channels and len(identifiers.phone) > 0
 type Person struct {
 	Traits      map[string]any      `expr:"traits"`      // each trait's value, as JSON gives it (string, float64, bool, map, list)
+	Computed    map[string]any      `expr:"computed"`    // each computed trait's value now (see package computed)
 	Intents     map[string]float64  `expr:"intents"`     // topic → strength now (0 when absent)
 	Stage       string              `expr:"stage"`       // lifecycle stage: prospect, new, active, at_risk, lapsed, won_back
 	Tier        string              `expr:"tier"`        // value tier: high, medium, low, or none
@@ -46,7 +48,12 @@ const neverBought = 1e9
 // Expression is a compiled, type-checked audience expression.
 type Expression struct {
 	Source string
-	prog   *vm.Program
+	// Reads lists what it reads of a person, sorted: fields ("stage"),
+	// or entries of traits, computed traits, intents and identifiers
+	// ("traits.plan"; "traits" when the key is computed at run time).
+	Reads []string
+	prog  *vm.Program
+	at    map[string]int // where each name is first read, a rune offset
 }
 
 // MaxLength is the longest expression accepted.
@@ -77,7 +84,74 @@ func Compile(src string) (*Expression, error) {
 		return nil, &kith.Error{Code: kith.EINVALID, Field: "expression", Message: "line 1, column 1: " + reason + " (an audience expression says yes or no)",
 			Detail: map[string]any{"line": 1, "column": 1, "reason": reason}}
 	}
-	return &Expression{Source: src, prog: prog}, nil
+	r, at := reads(prog.Node())
+	return &Expression{Source: src, Reads: r, prog: prog, at: at}, nil
+}
+
+// CompileWith compiles an expression as Compile does, and refuses one that
+// reads a computed trait that is not defined (known says which are), with
+// the position of the first such read.
+func CompileWith(src string, known func(name string) bool) (*Expression, error) {
+	x, err := Compile(src)
+	if err != nil || known == nil {
+		return x, err
+	}
+	for _, r := range x.Reads {
+		name, ok := strings.CutPrefix(r, "computed.")
+		if !ok || known(name) {
+			continue
+		}
+		line, col := position(x.Source, x.at[r])
+		reason := fmt.Sprintf("no computed trait is named %q: define it first, or check its spelling", name)
+		return nil, &kith.Error{Code: kith.EINVALID, Field: "expression",
+			Message: fmt.Sprintf("line %d, column %d: %s", line, col, reason),
+			Detail:  map[string]any{"line": line, "column": col, "reason": reason}}
+	}
+	return x, nil
+}
+
+// position turns a rune offset into a line and column, from 1.
+func position(src string, offset int) (line, col int) {
+	line, col = 1, 1
+	for i, r := range []rune(src) {
+		if i == offset {
+			break
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+			continue
+		}
+		col++
+	}
+	return line, col
+}
+
+// Timed reports whether the expression's truth can change with time alone:
+// it reads the clock, the days since a purchase, intents (which fade),
+// stage or tier (assessed now), or a computed trait windowed (says which
+// are).
+func (x *Expression) Timed(windowed func(name string) bool) bool {
+	for _, r := range x.Reads {
+		field, key, _ := strings.Cut(r, ".")
+		if slices.Contains(clock, field) {
+			return true
+		}
+		if field == "computed" && windowed != nil && (key == "" || windowed(key)) {
+			return true
+		}
+	}
+	return false
+}
+
+// Reading reports whether the expression reads a field, or any entry of
+// it.
+func (x *Expression) Reading(field string) bool {
+	for _, r := range x.Reads {
+		if r == field || strings.HasPrefix(r, field+".") {
+			return true
+		}
+	}
+	return false
 }
 
 func firstLine(s string) string {
@@ -107,7 +181,7 @@ func (x *Expression) Match(p *Person) (bool, error) {
 // the decayed strengths of its intents; stage and tier come from the
 // lifecycle assessment (stage "" reads the recorded one).
 func PersonOf(p *kith.Profile, intents map[string]float64, stage, tier string, now time.Time) *Person {
-	out := &Person{Traits: make(map[string]any, len(p.Traits)), Intents: intents, Stage: stage, Tier: tier,
+	out := &Person{Traits: make(map[string]any, len(p.Traits)), Computed: map[string]any{}, Intents: intents, Stage: stage, Tier: tier,
 		Identifiers: map[string][]string{}, Events: p.Events, Purchases: len(p.Purchases),
 		DaysSincePurchase: neverBought, FirstSeen: p.CreatedAt, LastSeen: p.UpdatedAt, Now: now}
 	if out.Intents == nil {

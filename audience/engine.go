@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -21,9 +20,11 @@ type Reader interface {
 	Links(ctx context.Context, profileID string) ([]kith.Link, error)
 }
 
-// Engine keeps saved audiences' memberships current: a profile a batch
-// changed is evaluated against every audience at once, audiences whose
-// expressions depend on time are evaluated again over everyone on a
+// Engine keeps saved audiences' memberships current. A batch of the
+// profile processor hands it the profiles it changed and what of each it
+// touched; each is evaluated at once against the audiences that read what
+// was touched, from the profile as the batch left it. Audiences whose
+// truth changes with time alone are evaluated again over everyone on a
 // schedule, and a new audience is backfilled over everyone. Each entry and
 // exit is recorded by the store, which reports it to one evaluator, and
 // that one appends an Audience Entered or Audience Exited event.
@@ -37,13 +38,33 @@ type Engine struct {
 	// Sweep is how often time-dependent audiences are evaluated again over
 	// everyone (default a minute).
 	Sweep time.Duration
+	// SizeEvery is how often every audience's size is recorded for the
+	// chart of sizes over time (default a minute).
+	SizeEvery time.Duration
 
 	mu        sync.RWMutex
-	compiled  map[string]*Expression
-	names     map[string]string
+	auds      map[string]*saved
 	backfills map[string]*Backfill
 
-	changed chan []string
+	pmu     sync.Mutex
+	pending map[string]*work // profile → what to evaluate, coalesced
+	wake    chan struct{}
+}
+
+// saved is a saved audience in force.
+type saved struct {
+	id, name string
+	x        *Expression
+}
+
+// work is what is left to evaluate of one profile: the audiences a change
+// may have moved it in or out of, with the person as the newest batch left
+// it; all (an absorbed profile, or one the batch did not hand over) means
+// every audience, reading the profile from the store.
+type work struct {
+	all    bool
+	person *Person
+	auds   map[string]bool
 }
 
 // Backfill is the progress of a new audience's first evaluation.
@@ -60,9 +81,9 @@ func NewEngine(svc *Service, reader Reader, log kith.EventLog, src *kith.Source,
 	if logger == nil {
 		logger = slog.Default()
 	}
-	e := &Engine{svc: svc, defs: svc.defs, reader: reader, log: log, src: src, logger: logger, Sweep: time.Minute,
-		compiled: map[string]*Expression{}, names: map[string]string{}, backfills: map[string]*Backfill{},
-		changed: make(chan []string, 256)}
+	e := &Engine{svc: svc, defs: svc.defs, reader: reader, log: log, src: src, logger: logger, Sweep: time.Minute, SizeEvery: time.Minute,
+		auds: map[string]*saved{}, backfills: map[string]*Backfill{},
+		pending: map[string]*work{}, wake: make(chan struct{}, 1)}
 	svc.engine = e
 	return e
 }
@@ -79,7 +100,7 @@ func (e *Engine) load(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, d := range defs {
-		if _, ok := e.compiled[d.ID]; ok {
+		if _, ok := e.auds[d.ID]; ok {
 			continue
 		}
 		x, err := Compile(d.Expression)
@@ -87,33 +108,164 @@ func (e *Engine) load(ctx context.Context) error {
 			e.logger.Warn("an audience's expression no longer compiles", "audience", d.ID, "err", err)
 			continue
 		}
-		e.compiled[d.ID], e.names[d.ID] = x, d.Name
+		e.auds[d.ID] = &saved{id: d.ID, name: d.Name, x: x}
 	}
 	return nil
 }
 
-// timeDependent reports whether an expression's truth can change with time
-// alone: it reads the clock, an age or a fading intent.
-func timeDependent(src string) bool {
-	for _, w := range []string{"now", "days_since_purchase", "last_purchase", "last_seen", "first_seen", "intents"} {
-		if strings.Contains(src, w) {
-			return true
-		}
-	}
-	return false
+// Load compiles every saved audience (Run does it first).
+func (e *Engine) Load(ctx context.Context) error { return e.load(ctx) }
+
+// Batch is what one batch of the profile processor changed
+// (profile.BatchDone): the profiles, what of each it touched, and those
+// it left current as it left them.
+type Batch struct {
+	Changed  []string
+	Touched  map[string]map[string]bool
+	Profiles map[string]*kith.Profile
 }
 
-// Changed hands the engine profiles a batch changed; it never blocks the
-// processor.
-func (e *Engine) Changed(ids []string) {
-	if len(ids) == 0 {
+// Changed takes what a batch changed. It runs on the processor's
+// goroutine, while the batch's profiles are still as it left them: for
+// each profile it picks the audiences that read what was touched and, if
+// any, takes what they read of the person; the evaluation and the writes
+// happen on the engine's own goroutine (Run) or at Flush. It never blocks
+// on the store and never drops a change: changes to one profile waiting
+// to be evaluated are combined.
+func (e *Engine) Changed(b Batch) {
+	if len(b.Changed) == 0 {
 		return
 	}
-	select {
-	case e.changed <- ids:
-	default:
-		e.logger.Warn("audiences are behind; profiles of this batch are evaluated at the next sweep or change", "profiles", len(ids))
+	now := e.svc.now()
+	e.mu.RLock()
+	auds := make([]*saved, 0, len(e.auds))
+	for _, a := range e.auds {
+		auds = append(auds, a)
 	}
+	e.mu.RUnlock()
+	if len(auds) == 0 {
+		return
+	}
+	type item struct {
+		id string
+		w  *work
+	}
+	items := make([]item, 0, len(b.Changed))
+	for _, id := range b.Changed {
+		p, touched := b.Profiles[id], b.Touched[id]
+		if p == nil || touched == nil || p.MergedInto != "" {
+			items = append(items, item{id, &work{all: true}})
+			continue
+		}
+		var hit map[string]bool
+		for _, a := range auds {
+			if affected(a.x.Reads, touched) {
+				if hit == nil {
+					hit = map[string]bool{}
+				}
+				hit[a.id] = true
+			}
+		}
+		if hit == nil {
+			continue
+		}
+		items = append(items, item{id, &work{person: e.svc.personOf(p, now), auds: hit}})
+	}
+	if len(items) == 0 {
+		return
+	}
+	e.pmu.Lock()
+	for _, it := range items {
+		w := e.pending[it.id]
+		switch {
+		case w == nil:
+			e.pending[it.id] = it.w
+		case it.w.all:
+			w.all, w.person, w.auds = true, nil, nil
+		case !w.all:
+			w.person = it.w.person
+			for a := range it.w.auds {
+				w.auds[a] = true
+			}
+		}
+	}
+	e.pmu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Pending counts the evaluations waiting: a profile against an audience
+// (against every audience for a profile to be read again).
+func (e *Engine) Pending() int {
+	e.mu.RLock()
+	all := len(e.auds)
+	e.mu.RUnlock()
+	e.pmu.Lock()
+	defer e.pmu.Unlock()
+	n := 0
+	for _, w := range e.pending {
+		if w.all {
+			n += all
+		} else {
+			n += len(w.auds)
+		}
+	}
+	return n
+}
+
+// Flush evaluates every change handed over so far.
+func (e *Engine) Flush(ctx context.Context) error {
+	for {
+		e.pmu.Lock()
+		batch := e.pending
+		e.pending = map[string]*work{}
+		e.pmu.Unlock()
+		if len(batch) == 0 {
+			return nil
+		}
+		for id, w := range batch {
+			if err := e.apply(ctx, id, w); err != nil {
+				if ctx.Err() != nil {
+					return err
+				}
+				e.logger.Warn("evaluate audiences", "profile", id, "err", err)
+			}
+		}
+	}
+}
+
+// apply evaluates one profile's pending work.
+func (e *Engine) apply(ctx context.Context, id string, w *work) error {
+	if w.all {
+		return e.Evaluate(ctx, id)
+	}
+	in := make(map[string]bool, len(w.auds))
+	e.mu.RLock()
+	needIDs := false
+	for aid := range w.auds {
+		if a := e.auds[aid]; a != nil && a.x.Reading("identifiers") {
+			needIDs = true
+		}
+	}
+	e.mu.RUnlock()
+	if needIDs {
+		if err := e.svc.identify(ctx, id, w.person); err != nil {
+			return err
+		}
+	}
+	e.mu.RLock()
+	for aid := range w.auds {
+		a := e.auds[aid]
+		if a == nil {
+			continue
+		}
+		ok, _ := a.x.Match(w.person) // a run-time error: not a member
+		in[aid] = ok
+	}
+	e.mu.RUnlock()
+	return e.record(ctx, id, in)
 }
 
 // Run keeps memberships current until ctx ends.
@@ -123,31 +275,31 @@ func (e *Engine) Run(ctx context.Context) {
 	}
 	tick := time.NewTicker(e.Sweep)
 	defer tick.Stop()
+	sizes := time.NewTicker(e.SizeEvery)
+	defer sizes.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case ids := <-e.changed:
-			seen := map[string]bool{}
-			for _, id := range ids {
-				if seen[id] {
-					continue
-				}
-				seen[id] = true
-				if err := e.Evaluate(ctx, id); err != nil && ctx.Err() == nil {
-					e.logger.Warn("evaluate audiences", "profile", id, "err", err)
-				}
+		case <-e.wake:
+			if err := e.Flush(ctx); err != nil && ctx.Err() == nil {
+				e.logger.Warn("evaluate audiences", "err", err)
 			}
 		case <-tick.C:
 			if err := e.SweepNow(ctx); err != nil && ctx.Err() == nil {
 				e.logger.Warn("sweep time-dependent audiences", "err", err)
 			}
+		case <-sizes.C:
+			if err := e.RecordSizes(ctx); err != nil && ctx.Err() == nil {
+				e.logger.Warn("record audience sizes", "err", err)
+			}
 		}
 	}
 }
 
-// Evaluate records whether a profile is in each audience now. An absorbed
-// profile leaves every audience: its survivor is evaluated in its place.
+// Evaluate records whether a profile, read from the store, is in each
+// audience now. An absorbed profile leaves every audience: its survivor
+// is evaluated in its place.
 func (e *Engine) Evaluate(ctx context.Context, id string) error {
 	p, err := e.reader.Profile(ctx, id)
 	if err != nil {
@@ -157,12 +309,12 @@ func (e *Engine) Evaluate(ctx context.Context, id string) error {
 		return err
 	}
 	e.mu.RLock()
-	in := make(map[string]bool, len(e.compiled))
+	in := make(map[string]bool, len(e.auds))
 	var person *Person
 	if p.MergedInto == "" {
 		needIDs := false
-		for _, x := range e.compiled {
-			needIDs = needIDs || strings.Contains(x.Source, "identifiers")
+		for _, a := range e.auds {
+			needIDs = needIDs || a.x.Reading("identifiers")
 		}
 		person, err = e.svc.person(ctx, p, e.svc.now(), needIDs)
 		if err != nil {
@@ -170,16 +322,16 @@ func (e *Engine) Evaluate(ctx context.Context, id string) error {
 			return err
 		}
 	}
-	for aid, x := range e.compiled {
+	for aid, a := range e.auds {
 		if person == nil {
 			in[aid] = false
 			continue
 		}
-		ok, _ := x.Match(person) // a run-time error: not a member
+		ok, _ := a.x.Match(person) // a run-time error: not a member
 		in[aid] = ok
 	}
 	e.mu.RUnlock()
-	if err := e.record(ctx, p, in); err != nil {
+	if err := e.record(ctx, p.ID, in); err != nil {
 		return err
 	}
 	if p.MergedInto != "" {
@@ -189,14 +341,14 @@ func (e *Engine) Evaluate(ctx context.Context, id string) error {
 }
 
 // record stores memberships and announces what changed.
-func (e *Engine) record(ctx context.Context, p *kith.Profile, in map[string]bool) error {
+func (e *Engine) record(ctx context.Context, profileID string, in map[string]bool) error {
 	if len(in) == 0 {
 		return nil
 	}
 	// Write only what differs from what is recorded: most evaluations
 	// change nothing. The store's conditional writes still decide who
 	// announces a change that two evaluators see.
-	cur, err := e.defs.MembershipsOf(ctx, p.ID)
+	cur, err := e.defs.MembershipsOf(ctx, profileID)
 	if err != nil {
 		return err
 	}
@@ -214,11 +366,11 @@ func (e *Engine) record(ctx context.Context, p *kith.Profile, in map[string]bool
 		return nil
 	}
 	now := e.svc.now().UTC()
-	changes, err := e.defs.SetMemberships(ctx, p.ID, diff, now)
+	changes, err := e.defs.SetMemberships(ctx, profileID, diff, now)
 	if err != nil || len(changes) == 0 {
 		return err
 	}
-	links, err := e.reader.Links(ctx, p.ID)
+	links, err := e.reader.Links(ctx, profileID)
 	if err != nil {
 		return err
 	}
@@ -228,14 +380,14 @@ func (e *Engine) record(ctx context.Context, p *kith.Profile, in map[string]bool
 	}
 	evs := make([]kith.Event, 0, len(changes))
 	for _, c := range changes {
-		ev, err := e.event(p.ID, addr, c, now)
+		ev, err := e.event(profileID, addr, c, now)
 		if err != nil {
 			return err
 		}
 		evs = append(evs, ev)
 	}
 	if _, err := e.log.Append(ctx, evs); err != nil {
-		return fmt.Errorf("announce audience changes of %s: %w", p.ID, err)
+		return fmt.Errorf("announce audience changes of %s: %w", profileID, err)
 	}
 	return nil
 }
@@ -254,8 +406,11 @@ func (e *Engine) event(profileID string, addr kith.Identifier, c kith.Membership
 	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%d\x00%s", c.Audience, profileID, c.Since.UnixNano(), dir))
 	ev := kith.Event{MessageID: "audience-" + hex.EncodeToString(h[:12]), Type: kith.TypeTrack, SourceID: e.src.ID,
 		Channel: e.src.Kind, Timestamp: at, ReceivedAt: at}
+	var aname string
 	e.mu.RLock()
-	aname := e.names[c.Audience]
+	if a := e.auds[c.Audience]; a != nil {
+		aname = a.name
+	}
 	e.mu.RUnlock()
 	msg := map[string]any{"type": "track", "event": name, "messageId": ev.MessageID, "timestamp": at.Format(time.RFC3339Nano),
 		"properties": map[string]any{"audience": c.Audience, "name": aname, "since": c.Since.Format(time.RFC3339Nano)}}
@@ -270,8 +425,8 @@ func (e *Engine) event(profileID string, addr kith.Identifier, c kith.Membership
 func (e *Engine) SweepNow(ctx context.Context) error {
 	e.mu.RLock()
 	var ids []string
-	for id, x := range e.compiled {
-		if timeDependent(x.Source) {
+	for id, a := range e.auds {
+		if a.x.Timed(e.svc.windowed) {
 			ids = append(ids, id)
 		}
 	}
@@ -293,7 +448,7 @@ func (e *Engine) added(ctx context.Context, def *kith.AudienceDef) error {
 	}
 	b := &Backfill{Started: e.svc.now().UTC()}
 	e.mu.Lock()
-	e.compiled[def.ID], e.names[def.ID], e.backfills[def.ID] = x, def.Name, b
+	e.auds[def.ID], e.backfills[def.ID] = &saved{id: def.ID, name: def.Name, x: x}, b
 	e.mu.Unlock()
 	go func() {
 		err := e.backfill(context.WithoutCancel(ctx), def.ID, b)
@@ -312,14 +467,15 @@ func (e *Engine) added(ctx context.Context, def *kith.AudienceDef) error {
 // entries and exits; b, when set, follows its progress.
 func (e *Engine) backfill(ctx context.Context, id string, b *Backfill) error {
 	e.mu.RLock()
-	x := e.compiled[id]
+	a := e.auds[id]
 	e.mu.RUnlock()
-	if x == nil {
+	if a == nil {
 		return nil
 	}
+	x := a.x
 	var ferr error
 	err := e.svc.scan(ctx, x, "", func(p *kith.Profile, in bool, _ error) bool {
-		if ferr = e.record(ctx, p, map[string]bool{id: in}); ferr != nil {
+		if ferr = e.record(ctx, p.ID, map[string]bool{id: in}); ferr != nil {
 			return false
 		}
 		if b != nil {

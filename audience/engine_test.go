@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/kithhq/kith"
 	"github.com/kithhq/kith/audience"
+	"github.com/kithhq/kith/computed"
 	"github.com/kithhq/kith/identity"
 	"github.com/kithhq/kith/profile"
 	"github.com/kithhq/kith/store/sqlite"
@@ -26,6 +28,8 @@ type live struct {
 	now     time.Time
 	n       int
 	changed []string
+	batches []audience.Batch
+	traits  *computed.Service
 }
 
 func newLive(t *testing.T) *live {
@@ -38,14 +42,35 @@ func newLive(t *testing.T) *live {
 	t.Cleanup(func() { db.Close() })
 	l := &live{t: t, db: db, now: time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	l.proc = profile.NewProcessor(db, profile.Config{Identity: identity.DefaultConfig(), Purchases: profile.DefaultPurchaseConfig()}, quiet,
-		func(b profile.BatchDone) { l.changed = append(l.changed, b.Changed...) })
+	set := computed.NewSet()
+	set.SetClock(func() time.Time { return l.now })
+	l.proc = profile.NewProcessor(db, profile.Config{Identity: identity.DefaultConfig(), Purchases: profile.DefaultPurchaseConfig(), Computed: set}, quiet,
+		func(b profile.BatchDone) {
+			l.changed = append(l.changed, b.Changed...)
+			if l.eng != nil {
+				l.eng.Changed(audience.Batch{Changed: b.Changed, Touched: b.Touched, Profiles: b.Profiles})
+			}
+		})
 	cfg := l.proc.Config()
+	l.traits = computed.NewService(db, set, l.proc, db, db, quiet)
 	l.svc = audience.New(db, cfg.Intents.Strengths, nil, db)
 	l.svc.SaveTo(db)
+	l.svc.ReadComputed(set)
 	l.svc.SetClock(func() time.Time { return l.now })
 	l.eng = audience.NewEngine(l.svc, db, db, &kith.Source{ID: "src_aud", Name: "kith-audiences", Kind: kith.KindServer}, quiet)
 	return l
+}
+
+// define defines a computed trait and waits for its backfill.
+func (l *live) define(d kith.ComputedTraitDef) {
+	l.t.Helper()
+	if _, err := l.traits.Create(context.Background(), d); err != nil {
+		l.t.Fatal(err)
+	}
+	l.traits.Wait()
+	if err := l.eng.Flush(context.Background()); err != nil {
+		l.t.Fatal(err)
+	}
 }
 
 // send appends an event for a user and folds it, then evaluates what changed.
@@ -74,15 +99,11 @@ func (l *live) settle() {
 				break
 			}
 		}
-		if len(l.changed) == 0 {
+		if l.eng.Pending() == 0 {
 			return
 		}
-		ids := l.changed
-		l.changed = nil
-		for _, id := range ids {
-			if err := l.eng.Evaluate(context.Background(), id); err != nil {
-				l.t.Fatal(err)
-			}
+		if err := l.eng.Flush(context.Background()); err != nil {
+			l.t.Fatal(err)
 		}
 	}
 }
@@ -196,5 +217,86 @@ func TestBackfill(t *testing.T) {
 	}
 	if in, _ := l.announced(id); in != 4 {
 		t.Errorf("announced %d entries, want 4", in)
+	}
+}
+
+// A change re-evaluates only the audiences that read what it touched.
+func TestOnlyDependentAudiencesAreEvaluated(t *testing.T) {
+	l := newLive(t)
+	plan := l.create("Internet", `traits.plan == "internet"`)
+	l.create("Many events", `events > 100`)
+	l.send(kith.TypeIdentify, "ann", map[string]any{"traits": map[string]any{"plan": "internet"}})
+	if n := l.members(plan); n != 1 {
+		t.Fatalf("%d members, want 1", n)
+	}
+	// An event that touches another trait: "events" still changed, so only
+	// "Many events" is pending, not "Internet".
+	l.n++
+	payload, _ := json.Marshal(map[string]any{"type": "identify", "userId": "ann", "traits": map[string]any{"city": "Leeds"}})
+	l.db.Append(context.Background(), []kith.Event{{MessageID: fmt.Sprint("m-", l.n), Type: kith.TypeIdentify, SourceID: "src_shop",
+		Channel: kith.KindWeb, UserID: "ann", Timestamp: l.now, ReceivedAt: l.now, Payload: payload}})
+	l.batches = nil
+	for {
+		n, err := l.proc.Step(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if n := l.eng.Pending(); n != 1 {
+		t.Fatalf("%d evaluations pending, want 1 (Many events)", n)
+	}
+	// Had "Internet" been evaluated against a person without the plan, she
+	// would have left it; she is evaluated against the newest state instead.
+	if err := l.eng.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if in, out := l.announced(plan); in != 1 || out != 0 {
+		t.Errorf("announced %d entries and %d exits of Internet, want 1 and 0", in, out)
+	}
+}
+
+// Computed traits are read by audiences as computed.NAME: defined and
+// backfilled over past events, kept current by new ones, and a windowed
+// one expires on time.
+func TestAudienceOverComputedTraits(t *testing.T) {
+	l := newLive(t)
+	order := func(user string, revenue float64) {
+		l.send(kith.TypeTrack, user, map[string]any{"event": "Order Completed", "properties": map[string]any{"order_id": fmt.Sprint("o-", l.n), "revenue": revenue}})
+	}
+	order("ann", 30)
+	order("bob", 500)
+	if _, err := l.svc.Create(context.Background(), "Big spenders", `computed.total_spend > 100`); kith.ErrorField(err) != "expression" ||
+		!strings.Contains(err.Error(), "line 1, column 1") || !strings.Contains(err.Error(), `"total_spend"`) {
+		t.Fatalf("an audience over an undefined computed trait: %v", err)
+	}
+	l.define(kith.ComputedTraitDef{Name: "total_spend", Function: computed.Sum, Event: "Order Completed", Property: "revenue"})
+	l.define(kith.ComputedTraitDef{Name: "orders_30d", Function: computed.Count, Event: "Order Completed", Window: "30d"})
+	big := l.create("Big spenders", `computed.total_spend > 100`)
+	regular := l.create("Regulars", `computed.orders_30d >= 2`)
+	if n := l.members(big); n != 1 {
+		t.Errorf("%d big spenders after the backfill, want 1 (bob)", n)
+	}
+	l.now = l.now.Add(24 * time.Hour)
+	order("ann", 80) // 110 in all, 2 orders in 30 days
+	if n := l.members(big); n != 2 {
+		t.Errorf("%d big spenders after ann's second order, want 2", n)
+	}
+	if n := l.members(regular); n != 1 {
+		t.Errorf("%d regulars after ann's second order, want 1", n)
+	}
+	// 30 days after her first order, ann has one order in the window:
+	// she leaves at the sweep, with no new event.
+	l.now = l.now.Add(29*24*time.Hour + time.Hour)
+	if err := l.eng.SweepNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := l.members(regular); n != 0 {
+		t.Errorf("%d regulars once the first order left the window, want 0", n)
+	}
+	if in, out := l.announced(regular); in != 1 || out != 1 {
+		t.Errorf("announced %d entries and %d exits of Regulars, want 1 and 1", in, out)
 	}
 }

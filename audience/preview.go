@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kithhq/kith"
+	"github.com/kithhq/kith/computed"
 )
 
 // Store is what previews read: every current profile, page by page, and a
@@ -21,6 +22,7 @@ type Service struct {
 	defs    kith.AudienceStore // nil: audiences are previewed, not saved
 	engine  *Engine            // nil: memberships are not kept
 	intents func(*kith.Profile, time.Time) map[string]float64
+	traits  *computed.Set // nil: no computed traits
 	assess  func(*kith.Profile) (stage, tier string) // nil: the recorded stage, no tier
 	audit   kith.AuditLog
 	now     func() time.Time
@@ -38,8 +40,26 @@ func (s *Service) SetClock(now func() time.Time) { s.now = now }
 // SaveTo lets the Service save audiences in defs.
 func (s *Service) SaveTo(defs kith.AudienceStore) { s.defs = defs }
 
-// Validate type-checks an expression.
-func (s *Service) Validate(src string) (*Expression, error) { return Compile(src) }
+// ReadComputed lets expressions read the computed traits of set.
+func (s *Service) ReadComputed(set *computed.Set) { s.traits = set }
+
+// Validate type-checks an expression, and checks that the computed traits
+// it reads are defined.
+func (s *Service) Validate(src string) (*Expression, error) {
+	if s.traits == nil {
+		return Compile(src)
+	}
+	return CompileWith(src, s.traits.Has)
+}
+
+// windowed reports whether a computed trait looks back over a window.
+func (s *Service) windowed(name string) bool {
+	if s.traits == nil {
+		return false
+	}
+	d := s.traits.Def(name)
+	return d == nil || d.Windowed() // an unknown one may be defined later: assume the worst
+}
 
 // Member is a sample member of a preview.
 type Member struct {
@@ -64,7 +84,7 @@ type Preview struct {
 // matches, with up to sample of them (names only for an actor who may see
 // personal data). The sample's profiles are recorded as found by a search.
 func (s *Service) Preview(ctx context.Context, src string, sample int, name func(*kith.Profile) string) (*Preview, error) {
-	x, err := Compile(src)
+	x, err := s.Validate(src)
 	if err != nil {
 		return nil, err
 	}
@@ -102,6 +122,18 @@ func (s *Service) Preview(ctx context.Context, src string, sample int, name func
 }
 
 func (s *Service) person(ctx context.Context, p *kith.Profile, now time.Time, withIDs bool) (*Person, error) {
+	person := s.personOf(p, now)
+	if withIDs {
+		if err := s.identify(ctx, p.ID, person); err != nil {
+			return nil, err
+		}
+	}
+	return person, nil
+}
+
+// personOf is what expressions see of a profile at now, but for its
+// identifiers. It reads p and keeps nothing of it: the Person is its own.
+func (s *Service) personOf(p *kith.Profile, now time.Time) *Person {
 	var stage, tier string
 	if s.assess != nil {
 		stage, tier = s.assess(p)
@@ -111,14 +143,20 @@ func (s *Service) person(ctx context.Context, p *kith.Profile, now time.Time, wi
 		intents = s.intents(p, now)
 	}
 	person := PersonOf(p, intents, stage, tier, now)
-	if withIDs {
-		links, err := s.store.Links(ctx, p.ID)
-		if err != nil {
-			return nil, err
-		}
-		for _, l := range links {
-			person.Identifiers[l.Type] = append(person.Identifiers[l.Type], l.Value)
-		}
+	if s.traits != nil {
+		person.Computed = s.traits.Values(p, now)
 	}
-	return person, nil
+	return person
+}
+
+// identify adds a profile's identifiers to its person.
+func (s *Service) identify(ctx context.Context, profileID string, person *Person) error {
+	links, err := s.store.Links(ctx, profileID)
+	if err != nil {
+		return err
+	}
+	for _, l := range links {
+		person.Identifiers[l.Type] = append(person.Identifiers[l.Type], l.Value)
+	}
+	return nil
 }

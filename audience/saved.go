@@ -19,7 +19,7 @@ func (s *Service) Create(ctx context.Context, name, expression string) (*kith.Au
 	if name == "" || len(name) > 200 {
 		return nil, kith.Invalid("name", "an audience needs a name of 1 to 200 characters")
 	}
-	x, err := Compile(expression)
+	x, err := s.Validate(expression)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +182,7 @@ func (s *Service) Export(ctx context.Context, id string, name func(*kith.Profile
 // until fn says stop.
 func (s *Service) scan(ctx context.Context, x *Expression, after string, fn func(p *kith.Profile, in bool, err error) bool) error {
 	now := s.now()
-	withIDs := strings.Contains(x.Source, "identifiers")
+	withIDs := x.Reading("identifiers")
 	for {
 		ps, err := s.store.ScanProfiles(ctx, after, 1000)
 		if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/kithhq/kith"
 	"github.com/kithhq/kith/access"
 	"github.com/kithhq/kith/audience"
+	"github.com/kithhq/kith/computed"
 	natslog "github.com/kithhq/kith/eventlog/nats"
 	kithhttp "github.com/kithhq/kith/http"
 	"github.com/kithhq/kith/importer"
@@ -52,6 +53,7 @@ type Main struct {
 	Offers    *offer.Service
 	Matching  *matching.Service // nil when disabled
 	Audiences *audience.Engine
+	Computed  *computed.Service
 
 	stopProcessing context.CancelFunc
 	unlock         func() // gives up the embedded store's processing lock
@@ -142,6 +144,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	var life *lifecycle.Service
 	pcfg := processorConfig(m.Config, single, lifeSrc.ID)
 	pcfg.Node = m.nodeID()
+	// Computed traits are folded from the first event the processor
+	// applies: every saved definition is in force before it starts.
+	pcfg.Computed = computed.NewSet()
 	var matcher *matching.Service
 	var audienceEngine *audience.Engine
 	proc = profile.NewProcessor(m.DB, pcfg, m.Logger, func(b profile.BatchDone) {
@@ -151,10 +156,19 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			matcher.Described(b.Described)
 		}
 		if audienceEngine != nil {
-			audienceEngine.Changed(b.Changed)
+			audienceEngine.Changed(audience.Batch{Changed: b.Changed, Touched: b.Touched, Profiles: b.Profiles})
 		}
 	})
 	m.Processor = proc
+	m.Computed = computed.NewService(m.DB, pcfg.Computed, proc, m.DB, m.DB, m.Logger)
+	if err := m.Computed.Load(ctx); err != nil {
+		return err
+	}
+	if !single {
+		// Other nodes learn of a new definition within two seconds; its
+		// backfill waits until all of them fold it.
+		m.Computed.Settle = 5 * time.Second
+	}
 	lifeLog := kith.EventLog(m.DB)
 	if m.Log != nil {
 		lifeLog = m.Log
@@ -176,6 +190,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return a.Stage, a.Tier
 	}, m.DB)
 	audiences.SaveTo(m.DB)
+	audiences.ReadComputed(pcfg.Computed)
 	audSrc, err := internalSource(ctx, m.Access, audiencesSource)
 	if err != nil {
 		return fmt.Errorf("audiences source: %w", err)
@@ -208,6 +223,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// through the ledger's outbox; any node may relay what any node queued.
 	m.chores.Go(func() { m.Offers.Relay(pctx) })
 	m.chores.Go(func() { audienceEngine.Run(pctx) })
+	if !single {
+		m.chores.Go(func() { m.Computed.Reload(pctx, 2*time.Second) })
+	}
 	if matcher != nil {
 		m.chores.Go(func() {
 			if err := matcher.Start(pctx); err != nil {

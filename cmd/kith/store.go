@@ -25,12 +25,15 @@ type Store interface {
 	kith.OfferStore
 	kith.MatchStore
 	kith.AudienceStore
+	kith.ComputedStore
 	profile.Store
 	profile.Reader
 	lifecycle.Store
 	// ScanProfiles returns up to limit current profiles with ids after
 	// after, in id order.
 	ScanProfiles(ctx context.Context, after string, limit int) ([]kith.Profile, error)
+	// CountProfiles counts the current profiles.
+	CountProfiles(ctx context.Context) (int64, error)
 	// CountEvents counts the events in the log.
 	CountEvents(ctx context.Context) (int64, error)
 	// Ready reports whether the store can serve requests.
