@@ -22,7 +22,7 @@ type Service struct {
 	defs    kith.AudienceStore // nil: audiences are previewed, not saved
 	engine  *Engine            // nil: memberships are not kept
 	intents func(*kith.Profile, time.Time) map[string]float64
-	traits  *computed.Set // nil: no computed traits
+	traits  *computed.Set                            // nil: no computed traits
 	assess  func(*kith.Profile) (stage, tier string) // nil: the recorded stage, no tier
 	audit   kith.AuditLog
 	now     func() time.Time
