@@ -3,7 +3,9 @@ package web
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -132,9 +134,20 @@ func typedExpression(r *http.Request) string {
 	return strings.ReplaceAll(r.PostFormValue("expression"), "\r\n", "\n")
 }
 
+// audienceForm is what the builder's form holds besides the expression:
+// the name to save the audience under, and why saving it was refused.
+type audienceForm struct {
+	Name      string
+	NameError string
+}
+
 func (con *Console) audienceBuilder(w http.ResponseWriter, r *http.Request, v *viewer, status int, typed string, res audienceResult) {
-	con.render(w, r, status, "audiences", v, map[string]any{"Title": "Build an audience", "Expression": typed,
-		"Result": res, "Names": audienceNames, "Examples": audienceExamples})
+	con.audienceBuilderWith(w, r, v, status, typed, res, audienceForm{})
+}
+
+func (con *Console) audienceBuilderWith(w http.ResponseWriter, r *http.Request, v *viewer, status int, typed string, res audienceResult, f audienceForm) {
+	con.render(w, r, status, "audiences", v, map[string]any{"Title": "Build an audience", "View": "builder", "Expression": typed,
+		"Result": res, "Names": audienceNames, "Examples": audienceExamples, "Form": f})
 }
 
 // handleAudienceBuilder draws the builder, with the expression of an
@@ -169,4 +182,84 @@ func (con *Console) handleAudiencePreview(w http.ResponseWriter, r *http.Request
 		return
 	}
 	con.renderFragment(w, r, http.StatusOK, "audiences", "audience-result", res)
+}
+
+// handleSaveAudience is the builder's Save button: the audience is saved
+// and the list shown, or the builder drawn again with why not — a name
+// missing or taken by the field, an ill-typed expression at its line and
+// column.
+func (con *Console) handleSaveAudience(w http.ResponseWriter, r *http.Request, v *viewer) {
+	typed := typedExpression(r)
+	name := r.PostFormValue("name")
+	def, err := con.c.Audiences.Create(r.Context(), name, typed)
+	if err == nil {
+		http.Redirect(w, r, "/audiences?saved="+url.QueryEscape(def.ID), http.StatusSeeOther)
+		return
+	}
+	code := kith.ErrorCode(err)
+	if code != kith.EINVALID && code != kith.ECONFLICT {
+		con.fail(w, r, v, err)
+		return
+	}
+	f := audienceForm{Name: name}
+	res := audienceResult{Expression: strings.TrimSpace(typed)}
+	if kith.ErrorField(err) == "expression" {
+		res.Problem = problemIn(typed, err)
+	} else {
+		f.NameError = kith.ErrorMessage(err)
+	}
+	status := http.StatusBadRequest
+	if code == kith.ECONFLICT {
+		status = http.StatusConflict
+	}
+	con.audienceBuilderWith(w, r, v, status, typed, res, f)
+}
+
+// audienceHistory is how far back the list's charts go.
+const audienceHistory = 30 * 24 * time.Hour
+
+// audienceRow is a saved audience as the list shows it.
+type audienceRow struct {
+	audience.Status
+	Chart *sparkline
+	Saved bool // just saved: the list was reached by saving it
+}
+
+// handleAudiences lists the saved audiences with their size now and a chart
+// of their size over the last 30 days. Counts only: no personal data.
+func (con *Console) handleAudiences(w http.ResponseWriter, r *http.Request, v *viewer) {
+	ctx := r.Context()
+	defs, err := con.c.Audiences.Audiences(ctx)
+	if err != nil {
+		con.fail(w, r, v, err)
+		return
+	}
+	now := time.Now().UTC()
+	saved := r.URL.Query().Get("saved")
+	rows := make([]audienceRow, 0, len(defs))
+	var justSaved *audienceRow
+	for _, d := range defs {
+		st, err := con.c.Audiences.Status(ctx, d.ID)
+		if err != nil {
+			con.fail(w, r, v, err)
+			return
+		}
+		sizes, err := con.c.Audiences.History(ctx, d.ID, now.Add(-audienceHistory))
+		if err != nil {
+			con.fail(w, r, v, err)
+			return
+		}
+		// The size now ends the line, unless it is still being counted.
+		if st.Backfill == nil || st.Backfill.Done {
+			sizes = append(sizes, kith.AudienceSize{At: now, Size: st.Size})
+		}
+		rows = append(rows, audienceRow{Status: *st, Chart: newSparkline(d.Name, sizes), Saved: d.ID == saved})
+	}
+	for i := range rows {
+		if rows[i].Saved {
+			justSaved = &rows[i]
+		}
+	}
+	con.render(w, r, http.StatusOK, "audiences", v, map[string]any{"Title": "Audiences", "View": "list",
+		"Audiences": rows, "Saved": justSaved, "Days": int(audienceHistory / (24 * time.Hour))})
 }

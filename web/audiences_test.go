@@ -79,7 +79,7 @@ func TestAudienceBuilderByRole(t *testing.T) {
 			if status != http.StatusOK {
 				t.Fatalf("GET /audiences/new as %s: %d\n%s", role, status, body)
 			}
-			for _, want := range []string{`<a href="/audiences/new" aria-current="page">Audiences</a>`, `<form method="post" action="/audiences/new" id="audience-builder" data-preview="/audiences/preview">`,
+			for _, want := range []string{`<a href="/audiences" aria-current="page">Audiences</a>`, `<form method="post" action="/audiences/new" id="audience-builder" data-preview="/audiences/preview">`,
 				`<textarea id="expression" name="expression"`, `<input type="hidden" name="csrf" value="` + e.session[role].CSRF + `">`,
 				`id="preview">Preview</button>`, `data-testid="audience-hint"`} {
 				if !strings.Contains(body, want) {
@@ -117,8 +117,8 @@ func TestAudienceBuilderByRole(t *testing.T) {
 			t.Errorf("GET /audiences/new as agent: %d, want 403 saying %q\n%s", status, want, body)
 		}
 		_, _, home := e.do(kith.RoleAgent, "GET", "/", nil)
-		if strings.Contains(home, `href="/audiences/new"`) {
-			t.Errorf("the agent's menu links to the audience builder")
+		if strings.Contains(home, `href="/audiences`) {
+			t.Errorf("the agent's menu links to the audiences")
 		}
 		for _, path := range []string{"/audiences/preview", "/audiences/new"} {
 			status, body = e.preview(kith.RoleAgent, path, `traits.plan == "internet"`)
@@ -315,7 +315,7 @@ func TestAudiencePreviewWithoutScript(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("POST /audiences/new: %d\n%s", status, body)
 	}
-	for _, want := range []string{"<title>Build an audience · Kith</title>", `<a href="/audiences/new" aria-current="page">Audiences</a>`,
+	for _, want := range []string{"<title>Build an audience · Kith</title>", `<a href="/audiences" aria-current="page">Audiences</a>`,
 		`aria-describedby="audience-result">` + strings.ReplaceAll(typed, "\r\n", "\n") + "</textarea>",
 		`data-testid="audience-preview" data-expression="` + strings.ReplaceAll(typed, "\r\n", "\n") + `"`} {
 		if !strings.Contains(body, want) {

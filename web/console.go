@@ -145,6 +145,8 @@ func New(c Config) (*Console, error) {
 		con.mux.Handle("POST /matches/{id}/{decision}", con.signedIn(access.PermMatchesReview, con.handleMatchDecision))
 	}
 	if c.Audiences != nil {
+		con.mux.Handle("GET /audiences", con.signedIn(access.PermAudiencesBuild, con.handleAudiences))
+		con.mux.Handle("POST /audiences", con.signedIn(access.PermAudiencesBuild, con.handleSaveAudience))
 		con.mux.Handle("GET /audiences/new", con.signedIn(access.PermAudiencesBuild, con.handleAudienceBuilder))
 		con.mux.Handle("POST /audiences/new", con.signedIn(access.PermAudiencesBuild, con.handleAudiencePreviewPage))
 		con.mux.Handle("POST /audiences/preview", con.signedIn(access.PermAudiencesBuild, con.handleAudiencePreview))

@@ -43,10 +43,15 @@ func TestBrowserAudienceBuilder(t *testing.T) {
 	}
 	tab := openConsoleTab(t, newBrowser(t, chromium), m.URL())
 	signInAs(tab, "marketer1")
-	resp := tab.follow(chromedp.Click(chromedp.CSS(`header.top nav a[href="/audiences/new"]`)))
+	// The menu leads to the saved audiences, and they to the builder.
+	resp := tab.follow(chromedp.Click(chromedp.CSS(`header.top nav a[href="/audiences"]`)))
+	if loc := tab.location(); resp.Status != 200 || loc.String() != m.URL()+"/audiences" {
+		t.Fatalf("the menu's Audiences answered %d at %s, want 200 at /audiences", resp.Status, loc)
+	}
+	resp = tab.follow(chromedp.Click(chromedp.CSS(`#build`)))
 	builder := m.URL() + "/audiences/new"
 	if loc := tab.location(); resp.Status != 200 || loc.String() != builder {
-		t.Fatalf("the menu's Audiences answered %d at %s, want 200 at %s", resp.Status, loc, builder)
+		t.Fatalf("Build an audience answered %d at %s, want 200 at %s", resp.Status, loc, builder)
 	}
 	if got := tab.text(`header.top nav a[aria-current]`); got != "Audiences" {
 		t.Errorf("the menu's current page is %q, want Audiences", got)
@@ -129,6 +134,129 @@ func TestBrowserAudienceBuilder(t *testing.T) {
 	tab.checkAssets()
 	tab.checkConsole(nil)
 }
+
+// TestBrowserSaveAudience is a marketer saving an audience in headless
+// Chromium: types an expression in the builder, names it and saves it,
+// lands on the list of audiences and sees it there with its size and a
+// chart of its size over time; a second audience under the same name is
+// refused on the builder, by the name, with what was typed kept.
+func TestBrowserSaveAudience(t *testing.T) {
+	chromium := chromiumPath(t)
+	m := startMain(t, func(c *Config) { c.BootstrapAdminPassword = testAdminPassword })
+	c := newProfileClient(t, m)
+	_, webKey := c.createSource("website", "web")
+	var msgs []map[string]any
+	for i := range 7 {
+		plan := "internet"
+		if i >= 4 {
+			plan = "mobile"
+		}
+		msgs = append(msgs, msg("identify", fmt.Sprint("w", i), time.Now().UTC(), map[string]any{"userId": fmt.Sprint("pat-", i),
+			"traits": map[string]any{"plan": plan, "name": fmt.Sprint("Pat Lee", i)}}))
+	}
+	c.send(webKey, msgs...)
+	c.waitProcessed()
+	if _, err := m.Users.Add(t.Context(), "marketer1", "marketer", "password-of-marketer1"); err != nil {
+		t.Fatal(err)
+	}
+	tab := openConsoleTab(t, newBrowser(t, chromium), m.URL())
+	signInAs(tab, "marketer1")
+	tab.navigate("/audiences")
+	if got := tab.text(`[data-testid="no-audiences"]`); !strings.HasPrefix(got, "No saved audiences yet") {
+		t.Errorf("before any is saved the list says %q", got)
+	}
+	tab.follow(chromedp.Click(chromedp.CSS(`#build`)))
+
+	x := `traits.plan == "internet"`
+	tab.retype("#expression", x)
+	if got := tab.audienceShown(x); got.Count != "4" {
+		t.Fatalf("the builder counts %+v, want 4 people", got)
+	}
+	tab.retype("#audience-name", "Internet customers")
+	resp := tab.follow(chromedp.Click(chromedp.CSS(`#save`)))
+	loc := tab.location()
+	if resp.Status != 200 || loc.Path != "/audiences" || !strings.HasPrefix(loc.Query().Get("saved"), "aud_") {
+		t.Fatalf("Save audience answered %d at %s, want 200 on the list", resp.Status, loc)
+	}
+	if got := tab.text(`[data-testid="audience-saved"]`); !strings.HasPrefix(got, "Saved “Internet customers”.") {
+		t.Errorf("the list says %q after saving", got)
+	}
+	// Its members are counted in the background: the list shows its size
+	// once they are.
+	var got listedAudience
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		got = evalIn[listedAudience](tab, listedAudienceJS)
+		if got.Size == "4" && !got.Counting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the list shows %+v, want a size of 4", got)
+		}
+		time.Sleep(100 * time.Millisecond)
+		tab.navigate("/audiences?saved=" + loc.Query().Get("saved"))
+	}
+	want := listedAudience{Name: "Internet customers", Expression: x, Size: "4", Created: "by marketer1", Chart: true, ChartDrawn: true}
+	want.ChartLabel = got.ChartLabel // checked below
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("the list shows (-want +got):\n%s", diff)
+	}
+	if !strings.HasPrefix(got.ChartLabel, "Size of Internet customers: 4 on ") {
+		t.Errorf("the chart is labelled %q", got.ChartLabel)
+	}
+	tab.checkAssets()
+	tab.checkConsole(nil)
+	tab.screenshot("audience-list.png")
+
+	// The same name again, saved with Enter: refused by the name, the
+	// builder keeping what was typed.
+	tab.follow(chromedp.Click(chromedp.CSS(`#build`)))
+	tab.retype("#expression", `traits.plan == "mobile"`)
+	tab.retype("#audience-name", "Internet customers")
+	resp = tab.follow(chromedp.SendKeys(chromedp.CSS("#audience-name"), "\r"))
+	if loc := tab.location(); resp.Status != 409 || loc.Path != "/audiences" {
+		t.Errorf("saving a name taken answered %d at %s, want 409", resp.Status, loc)
+	}
+	if got := tab.text(`[data-testid="audience-name-error"]`); got != `An audience named "Internet customers" exists.` {
+		t.Errorf("the name's error says %q", got)
+	}
+	if v := evalIn[[]string](tab, `["expression", "audience-name"].map((id) => document.getElementById(id).value)`); !slices.Equal(v, []string{`traits.plan == "mobile"`, "Internet customers"}) {
+		t.Errorf("the builder kept %q", v)
+	}
+	if inv := evalIn[string](tab, `document.getElementById("audience-name").getAttribute("aria-invalid") ?? ""`); inv != "true" {
+		t.Errorf("the name field is not marked invalid")
+	}
+	tab.checkConsole([]string{m.URL() + "/audiences"})
+	tab.screenshot("audience-name-taken.png")
+}
+
+// listedAudience is the first row of the list of audiences as the browser
+// draws it.
+type listedAudience struct {
+	Name       string `json:"name"`
+	Expression string `json:"expression"`
+	Size       string `json:"size"`
+	Counting   bool   `json:"counting"`
+	Created    string `json:"created"`
+	Chart      bool   `json:"chart"`      // an SVG chart, labelled for screen readers
+	ChartDrawn bool   `json:"chartDrawn"` // with a line or a dot on the page
+	ChartLabel string `json:"chartLabel"`
+}
+
+const listedAudienceJS = `(() => {
+  const r = document.querySelector("table.audiences tbody tr");
+  if (!r) return {};
+  const q = (s) => r.querySelector(s)?.innerText.trim() ?? "";
+  const svg = r.querySelector('svg[data-testid="audience-chart"]');
+  const box = svg?.querySelector(".spark-dot")?.getBoundingClientRect();
+  return {
+    name: q('[data-testid="audience-name"]'), expression: q('[data-testid="audience-expression"]'),
+    size: q('[data-testid="audience-size"]'), counting: !!r.querySelector('[data-testid="audience-counting"]'),
+    created: q("td:last-child .block"),
+    chart: !!svg && svg.getAttribute("role") === "img" && !!svg.querySelector("title")?.textContent,
+    chartDrawn: !!box && box.width > 0 && box.height > 0,
+    chartLabel: svg?.getAttribute("aria-label") ?? "",
+  };
+})()`
 
 // shownAudience is the builder's result as the browser draws it.
 type shownAudience struct {

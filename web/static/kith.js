@@ -122,10 +122,22 @@ document.addEventListener("submit", (e) => {
     clearTimeout(timer);
     timer = setTimeout(preview, 300);
   });
+  // Save posts the form as it is; every other submission previews.
+  const save = document.getElementById("save");
   form.addEventListener("submit", (e) => {
+    if (save && e.submitter === save) return;
     e.preventDefault();
     preview();
   });
+  // Enter in the name saves, where the form's first button would preview.
+  const name = document.getElementById("audience-name");
+  if (name && save) {
+    name.addEventListener("keydown", (e) => {
+      if (e.key !== "Enter" || e.isComposing) return;
+      e.preventDefault();
+      form.requestSubmit(save);
+    });
+  }
   for (const a of document.querySelectorAll("a[data-example]")) {
     a.addEventListener("click", (e) => {
       e.preventDefault();
