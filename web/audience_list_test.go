@@ -146,7 +146,8 @@ func TestSaveAudience(t *testing.T) {
 			t.Errorf("the new audience's row lacks %s\n%s", want, row)
 		}
 	}
-	if label := func(at time.Time) string { return `aria-label="Size of Mobile: 3 on ` + at.Format("2 Jan 15:04") + `."` }; !strings.Contains(row, label(before)) && !strings.Contains(row, label(after)) {
+	label := func(at time.Time) string { return `aria-label="Size of Mobile: 3 on ` + at.Format("2 Jan 15:04") + `."` }
+	if !strings.Contains(row, label(before)) && !strings.Contains(row, label(after)) {
 		t.Errorf("the new audience's chart is not labelled with its size now, %s\n%s", label(before), row)
 	}
 	if strings.Contains(body, `data-testid="audience-saved"`) {
