@@ -49,6 +49,8 @@ type profileJSON struct {
 	Value     *lifecycle.Assessment `json:"value,omitempty"`
 	// Audiences are the saved audiences the person is in now, by id.
 	Audiences []string `json:"audiences,omitempty"`
+	// Computed is each computed trait's value now, by name.
+	Computed map[string]any `json:"computed,omitempty"`
 }
 
 func (s *Server) toProfileJSON(v *profile.View) profileJSON {
@@ -60,6 +62,9 @@ func (s *Server) toProfileJSON(v *profile.View) profileJSON {
 	if s.lifecycle != nil {
 		a := s.lifecycle.Assess(v.Profile)
 		out.Value = &a
+	}
+	if s.computed != nil {
+		out.Computed = s.computed.Set().Values(v.Profile, s.computed.Set().Now())
 	}
 	return out
 }

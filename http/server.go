@@ -11,6 +11,7 @@ import (
 	"github.com/kithhq/kith"
 	"github.com/kithhq/kith/access"
 	"github.com/kithhq/kith/audience"
+	"github.com/kithhq/kith/computed"
 	"github.com/kithhq/kith/importer"
 	"github.com/kithhq/kith/ingest"
 	"github.com/kithhq/kith/lifecycle"
@@ -31,6 +32,7 @@ type Server struct {
 	offers    *offer.Service
 	matching  *matching.Service
 	audiences *audience.Service
+	computed  *computed.Service
 	console   http.Handler
 	metrics   *metrics.Metrics
 	log       *slog.Logger
@@ -56,6 +58,9 @@ type Config struct {
 	Matching *matching.Service
 	// Audiences evaluates audience expressions; nil: no audience API.
 	Audiences *audience.Service
+	// Computed defines computed traits; nil: no computed-trait API, and
+	// profiles show none.
+	Computed *computed.Service
 	// Console serves every path the API does not: the web console.
 	Console http.Handler
 	Metrics *metrics.Metrics
@@ -67,7 +72,7 @@ type Config struct {
 
 // NewServer returns a Server with every route registered.
 func NewServer(c Config) *Server {
-	s := &Server{ingest: c.Ingest, access: c.Access, profiles: c.Profiles, audit: c.Audit, imports: c.Imports, lifecycle: c.Lifecycle, offers: c.Offers, matching: c.Matching, audiences: c.Audiences, console: c.Console,
+	s := &Server{ingest: c.Ingest, access: c.Access, profiles: c.Profiles, audit: c.Audit, imports: c.Imports, lifecycle: c.Lifecycle, offers: c.Offers, matching: c.Matching, audiences: c.Audiences, computed: c.Computed, console: c.Console,
 		metrics: c.Metrics, log: c.Logger,
 		version: c.Version, ready: c.Ready, mux: http.NewServeMux()}
 	if s.log == nil {
@@ -130,6 +135,11 @@ func NewServer(c Config) *Server {
 		s.mux.Handle("POST /v1/grants/{id}/void", s.scoped(kith.ScopeProfilesWrite, s.handleVoid))
 		s.mux.Handle("POST /v1/redemptions", s.scoped(kith.ScopeProfilesWrite, s.handleRedeem))
 		s.mux.Handle("GET /v1/profiles/{id}/grants", s.scoped(kith.ScopeProfilesRead, s.handleHeld))
+	}
+	if s.computed != nil {
+		s.mux.Handle("POST /v1/computed-traits", s.scoped(kith.ScopeProfilesWrite, s.handleCreateComputed))
+		s.mux.Handle("GET /v1/computed-traits", s.scoped(kith.ScopeProfilesRead, s.handleListComputed))
+		s.mux.Handle("GET /v1/computed-traits/{name}", s.scoped(kith.ScopeProfilesRead, s.handleGetComputed))
 	}
 	if s.audiences != nil {
 		s.mux.Handle("POST /v1/audiences/validate", s.scoped(kith.ScopeProfilesRead, s.handleAudienceValidate))

@@ -294,6 +294,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Offers:    m.Offers,
 		Matching:  m.Matching,
 		Audiences: audiences,
+		Computed:  m.Computed,
 		Ingest:    ingest.New(eventLog, m.Access),
 		Access:    m.Access,
 		Profiles:  m.Profiles,
