@@ -146,7 +146,9 @@ func TestSaveAudience(t *testing.T) {
 			t.Errorf("the new audience's row lacks %s\n%s", want, row)
 		}
 	}
-	label := func(at time.Time) string { return `aria-label="Size of Mobile: 3 on ` + at.Format("2 Jan 15:04") + `."` }
+	label := func(at time.Time) string {
+		return `aria-label="Size of Mobile: 3 on ` + at.Format("2 Jan 15:04") + `."`
+	}
 	if !strings.Contains(row, label(before)) && !strings.Contains(row, label(after)) {
 		t.Errorf("the new audience's chart is not labelled with its size now, %s\n%s", label(before), row)
 	}
