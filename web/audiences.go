@@ -28,6 +28,8 @@ type audienceName struct {
 var audienceNames = []audienceName{
 	{"traits.NAME", "the value of a trait, as it was sent: text, a number, true or false, a list or an object",
 		`traits.plan == "internet"`},
+	{"computed.NAME", "the value now of a computed trait: a count, sum, average, minimum, maximum, first, last or most frequent value of the person's events, over all time or a window; only traits already defined",
+		`computed.orders_90d >= 2`},
 	{`intents["topic"]`, "how strongly the person is interested in a topic now; 0 when not at all",
 		`intents["car insurance"] > 0.5`},
 	{"stage", "the lifecycle stage: prospect, new, active, at_risk, lapsed or won_back", `stage in ["at_risk", "lapsed"]`},
