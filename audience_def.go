@@ -54,8 +54,15 @@ type AudienceStore interface {
 	// entering where it was not a member, leaving where it was. Two
 	// evaluators recording the same change see it reported to one of them.
 	SetMemberships(ctx context.Context, profileID string, in map[string]bool, at time.Time) ([]MembershipChange, error)
+	// SetMembershipsMany is SetMemberships of many profiles
+	// (in[profile][audience]) in one transaction; it returns each
+	// profile's changes, absent when none.
+	SetMembershipsMany(ctx context.Context, in map[string]map[string]bool, at time.Time) (map[string][]MembershipChange, error)
 	// MembershipsOf returns the audiences a profile is in, by id.
 	MembershipsOf(ctx context.Context, profileID string) ([]string, error)
+	// MembershipsOfMany returns the audiences each profile is in, by id;
+	// a profile in none is absent.
+	MembershipsOfMany(ctx context.Context, profileIDs []string) (map[string][]string, error)
 	// AudienceSize counts an audience's members.
 	AudienceSize(ctx context.Context, id string) (int, error)
 	// RecordAudienceSizes records the size of each audience (sizes[id]) at

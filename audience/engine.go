@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sort"
 	"sync"
 	"time"
 
@@ -39,7 +40,7 @@ type Engine struct {
 	// everyone (default a minute).
 	Sweep time.Duration
 	// SizeEvery is how often every audience's size is recorded for the
-	// chart of sizes over time (default a minute).
+	// chart of sizes over time (default 15 minutes).
 	SizeEvery time.Duration
 
 	mu        sync.RWMutex
@@ -81,7 +82,7 @@ func NewEngine(svc *Service, reader Reader, log kith.EventLog, src *kith.Source,
 	if logger == nil {
 		logger = slog.Default()
 	}
-	e := &Engine{svc: svc, defs: svc.defs, reader: reader, log: log, src: src, logger: logger, Sweep: time.Minute, SizeEvery: time.Minute,
+	e := &Engine{svc: svc, defs: svc.defs, reader: reader, log: log, src: src, logger: logger, Sweep: time.Minute, SizeEvery: 15 * time.Minute,
 		auds: map[string]*saved{}, backfills: map[string]*Backfill{},
 		pending: map[string]*work{}, wake: make(chan struct{}, 1)}
 	svc.engine = e
@@ -225,22 +226,38 @@ func (e *Engine) Flush(ctx context.Context) error {
 		if len(batch) == 0 {
 			return nil
 		}
+		in := make(map[string]map[string]bool, len(batch))
 		for id, w := range batch {
-			if err := e.apply(ctx, id, w); err != nil {
+			if w.all {
+				if err := e.Evaluate(ctx, id); err != nil {
+					if ctx.Err() != nil {
+						return err
+					}
+					e.logger.Warn("evaluate audiences", "profile", id, "err", err)
+				}
+				continue
+			}
+			m, err := e.evaluate(ctx, id, w)
+			if err != nil {
 				if ctx.Err() != nil {
 					return err
 				}
 				e.logger.Warn("evaluate audiences", "profile", id, "err", err)
+				continue
 			}
+			in[id] = m
+		}
+		if err := e.recordMany(ctx, in); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			e.logger.Warn("record audience memberships", "profiles", len(in), "err", err)
 		}
 	}
 }
 
-// apply evaluates one profile's pending work.
-func (e *Engine) apply(ctx context.Context, id string, w *work) error {
-	if w.all {
-		return e.Evaluate(ctx, id)
-	}
+// evaluate says whether a profile is in each audience of its pending work.
+func (e *Engine) evaluate(ctx context.Context, id string, w *work) (map[string]bool, error) {
 	in := make(map[string]bool, len(w.auds))
 	e.mu.RLock()
 	needIDs := false
@@ -252,10 +269,11 @@ func (e *Engine) apply(ctx context.Context, id string, w *work) error {
 	e.mu.RUnlock()
 	if needIDs {
 		if err := e.svc.identify(ctx, id, w.person); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	e.mu.RLock()
+	defer e.mu.RUnlock()
 	for aid := range w.auds {
 		a := e.auds[aid]
 		if a == nil {
@@ -264,8 +282,7 @@ func (e *Engine) apply(ctx context.Context, id string, w *work) error {
 		ok, _ := a.x.Match(w.person) // a run-time error: not a member
 		in[aid] = ok
 	}
-	e.mu.RUnlock()
-	return e.record(ctx, id, in)
+	return in, nil
 }
 
 // Run keeps memberships current until ctx ends.
@@ -342,52 +359,87 @@ func (e *Engine) Evaluate(ctx context.Context, id string) error {
 
 // record stores memberships and announces what changed.
 func (e *Engine) record(ctx context.Context, profileID string, in map[string]bool) error {
-	if len(in) == 0 {
-		return nil
+	return e.recordMany(ctx, map[string]map[string]bool{profileID: in})
+}
+
+// recordMany stores many profiles' memberships (in[profile][audience]) and
+// announces what changed, with one read, one write and one append per
+// 500 profiles.
+func (e *Engine) recordMany(ctx context.Context, in map[string]map[string]bool) error {
+	ids := make([]string, 0, len(in))
+	for id, m := range in {
+		if len(m) > 0 {
+			ids = append(ids, id)
+		}
 	}
+	sort.Strings(ids)
+	for len(ids) > 0 {
+		n := min(500, len(ids))
+		if err := e.recordChunk(ctx, ids[:n], in); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+func (e *Engine) recordChunk(ctx context.Context, ids []string, in map[string]map[string]bool) error {
 	// Write only what differs from what is recorded: most evaluations
 	// change nothing. The store's conditional writes still decide who
 	// announces a change that two evaluators see.
-	cur, err := e.defs.MembershipsOf(ctx, profileID)
+	cur, err := e.defs.MembershipsOfMany(ctx, ids)
 	if err != nil {
 		return err
 	}
-	member := make(map[string]bool, len(cur))
-	for _, id := range cur {
-		member[id] = true
-	}
-	diff := map[string]bool{}
-	for id, ok := range in {
-		if ok != member[id] {
-			diff[id] = ok
+	diffs := map[string]map[string]bool{}
+	for _, id := range ids {
+		member := make(map[string]bool, len(cur[id]))
+		for _, a := range cur[id] {
+			member[a] = true
+		}
+		for a, ok := range in[id] {
+			if ok != member[a] {
+				if diffs[id] == nil {
+					diffs[id] = map[string]bool{}
+				}
+				diffs[id][a] = ok
+			}
 		}
 	}
-	if len(diff) == 0 {
+	if len(diffs) == 0 {
 		return nil
 	}
 	now := e.svc.now().UTC()
-	changes, err := e.defs.SetMemberships(ctx, profileID, diff, now)
+	changes, err := e.defs.SetMembershipsMany(ctx, diffs, now)
 	if err != nil || len(changes) == 0 {
 		return err
 	}
-	links, err := e.reader.Links(ctx, profileID)
-	if err != nil {
-		return err
-	}
-	addr, ok := identity.Pick(links)
-	if !ok {
-		return nil // nobody to address an event to (an absorbed profile's identifiers moved to its survivor)
-	}
-	evs := make([]kith.Event, 0, len(changes))
-	for _, c := range changes {
-		ev, err := e.event(profileID, addr, c, now)
+	var evs []kith.Event
+	for _, id := range ids {
+		if len(changes[id]) == 0 {
+			continue
+		}
+		links, err := e.reader.Links(ctx, id)
 		if err != nil {
 			return err
 		}
-		evs = append(evs, ev)
+		addr, ok := identity.Pick(links)
+		if !ok {
+			continue // nobody to address an event to (an absorbed profile's identifiers moved to its survivor)
+		}
+		for _, c := range changes[id] {
+			ev, err := e.event(id, addr, c, now)
+			if err != nil {
+				return err
+			}
+			evs = append(evs, ev)
+		}
+	}
+	if len(evs) == 0 {
+		return nil
 	}
 	if _, err := e.log.Append(ctx, evs); err != nil {
-		return fmt.Errorf("announce audience changes of %s: %w", profileID, err)
+		return fmt.Errorf("announce %d audience changes: %w", len(evs), err)
 	}
 	return nil
 }
@@ -474,9 +526,14 @@ func (e *Engine) backfill(ctx context.Context, id string, b *Backfill) error {
 	}
 	x := a.x
 	var ferr error
+	page := map[string]map[string]bool{}
 	err := e.svc.scan(ctx, x, "", func(p *kith.Profile, in bool, _ error) bool {
-		if ferr = e.record(ctx, p.ID, map[string]bool{id: in}); ferr != nil {
-			return false
+		page[p.ID] = map[string]bool{id: in}
+		if len(page) == 500 {
+			if ferr = e.recordMany(ctx, page); ferr != nil {
+				return false
+			}
+			clear(page)
 		}
 		if b != nil {
 			e.mu.Lock()
@@ -490,6 +547,9 @@ func (e *Engine) backfill(ctx context.Context, id string, b *Backfill) error {
 	})
 	if err == nil {
 		err = ferr
+	}
+	if err == nil {
+		err = e.recordMany(ctx, page)
 	}
 	return err
 }

@@ -65,43 +65,92 @@ func (db *DB) Audiences(ctx context.Context) ([]kith.AudienceDef, error) {
 // conditional inserts and deletes, so of two nodes recording one change,
 // one sees it.
 func (db *DB) SetMemberships(ctx context.Context, profileID string, in map[string]bool, at time.Time) ([]kith.MembershipChange, error) {
-	ids := make([]string, 0, len(in))
-	for id := range in {
-		ids = append(ids, id)
+	out, err := db.SetMembershipsMany(ctx, map[string]map[string]bool{profileID: in}, at)
+	return out[profileID], err
+}
+
+// SetMembershipsMany records many profiles' memberships in one
+// transaction, its statements sent as one batch, and returns the changes.
+func (db *DB) SetMembershipsMany(ctx context.Context, in map[string]map[string]bool, at time.Time) (map[string][]kith.MembershipChange, error) {
+	type row struct {
+		profile, audience string
+		enter             bool
 	}
-	sort.Strings(ids)
-	var out []kith.MembershipChange
+	var plan []row
+	profiles := make([]string, 0, len(in))
+	for p := range in {
+		profiles = append(profiles, p)
+	}
+	sort.Strings(profiles)
+	for _, p := range profiles {
+		auds := make([]string, 0, len(in[p]))
+		for a := range in[p] {
+			auds = append(auds, a)
+		}
+		sort.Strings(auds)
+		for _, a := range auds {
+			plan = append(plan, row{p, a, in[p][a]})
+		}
+	}
+	var out map[string][]kith.MembershipChange
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		out = out[:0]
-		for _, id := range ids {
-			if in[id] {
-				tag, err := tx.Exec(ctx, `INSERT INTO audience_members (audience_id, profile_id, since) VALUES ($1, $2, $3)
-					ON CONFLICT DO NOTHING`, id, profileID, at.UnixNano())
+		out = map[string][]kith.MembershipChange{}
+		b := &pgx.Batch{}
+		for _, r := range plan {
+			if r.enter {
+				b.Queue(`INSERT INTO audience_members (audience_id, profile_id, since) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+					r.audience, r.profile, at.UnixNano())
+			} else {
+				b.Queue(`DELETE FROM audience_members WHERE audience_id = $1 AND profile_id = $2 RETURNING since`, r.audience, r.profile)
+			}
+		}
+		br := tx.SendBatch(ctx, b)
+		defer br.Close()
+		for _, r := range plan {
+			if r.enter {
+				tag, err := br.Exec()
 				if err != nil {
 					return err
 				}
 				if tag.RowsAffected() == 1 {
-					out = append(out, kith.MembershipChange{Audience: id, Entered: true, Since: at})
+					out[r.profile] = append(out[r.profile], kith.MembershipChange{Audience: r.audience, Entered: true, Since: at})
 				}
 				continue
 			}
 			var since int64
-			err := tx.QueryRow(ctx, `DELETE FROM audience_members WHERE audience_id = $1 AND profile_id = $2 RETURNING since`,
-				id, profileID).Scan(&since)
+			err := br.QueryRow().Scan(&since)
 			if errors.Is(err, pgx.ErrNoRows) {
 				continue
 			}
 			if err != nil {
 				return err
 			}
-			out = append(out, kith.MembershipChange{Audience: id, Since: time.Unix(0, since).UTC()})
+			out[r.profile] = append(out[r.profile], kith.MembershipChange{Audience: r.audience, Since: time.Unix(0, since).UTC()})
 		}
-		return nil
+		return br.Close()
 	})
 	if err != nil {
-		return nil, fmt.Errorf("set memberships of %s: %w", profileID, classify(err, "memberships"))
+		return nil, fmt.Errorf("set memberships: %w", classify(err, "memberships"))
 	}
 	return out, nil
+}
+
+// MembershipsOfMany returns the audiences each profile is in.
+func (db *DB) MembershipsOfMany(ctx context.Context, profileIDs []string) (map[string][]string, error) {
+	rows, err := db.pool.Query(ctx, "SELECT profile_id, audience_id FROM audience_members WHERE profile_id = ANY($1) ORDER BY profile_id, audience_id", profileIDs)
+	if err != nil {
+		return nil, fmt.Errorf("memberships: %w", classify(err, "memberships"))
+	}
+	defer rows.Close()
+	out := map[string][]string{}
+	for rows.Next() {
+		var p, a string
+		if err := rows.Scan(&p, &a); err != nil {
+			return nil, err
+		}
+		out[p] = append(out[p], a)
+	}
+	return out, rows.Err()
 }
 
 // MembershipsOf returns the audiences a profile is in.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/kithhq/kith"
@@ -59,42 +60,94 @@ func (db *DB) Audiences(ctx context.Context) ([]kith.AudienceDef, error) {
 
 // SetMemberships records a profile's memberships and returns the changes.
 func (db *DB) SetMemberships(ctx context.Context, profileID string, in map[string]bool, at time.Time) ([]kith.MembershipChange, error) {
+	out, err := db.SetMembershipsMany(ctx, map[string]map[string]bool{profileID: in}, at)
+	return out[profileID], err
+}
+
+// SetMembershipsMany records many profiles' memberships in one
+// transaction and returns the changes.
+func (db *DB) SetMembershipsMany(ctx context.Context, in map[string]map[string]bool, at time.Time) (map[string][]kith.MembershipChange, error) {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("set memberships of %s: %w", profileID, err)
+		return nil, fmt.Errorf("set memberships: %w", err)
 	}
 	defer tx.Rollback()
-	var out []kith.MembershipChange
-	for _, id := range sortedKeys(in) {
-		if in[id] {
-			res, err := tx.ExecContext(ctx, `INSERT INTO audience_members (audience_id, profile_id, since) VALUES (?, ?, ?)
-				ON CONFLICT DO NOTHING`, id, profileID, at.UnixNano())
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO audience_members (audience_id, profile_id, since) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`)
+	if err != nil {
+		return nil, fmt.Errorf("set memberships: %w", err)
+	}
+	defer ins.Close()
+	del, err := tx.PrepareContext(ctx, `DELETE FROM audience_members WHERE audience_id = ? AND profile_id = ? RETURNING since`)
+	if err != nil {
+		return nil, fmt.Errorf("set memberships: %w", err)
+	}
+	defer del.Close()
+	out := map[string][]kith.MembershipChange{}
+	for _, profileID := range sortedKeys(in) {
+		for _, id := range sortedKeys(in[profileID]) {
+			if in[profileID][id] {
+				res, err := ins.ExecContext(ctx, id, profileID, at.UnixNano())
+				if err != nil {
+					return nil, fmt.Errorf("set memberships of %s: %w", profileID, err)
+				}
+				if n, _ := res.RowsAffected(); n == 1 {
+					out[profileID] = append(out[profileID], kith.MembershipChange{Audience: id, Entered: true, Since: at})
+				}
+				continue
+			}
+			var since int64
+			err := del.QueryRowContext(ctx, id, profileID).Scan(&since)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
 			if err != nil {
 				return nil, fmt.Errorf("set memberships of %s: %w", profileID, err)
 			}
-			if n, _ := res.RowsAffected(); n == 1 {
-				out = append(out, kith.MembershipChange{Audience: id, Entered: true, Since: at})
-			}
-			continue
+			out[profileID] = append(out[profileID], kith.MembershipChange{Audience: id, Since: time.Unix(0, since).UTC()})
 		}
-		var since int64
-		err := tx.QueryRowContext(ctx, `DELETE FROM audience_members WHERE audience_id = ? AND profile_id = ? RETURNING since`,
-			id, profileID).Scan(&since)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("set memberships of %s: %w", profileID, err)
-		}
-		out = append(out, kith.MembershipChange{Audience: id, Since: time.Unix(0, since).UTC()})
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("set memberships of %s: %w", profileID, err)
+		return nil, fmt.Errorf("set memberships: %w", err)
 	}
 	return out, nil
 }
 
-func sortedKeys(m map[string]bool) []string {
+// MembershipsOfMany returns the audiences each profile is in.
+func (db *DB) MembershipsOfMany(ctx context.Context, profileIDs []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	const chunk = 500
+	for len(profileIDs) > 0 {
+		n := min(chunk, len(profileIDs))
+		part := profileIDs[:n]
+		profileIDs = profileIDs[n:]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = id
+		}
+		rows, err := db.r.QueryContext(ctx, "SELECT profile_id, audience_id FROM audience_members WHERE profile_id IN (?"+
+			strings.Repeat(", ?", len(part)-1)+") ORDER BY profile_id, audience_id", args...)
+		if err != nil {
+			return nil, fmt.Errorf("memberships: %w", err)
+		}
+		for rows.Next() {
+			var p, a string
+			if err := rows.Scan(&p, &a); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[p] = append(out[p], a)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ func runAudiences(t *testing.T, open func(t *testing.T) Store) {
 		{"Audiences/CreateAndRead", testAudiencesCreateAndRead},
 		{"Audiences/Memberships", testAudienceMemberships},
 		{"Audiences/ConcurrentMemberships", testAudienceMembershipsConcurrent},
+		{"Audiences/ManyMemberships", testAudienceMembershipsMany},
 	})
 }
 
@@ -94,5 +96,48 @@ func testAudienceMembershipsConcurrent(t *testing.T, s Store) {
 	wg.Wait()
 	if entered != 1 {
 		t.Errorf("%d evaluators saw the entry; want 1", entered)
+	}
+}
+
+// Many profiles' memberships are recorded in one call, which reports each
+// profile's changes, and read back in one.
+func testAudienceMembershipsMany(t *testing.T, s Store) {
+	ctx := context.Background()
+	if _, err := s.SetMemberships(ctx, "prf_2", map[string]bool{"aud_a": true}, at(0)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.SetMembershipsMany(ctx, map[string]map[string]bool{
+		"prf_1": {"aud_a": true, "aud_b": true},
+		"prf_2": {"aud_a": false, "aud_b": false}, // leaves a, was never in b
+		"prf_3": {"aud_b": false},                 // nothing to change
+	}, at(time.Hour))
+	want := map[string][]kith.MembershipChange{
+		"prf_1": {{Audience: "aud_a", Entered: true, Since: at(time.Hour)}, {Audience: "aud_b", Entered: true, Since: at(time.Hour)}},
+		"prf_2": {{Audience: "aud_a", Since: at(0)}},
+	}
+	if err != nil || !cmp.Equal(want, got) {
+		t.Fatalf("SetMembershipsMany = %+v, %v; want %+v", got, err, want)
+	}
+	if got, err := s.SetMembershipsMany(ctx, map[string]map[string]bool{"prf_1": {"aud_a": true}}, at(2*time.Hour)); err != nil || len(got) != 0 {
+		t.Errorf("unchanged SetMembershipsMany = %+v, %v", got, err)
+	}
+	of, err := s.MembershipsOfMany(ctx, []string{"prf_1", "prf_2", "prf_none"})
+	if err != nil || !cmp.Equal(map[string][]string{"prf_1": {"aud_a", "aud_b"}}, of) {
+		t.Errorf("MembershipsOfMany = %v, %v", of, err)
+	}
+	// More profiles than one statement takes.
+	many := map[string]map[string]bool{}
+	var ids []string
+	for i := range 1200 {
+		id := fmt.Sprintf("prf_m%04d", i)
+		many[id] = map[string]bool{"aud_c": i%2 == 0}
+		ids = append(ids, id)
+	}
+	if _, err := s.SetMembershipsMany(ctx, many, at(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	of, err = s.MembershipsOfMany(ctx, ids)
+	if err != nil || len(of) != 600 || len(of["prf_m0000"]) != 1 || of["prf_m0001"] != nil {
+		t.Errorf("MembershipsOfMany of 1,200 profiles: %d in some audience, %v", len(of), err)
 	}
 }
