@@ -146,13 +146,83 @@ func AppendProfileDoc(b []byte, p *Profile) []byte {
 		b = append(b, '}')
 	}
 	if len(p.Computed) > 0 {
-		// Small, and only where computed traits are defined: the generic
-		// encoder is good enough.
-		if raw, err := json.Marshal(p.Computed); err == nil {
-			b = append(b, `,"computed":`...)
-			b = append(b, raw...)
+		b = append(b, `,"computed":{`...)
+		for i, k := range slices.Sorted(maps.Keys(p.Computed)) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+			b = appendAggregate(append(b, ':'), p.Computed[k])
 		}
+		b = append(b, '}')
 	}
+	return append(b, '}')
+}
+
+// appendAggregate appends a computed trait's state as encoding/json would.
+func appendAggregate(b []byte, a *Aggregate) []byte {
+	if a == nil {
+		return append(b, "null"...)
+	}
+	if a.Parts == nil {
+		return append(b, `{"parts":null}`...)
+	}
+	b = append(b, `{"parts":[`...)
+	for i := range a.Parts {
+		pt := &a.Parts[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"t":`...)
+		b = strconv.AppendInt(b, pt.T, 10)
+		b = append(b, `,"n":`...)
+		b = strconv.AppendInt(b, pt.N, 10)
+		if pt.Sum != 0 {
+			b = append(b, `,"sum":`...)
+			b = appendFloat(b, pt.Sum)
+		}
+		if pt.Min != nil {
+			b = append(b, `,"min":`...)
+			b = appendFloat(b, *pt.Min)
+		}
+		if pt.Max != nil {
+			b = append(b, `,"max":`...)
+			b = appendFloat(b, *pt.Max)
+		}
+		if pt.First != nil {
+			b = appendObservation(append(b, `,"first":`...), pt.First)
+		}
+		if pt.Last != nil {
+			b = appendObservation(append(b, `,"last":`...), pt.Last)
+		}
+		if len(pt.Freq) > 0 {
+			b = append(b, `,"freq":{`...)
+			for j, k := range slices.Sorted(maps.Keys(pt.Freq)) {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendString(b, k)
+				b = append(b, ':')
+				b = strconv.AppendInt(b, pt.Freq[k], 10)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, '}')
+	}
+	return append(b, `]}`...)
+}
+
+func appendObservation(b []byte, o *Observation) []byte {
+	b = append(b, `{"v":`...)
+	if len(o.Value) == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, o.Value...) // valid JSON: read from a validated payload
+	}
+	b = append(b, `,"at":`...)
+	b = appendTime(b, o.At)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, o.Seq, 10)
 	return append(b, '}')
 }
 

@@ -123,3 +123,97 @@ func affected(reads []string, touched map[string]bool) bool {
 	}
 	return false
 }
+
+// touchKeys returns the touched names (the profile processor's vocabulary)
+// that can change an expression that reads what reads names; anyTrait and
+// anyComputed say that any "traits." or "computed." name can. It agrees
+// with affected, as an index: affected(reads, t) holds exactly when t
+// holds "*", one of the keys, or a trait or computed name asked for.
+func touchKeys(reads []string) (keys []string, anyTrait, anyComputed bool) {
+	add := func(ks ...string) {
+		for _, k := range ks {
+			if !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	for _, r := range reads {
+		switch r {
+		case "traits":
+			anyTrait = true
+		case "computed":
+			anyComputed = true
+		case "intents", "channels", "identifiers", "events", "purchases":
+			add(r)
+		case "stage", "tier":
+			add("purchases", "lifecycle")
+		case "last_seen":
+			add("events")
+		case "spent", "days_since_purchase", "last_purchase":
+			add("purchases")
+		default:
+			field, _, _ := strings.Cut(r, ".")
+			switch field {
+			case "traits", "computed":
+				add(r)
+			case "intents", "identifiers":
+				add(field)
+			}
+		}
+	}
+	return keys, anyTrait, anyComputed
+}
+
+// index finds the audiences a change can move someone in or out of.
+type index struct {
+	all         []string            // every audience
+	byKey       map[string][]string // touched name → audiences
+	anyTrait    []string
+	anyComputed []string
+}
+
+func newIndex(auds map[string]*saved) *index {
+	ix := &index{byKey: map[string][]string{}}
+	for id, a := range auds {
+		ix.all = append(ix.all, id)
+		keys, anyTrait, anyComputed := touchKeys(a.x.Reads)
+		for _, k := range keys {
+			ix.byKey[k] = append(ix.byKey[k], id)
+		}
+		if anyTrait {
+			ix.anyTrait = append(ix.anyTrait, id)
+		}
+		if anyComputed {
+			ix.anyComputed = append(ix.anyComputed, id)
+		}
+	}
+	return ix
+}
+
+// hit adds to into the audiences that touched can affect.
+func (ix *index) hit(touched map[string]bool, into map[string]bool) {
+	if touched["*"] {
+		for _, id := range ix.all {
+			into[id] = true
+		}
+		return
+	}
+	trait, comp := false, false
+	for k := range touched {
+		for _, id := range ix.byKey[k] {
+			into[id] = true
+		}
+		trait = trait || strings.HasPrefix(k, "traits.")
+		comp = comp || strings.HasPrefix(k, "computed.")
+	}
+	if trait {
+		for _, id := range ix.anyTrait {
+			into[id] = true
+		}
+	}
+	if comp {
+		for _, id := range ix.anyComputed {
+			into[id] = true
+		}
+	}
+}

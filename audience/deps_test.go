@@ -67,6 +67,13 @@ func TestAffected(t *testing.T) {
 		if got := affected(tt.reads, tt.touched); got != tt.want {
 			t.Errorf("affected(%q, %v) = %v, want %v", tt.reads, tt.touched, got, tt.want)
 		}
+		// The index agrees.
+		x := &Expression{Reads: tt.reads}
+		hit := map[string]bool{}
+		newIndex(map[string]*saved{"a": {id: "a", x: x}}).hit(tt.touched, hit)
+		if hit["a"] != tt.want {
+			t.Errorf("index of %q for %v: %v, want %v", tt.reads, tt.touched, hit["a"], tt.want)
+		}
 	}
 }
 

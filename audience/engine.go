@@ -45,11 +45,23 @@ type Engine struct {
 
 	mu        sync.RWMutex
 	auds      map[string]*saved
+	ix        *index // of auds
 	backfills map[string]*Backfill
 
 	pmu     sync.Mutex
 	pending map[string]*work // profile → what to evaluate, coalesced
 	wake    chan struct{}
+
+	rmu   sync.Mutex   // one recording at a time, for the cache
+	cache *memberCache // nil: read memberships from the store
+}
+
+// CacheMemberships keeps who is in which audience in memory, up to max
+// profiles: only for a store this engine alone writes (the embedded one).
+func (e *Engine) CacheMemberships(max int) {
+	e.rmu.Lock()
+	defer e.rmu.Unlock()
+	e.cache = newMemberCache(max)
 }
 
 // saved is a saved audience in force.
@@ -111,6 +123,7 @@ func (e *Engine) load(ctx context.Context) error {
 		}
 		e.auds[d.ID] = &saved{id: d.ID, name: d.Name, x: x}
 	}
+	e.ix = newIndex(e.auds)
 	return nil
 }
 
@@ -139,61 +152,45 @@ func (e *Engine) Changed(b Batch) {
 	}
 	now := e.svc.now()
 	e.mu.RLock()
-	auds := make([]*saved, 0, len(e.auds))
-	for _, a := range e.auds {
-		auds = append(auds, a)
-	}
-	e.mu.RUnlock()
-	if len(auds) == 0 {
-		return
-	}
-	type item struct {
-		id string
-		w  *work
-	}
-	items := make([]item, 0, len(b.Changed))
-	for _, id := range b.Changed {
-		p, touched := b.Profiles[id], b.Touched[id]
-		if p == nil || touched == nil || p.MergedInto != "" {
-			items = append(items, item{id, &work{all: true}})
-			continue
-		}
-		var hit map[string]bool
-		for _, a := range auds {
-			if affected(a.x.Reads, touched) {
-				if hit == nil {
-					hit = map[string]bool{}
-				}
-				hit[a.id] = true
-			}
-		}
-		if hit == nil {
-			continue
-		}
-		items = append(items, item{id, &work{person: e.svc.personOf(p, now), auds: hit}})
-	}
-	if len(items) == 0 {
+	defer e.mu.RUnlock()
+	if len(e.auds) == 0 {
 		return
 	}
 	e.pmu.Lock()
-	for _, it := range items {
-		w := e.pending[it.id]
-		switch {
-		case w == nil:
-			e.pending[it.id] = it.w
-		case it.w.all:
-			w.all, w.person, w.auds = true, nil, nil
-		case !w.all:
-			w.person = it.w.person
-			for a := range it.w.auds {
-				w.auds[a] = true
+	defer e.pmu.Unlock()
+	queued := false
+	for _, id := range b.Changed {
+		p, touched := b.Profiles[id], b.Touched[id]
+		prev := e.pending[id]
+		if p == nil || touched == nil || p.MergedInto != "" || prev != nil && prev.all {
+			e.pending[id], queued = &work{all: true}, true
+			continue
+		}
+		hit := map[string]bool{}
+		e.ix.hit(touched, hit)
+		if prev != nil {
+			// Still waiting: evaluated again with this newer person, which
+			// must hold what those audiences read too.
+			for aid := range prev.auds {
+				hit[aid] = true
 			}
 		}
+		if len(hit) == 0 {
+			continue
+		}
+		reads := make([][]string, 0, len(hit))
+		for aid := range hit {
+			if a := e.auds[aid]; a != nil {
+				reads = append(reads, a.x.Reads)
+			}
+		}
+		e.pending[id], queued = &work{person: e.svc.personFor(p, now, needOf(reads...)), auds: hit}, true
 	}
-	e.pmu.Unlock()
-	select {
-	case e.wake <- struct{}{}:
-	default:
+	if queued {
+		select {
+		case e.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -387,7 +384,15 @@ func (e *Engine) recordChunk(ctx context.Context, ids []string, in map[string]ma
 	// Write only what differs from what is recorded: most evaluations
 	// change nothing. The store's conditional writes still decide who
 	// announces a change that two evaluators see.
-	cur, err := e.defs.MembershipsOfMany(ctx, ids)
+	e.rmu.Lock()
+	defer e.rmu.Unlock()
+	var cur map[string][]string
+	var err error
+	if e.cache != nil {
+		cur, err = e.cache.memberships(ctx, ids, e.defs.MembershipsOfMany)
+	} else {
+		cur, err = e.defs.MembershipsOfMany(ctx, ids)
+	}
 	if err != nil {
 		return err
 	}
@@ -411,6 +416,15 @@ func (e *Engine) recordChunk(ctx context.Context, ids []string, in map[string]ma
 	}
 	now := e.svc.now().UTC()
 	changes, err := e.defs.SetMembershipsMany(ctx, diffs, now)
+	if e.cache != nil {
+		if err != nil {
+			e.cache.forget(ids)
+		} else {
+			for id, d := range diffs {
+				e.cache.set(id, d)
+			}
+		}
+	}
 	if err != nil || len(changes) == 0 {
 		return err
 	}
@@ -501,6 +515,7 @@ func (e *Engine) added(ctx context.Context, def *kith.AudienceDef) error {
 	b := &Backfill{Started: e.svc.now().UTC()}
 	e.mu.Lock()
 	e.auds[def.ID], e.backfills[def.ID] = &saved{id: def.ID, name: def.Name, x: x}, b
+	e.ix = newIndex(e.auds)
 	e.mu.Unlock()
 	go func() {
 		err := e.backfill(context.WithoutCancel(ctx), def.ID, b)

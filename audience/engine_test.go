@@ -30,9 +30,12 @@ type live struct {
 	changed []string
 	batches []audience.Batch
 	traits  *computed.Service
+	// timeChanged, when set, adds up the time the engine takes to take
+	// each batch's changes.
+	timeChanged *time.Duration
 }
 
-func newLive(t *testing.T) *live {
+func newLive(t *testing.T, cache ...bool) *live {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
@@ -44,11 +47,17 @@ func newLive(t *testing.T) *live {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	set := computed.NewSet()
 	set.SetClock(func() time.Time { return l.now })
-	l.proc = profile.NewProcessor(db, profile.Config{Identity: identity.DefaultConfig(), Purchases: profile.DefaultPurchaseConfig(), Computed: set}, quiet,
+	pcfg := profile.Config{Identity: identity.DefaultConfig(), Purchases: profile.DefaultPurchaseConfig(), Computed: set,
+		Cache: len(cache) > 0 && cache[0]}
+	l.proc = profile.NewProcessor(db, pcfg, quiet,
 		func(b profile.BatchDone) {
 			l.changed = append(l.changed, b.Changed...)
 			if l.eng != nil {
+				start := time.Now()
 				l.eng.Changed(audience.Batch{Changed: b.Changed, Touched: b.Touched, Profiles: b.Profiles})
+				if l.timeChanged != nil {
+					*l.timeChanged += time.Since(start)
+				}
 			}
 		})
 	cfg := l.proc.Config()
@@ -58,6 +67,9 @@ func newLive(t *testing.T) *live {
 	l.svc.ReadComputed(set)
 	l.svc.SetClock(func() time.Time { return l.now })
 	l.eng = audience.NewEngine(l.svc, db, db, &kith.Source{ID: "src_aud", Name: "kith-audiences", Kind: kith.KindServer}, quiet)
+	if pcfg.Cache {
+		l.eng.CacheMemberships(1 << 20)
+	}
 	return l
 }
 
@@ -132,6 +144,18 @@ func (l *live) announced(audienceID string) (entered, exited int) {
 	return entered, exited
 }
 
+// moves counts every audience event in the log.
+func (l *live) moves() int {
+	evs, _ := l.db.ReadEvents(context.Background(), 0, -1)
+	n := 0
+	for _, e := range evs {
+		if e.SourceID == "src_aud" {
+			n++
+		}
+	}
+	return n
+}
+
 func (l *live) members(id string) int {
 	st, err := l.svc.Status(context.Background(), id)
 	if err != nil {
@@ -162,8 +186,10 @@ func (l *live) create(name, expr string) string {
 
 // A trait change moves a profile into and out of an audience at once, and
 // each move is one event.
-func TestMembershipFollowsTraits(t *testing.T) {
-	l := newLive(t)
+func TestMembershipFollowsTraits(t *testing.T) { bothCaches(t, testMembershipFollowsTraits) }
+
+func testMembershipFollowsTraits(t *testing.T, cache bool) {
+	l := newLive(t, cache)
 	id := l.create("Cart abandoners", `traits.cart == "open" and purchases == 0`)
 	l.send(kith.TypeIdentify, "ann", map[string]any{"traits": map[string]any{"cart": "open"}})
 	if n := l.members(id); n != 1 {
@@ -185,8 +211,10 @@ func TestMembershipFollowsTraits(t *testing.T) {
 }
 
 // A window condition flips on time, with no new event.
-func TestWindowFlipsOnTime(t *testing.T) {
-	l := newLive(t)
+func TestWindowFlipsOnTime(t *testing.T) { bothCaches(t, testWindowFlipsOnTime) }
+
+func testWindowFlipsOnTime(t *testing.T, cache bool) {
+	l := newLive(t, cache)
 	id := l.create("Lapsing", `purchases > 0 and days_since_purchase > 30`)
 	l.send(kith.TypeTrack, "bob", map[string]any{"event": "Order Completed", "properties": map[string]any{"order_id": "o-1", "revenue": 30}})
 	if n := l.members(id); n != 0 {
@@ -261,8 +289,10 @@ func TestOnlyDependentAudiencesAreEvaluated(t *testing.T) {
 // Computed traits are read by audiences as computed.NAME: defined and
 // backfilled over past events, kept current by new ones, and a windowed
 // one expires on time.
-func TestAudienceOverComputedTraits(t *testing.T) {
-	l := newLive(t)
+func TestAudienceOverComputedTraits(t *testing.T) { bothCaches(t, testAudienceOverComputedTraits) }
+
+func testAudienceOverComputedTraits(t *testing.T, cache bool) {
+	l := newLive(t, cache)
 	order := func(user string, revenue float64) {
 		l.send(kith.TypeTrack, user, map[string]any{"event": "Order Completed", "properties": map[string]any{"order_id": fmt.Sprint("o-", l.n), "revenue": revenue}})
 	}
@@ -298,5 +328,53 @@ func TestAudienceOverComputedTraits(t *testing.T) {
 	}
 	if in, out := l.announced(regular); in != 1 || out != 1 {
 		t.Errorf("announced %d entries and %d exits of Regulars, want 1 and 1", in, out)
+	}
+}
+
+// Changes to one profile waiting to be evaluated are combined: the newest
+// person is built with what every waiting audience reads.
+func TestWaitingChangesAreCombined(t *testing.T) { bothCaches(t, testWaitingChangesAreCombined) }
+
+func testWaitingChangesAreCombined(t *testing.T, cache bool) {
+	l := newLive(t, cache)
+	x := l.create("A", `traits.a == 1`)
+	y := l.create("B", `traits.b == 1`)
+	l.send(kith.TypeIdentify, "ann", map[string]any{"traits": map[string]any{"a": 1, "b": 1}})
+	if l.members(x) != 1 || l.members(y) != 1 {
+		t.Fatalf("sizes %d and %d, want 1 and 1", l.members(x), l.members(y))
+	}
+	step := func(traits map[string]any) {
+		l.n++
+		payload, _ := json.Marshal(map[string]any{"type": "identify", "userId": "ann", "traits": traits})
+		l.db.Append(context.Background(), []kith.Event{{MessageID: fmt.Sprint("m-", l.n), Type: kith.TypeIdentify, SourceID: "src_shop",
+			Channel: kith.KindWeb, UserID: "ann", Timestamp: l.now, ReceivedAt: l.now, Payload: payload}})
+		for {
+			n, err := l.proc.Step(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				return
+			}
+		}
+	}
+	step(map[string]any{"a": 1}) // touches A
+	step(map[string]any{"b": 1}) // touches B; A still waits
+	if n := l.eng.Pending(); n != 2 {
+		t.Fatalf("%d evaluations waiting, want 2", n)
+	}
+	if err := l.eng.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if l.members(x) != 1 || l.members(y) != 1 {
+		t.Errorf("after combined changes: sizes %d and %d, want 1 and 1", l.members(x), l.members(y))
+	}
+}
+
+// bothCaches runs a test with the processor's and the engine's caches off
+// (as on PostgreSQL) and on (as on the embedded store).
+func bothCaches(t *testing.T, test func(t *testing.T, cache bool)) {
+	for _, cache := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cache=%v", cache), func(t *testing.T) { test(t, cache) })
 	}
 }

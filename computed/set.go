@@ -230,3 +230,20 @@ func (s *Set) Recompute(p *kith.Profile, events []kith.Event, names []string) {
 		}
 	}
 }
+
+// ValuesOf returns the values at now of the named computed traits that are
+// defined, by name.
+func (s *Set) ValuesOf(p *kith.Profile, now time.Time, names []string) map[string]any {
+	out := make(map[string]any, len(names))
+	if s == nil {
+		return out
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, name := range names {
+		if d := s.byName[name]; d != nil {
+			out[name] = d.Value(p.Computed[name], now)
+		}
+	}
+	return out
+}

@@ -196,6 +196,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("audiences source: %w", err)
 	}
 	audienceEngine = audience.NewEngine(audiences, m.DB, lifeLog, audSrc, m.Logger)
+	if single {
+		// Only this process writes the embedded store's memberships.
+		audienceEngine.CacheMemberships(2_000_000)
+	}
 	m.Audiences = audienceEngine
 	if !m.Config.Matching.Disabled {
 		matchSrc, err := internalSource(ctx, m.Access, matchingSource)

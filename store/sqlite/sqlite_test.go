@@ -491,3 +491,30 @@ func BenchmarkAppend(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "events/s")
 }
+
+// Memberships commit without an fsync of their own; the log's writer is
+// handed back fsync'ing every commit, whether the write succeeded or not.
+func TestMembershipsLeaveTheLogFsyncing(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, t.TempDir(), sqlite.Options{})
+	check := func(when string) {
+		t.Helper()
+		if got, err := db.Synchronous(ctx); err != nil || got != "FULL" {
+			t.Fatalf("%s: synchronous = %s, %v; want FULL", when, got, err)
+		}
+	}
+	if _, err := db.SetMembershipsMany(ctx, map[string]map[string]bool{"prf_1": {"aud_a": true}}, time.Unix(1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	check("after recording memberships")
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := db.SetMembershipsMany(cancelled, map[string]map[string]bool{"prf_1": {"aud_b": true}}, time.Unix(2, 0)); err == nil {
+		t.Error("recording with a cancelled context succeeded")
+	}
+	check("after a failed recording")
+	got, err := db.MembershipsOf(ctx, "prf_1")
+	if err != nil || len(got) != 1 || got[0] != "aud_a" {
+		t.Errorf("memberships %v, %v; want only aud_a", got, err)
+	}
+}
