@@ -215,6 +215,7 @@ func checkDoc(t *testing.T, p *kith.Profile) {
 	if diff := cmp.Diff(wantDoc(p), got, cmpopts.IgnoreUnexported(profileDoc{}), cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("decoded document (-want +got):\n%s\nencoded: %s", diff, abbrev(b))
 	}
+	checkFields(t, b)
 	std := stdJSON(t, p)
 	// DeepEqual first: cmp's time grows exponentially with the nesting of
 	// slices, so it only explains a difference.
@@ -449,3 +450,64 @@ func FuzzAppendDoc(f *testing.F) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// checkFields checks DecodeProfileDocFields on a document against
+// DecodeProfileDoc: everything asked for, the same; the rest, empty; and
+// every cut short of the document refused, never a panic.
+func checkFields(t *testing.T, doc []byte) {
+	t.Helper()
+	var full kith.Profile
+	if err := kith.DecodeProfileDoc(doc, &full); err != nil {
+		t.Fatal(err)
+	}
+	full.SearchKeys = nil
+	var all kith.Profile
+	if err := kith.DecodeProfileDocFields(doc, &all, kith.AllDocFields); err != nil {
+		t.Fatalf("DecodeProfileDocFields(all): %v", err)
+	}
+	if diff := cmp.Diff(&full, &all, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("every field (-DecodeProfileDoc +DecodeProfileDocFields):\n%s", diff)
+	}
+	// One trait and one computed trait, by name: only those.
+	var name, comp string
+	for k := range full.Traits {
+		name = k
+		break
+	}
+	for k := range full.Computed {
+		comp = k
+		break
+	}
+	var some kith.Profile
+	if err := kith.DecodeProfileDocFields(doc, &some, kith.DocFields{Traits: []string{name}, Computed: []string{comp}, Lifecycle: true}); err != nil {
+		t.Fatalf("DecodeProfileDocFields(some): %v", err)
+	}
+	want := kith.Profile{Traits: map[string]kith.Trait{}, Events: full.Events, Lifecycle: full.Lifecycle}
+	if tr, ok := full.Traits[name]; ok {
+		want.Traits[name] = tr
+	}
+	if a, ok := full.Computed[comp]; ok {
+		want.Computed = map[string]*kith.Aggregate{comp: a}
+	}
+	if diff := cmp.Diff(&want, &some, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("trait %q and computed %q (-want +got):\n%s", name, comp, diff)
+	}
+	var values kith.Profile
+	if err := kith.DecodeProfileDocFields(doc, &values, kith.DocFields{AllTraits: true, ValuesOnly: true}); err != nil {
+		t.Fatalf("DecodeProfileDocFields(values only): %v", err)
+	}
+	for k, tr := range full.Traits {
+		if got := values.Traits[k]; !bytes.Equal(got.Value, tr.Value) || got.SourceID != "" || !got.Time.IsZero() {
+			t.Errorf("trait %q, values only: %+v; want the value %s alone", k, got, tr.Value)
+		}
+	}
+	if len(values.Traits) != len(full.Traits) {
+		t.Errorf("values only: %d traits, want %d", len(values.Traits), len(full.Traits))
+	}
+	for i := 0; i < len(doc)-1; i += max(1, len(doc)/50) {
+		var cut kith.Profile
+		if err := kith.DecodeProfileDocFields(doc[:i], &cut, kith.AllDocFields); err == nil {
+			t.Errorf("a document cut at %d of %d bytes decoded", i, len(doc))
+		}
+	}
+}

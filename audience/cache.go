@@ -92,3 +92,34 @@ func (c *memberCache) forget(ids []string) {
 		delete(c.held, id)
 	}
 }
+
+// diff returns what of in differs from what the profiles are in, reading
+// the profiles it does not hold from the store.
+func (c *memberCache) diff(ctx context.Context, ids []string, in map[string]map[string]bool, read func(context.Context, []string) (map[string][]string, error)) (map[string]map[string]bool, error) {
+	var misses []string
+	for _, id := range ids {
+		if _, ok := c.held[id]; !ok {
+			misses = append(misses, id)
+		}
+	}
+	if len(misses) > 0 {
+		if _, err := c.memberships(ctx, misses, read); err != nil {
+			return nil, err
+		}
+	}
+	diffs := map[string]map[string]bool{}
+	for _, id := range ids {
+		h := c.held[id]
+		for aud, want := range in[id] {
+			n, known := c.num[aud]
+			_, member := slices.BinarySearch(h, n)
+			if want != (known && member) {
+				if diffs[id] == nil {
+					diffs[id] = map[string]bool{}
+				}
+				diffs[id][aud] = want
+			}
+		}
+	}
+	return diffs, nil
+}

@@ -386,30 +386,9 @@ func (e *Engine) recordChunk(ctx context.Context, ids []string, in map[string]ma
 	// announces a change that two evaluators see.
 	e.rmu.Lock()
 	defer e.rmu.Unlock()
-	var cur map[string][]string
-	var err error
-	if e.cache != nil {
-		cur, err = e.cache.memberships(ctx, ids, e.defs.MembershipsOfMany)
-	} else {
-		cur, err = e.defs.MembershipsOfMany(ctx, ids)
-	}
+	diffs, err := e.diffs(ctx, ids, in)
 	if err != nil {
 		return err
-	}
-	diffs := map[string]map[string]bool{}
-	for _, id := range ids {
-		member := make(map[string]bool, len(cur[id]))
-		for _, a := range cur[id] {
-			member[a] = true
-		}
-		for a, ok := range in[id] {
-			if ok != member[a] {
-				if diffs[id] == nil {
-					diffs[id] = map[string]bool{}
-				}
-				diffs[id][a] = ok
-			}
-		}
 	}
 	if len(diffs) == 0 {
 		return nil
@@ -458,6 +437,33 @@ func (e *Engine) recordChunk(ctx context.Context, ids []string, in map[string]ma
 	return nil
 }
 
+// diffs returns what of in differs from the recorded memberships.
+func (e *Engine) diffs(ctx context.Context, ids []string, in map[string]map[string]bool) (map[string]map[string]bool, error) {
+	if e.cache != nil {
+		return e.cache.diff(ctx, ids, in, e.defs.MembershipsOfMany)
+	}
+	cur, err := e.defs.MembershipsOfMany(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	diffs := map[string]map[string]bool{}
+	for _, id := range ids {
+		member := make(map[string]bool, len(cur[id]))
+		for _, a := range cur[id] {
+			member[a] = true
+		}
+		for a, ok := range in[id] {
+			if ok != member[a] {
+				if diffs[id] == nil {
+					diffs[id] = map[string]bool{}
+				}
+				diffs[id][a] = ok
+			}
+		}
+	}
+	return diffs, nil
+}
+
 // event is an Audience Entered or Exited event. Its messageId is derived
 // from the membership (audience, profile, since, direction), so each entry
 // and each exit is one event.
@@ -485,6 +491,10 @@ func (e *Engine) event(profileID string, addr kith.Identifier, c kith.Membership
 	ev.Payload, err = json.Marshal(msg)
 	return ev, err
 }
+
+// Reevaluate evaluates one audience again over everyone, recording who
+// entered and who left.
+func (e *Engine) Reevaluate(ctx context.Context, id string) error { return e.backfill(ctx, id, nil) }
 
 // SweepNow evaluates the time-dependent audiences over everyone: what time
 // alone changes (no order in 30 days, an intent fading) flips on schedule.
@@ -542,7 +552,7 @@ func (e *Engine) backfill(ctx context.Context, id string, b *Backfill) error {
 	x := a.x
 	var ferr error
 	page := map[string]map[string]bool{}
-	err := e.svc.scan(ctx, x, "", func(p *kith.Profile, in bool, _ error) bool {
+	err := e.svc.scan(ctx, x, "", false, func(p *kith.Profile, in bool, _ error) bool {
 		page[p.ID] = map[string]bool{id: in}
 		if len(page) == 500 {
 			if ferr = e.recordMany(ctx, page); ferr != nil {

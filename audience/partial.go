@@ -16,6 +16,8 @@ type need struct {
 	traitsAll, computedAll bool
 	traits, computed       []string
 	intents, assess        bool
+	channels, purchases    bool
+	stage                  bool // the recorded stage, at least
 }
 
 // needOf gathers what the given reads ask for.
@@ -40,11 +42,25 @@ func needOf(reads ...[]string) need {
 			case "intents":
 				n.intents = true
 			case "stage", "tier":
-				n.assess = true
+				n.assess, n.stage = true, true
+			case "channels":
+				n.channels = true
+			case "purchases", "spent", "days_since_purchase", "last_purchase":
+				n.purchases = true
 			}
 		}
 	}
 	return n
+}
+
+// fields is what of a profile's document the need reads.
+// The lifecycle assessment (stage, tier) reads the whole profile.
+func (n need) fields() kith.DocFields {
+	if n.assess {
+		return kith.AllDocFields
+	}
+	return kith.DocFields{AllTraits: n.traitsAll, Traits: append([]string(nil), n.traits...), ValuesOnly: true, AllComputed: n.computedAll,
+		Computed: n.computed, Channels: n.channels, Intents: n.intents, Purchases: n.purchases, Lifecycle: n.stage}
 }
 
 // personFor is what expressions that read n see of a profile at now (but

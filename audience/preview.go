@@ -12,7 +12,9 @@ import (
 // Store is what previews read: every current profile, page by page, and a
 // profile's identifiers.
 type Store interface {
-	ScanProfiles(ctx context.Context, after string, limit int) ([]kith.Profile, error)
+	// ScanStoredProfiles returns up to limit current profiles with ids
+	// after after, in id order, their documents undecoded.
+	ScanStoredProfiles(ctx context.Context, after string, limit int) ([]kith.StoredProfile, error)
 	Links(ctx context.Context, profileID string) ([]kith.Link, error)
 }
 
@@ -91,7 +93,7 @@ func (s *Service) Preview(ctx context.Context, src string, sample int, name func
 	a, _ := kith.ActorFrom(ctx)
 	start := time.Now()
 	out := &Preview{Expression: x.Source, Sample: []Member{}}
-	err = s.scan(ctx, x, "", func(p *kith.Profile, in bool, merr error) bool {
+	err = s.scan(ctx, x, "", a.PII && name != nil, func(p *kith.Profile, in bool, merr error) bool {
 		out.Scanned++
 		switch {
 		case merr != nil:

@@ -4,10 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/kithhq/kith"
+	"github.com/kithhq/kith/profile"
 )
 
 // Create saves an audience after checking its expression.
@@ -118,7 +122,7 @@ func (s *Service) Members(ctx context.Context, id, after string, limit int, name
 	}
 	a, _ := kith.ActorFrom(ctx)
 	out := &Page{Members: []Member{}}
-	err = s.scan(ctx, x, after, func(p *kith.Profile, in bool, _ error) bool {
+	err = s.scan(ctx, x, after, a.PII && name != nil, func(p *kith.Profile, in bool, _ error) bool {
 		if in {
 			m := Member{ID: p.ID}
 			if a.PII && name != nil {
@@ -152,7 +156,7 @@ func (s *Service) Export(ctx context.Context, id string, name func(*kith.Profile
 	a, _ := kith.ActorFrom(ctx)
 	n := 0
 	var werr error
-	err = s.scan(ctx, x, "", func(p *kith.Profile, in bool, _ error) bool {
+	err = s.scan(ctx, x, "", a.PII && name != nil, func(p *kith.Profile, in bool, _ error) bool {
 		if !in {
 			return true
 		}
@@ -178,30 +182,86 @@ func (s *Service) Export(ctx context.Context, id string, name func(*kith.Profile
 	return n, err
 }
 
-// scan evaluates x on every current profile after the cursor, in id order,
-// until fn says stop.
-func (s *Service) scan(ctx context.Context, x *Expression, after string, fn func(p *kith.Profile, in bool, err error) bool) error {
+// scan evaluates x on every current profile after the cursor, in id
+// order, until fn says stop. It decodes of each profile only what x reads
+// (and the name traits, with names), a page at a time on every core.
+func (s *Service) scan(ctx context.Context, x *Expression, after string, names bool, fn func(p *kith.Profile, in bool, err error) bool) error {
 	now := s.now()
+	n := needOf(x.Reads)
+	fields := n.fields()
+	if names {
+		fields.Traits = append(fields.Traits, profile.NameTraits...)
+	}
 	withIDs := x.Reading("identifiers")
+	workers := runtime.GOMAXPROCS(0)
+	type result struct {
+		p    *kith.Profile
+		in   bool
+		merr error
+	}
+	// The next page is read while this one is evaluated.
+	type read struct {
+		page []kith.StoredProfile
+		err  error
+	}
+	fetch := func(after string) <-chan read {
+		c := make(chan read, 1)
+		go func() {
+			page, err := s.store.ScanStoredProfiles(ctx, after, 1000)
+			c <- read{page, err}
+		}()
+		return c
+	}
+	next := fetch(after)
 	for {
-		ps, err := s.store.ScanProfiles(ctx, after, 1000)
+		r := <-next
+		page, err := r.page, r.err
 		if err != nil {
 			return err
 		}
-		if len(ps) == 0 {
+		if len(page) == 0 {
 			return nil
 		}
-		for i := range ps {
-			person, err := s.person(ctx, &ps[i], now, withIDs)
-			if err != nil {
-				return err
+		next = fetch(page[len(page)-1].ID)
+		out := make([]result, len(page))
+		errs := make([]error, workers)
+		var wg sync.WaitGroup
+		per := (len(page) + workers - 1) / workers
+		for w := range workers {
+			lo, hi := w*per, min(len(page), (w+1)*per)
+			if lo >= hi {
+				break
 			}
-			in, merr := x.Match(person)
-			if !fn(&ps[i], in, merr) {
+			wg.Go(func() {
+				for i := lo; i < hi; i++ {
+					p, err := page[i].Decode(fields)
+					if err != nil {
+						errs[w] = err
+						return
+					}
+					person := s.personFor(p, now, n)
+					if withIDs {
+						if err := s.identify(ctx, p.ID, person); err != nil {
+							errs[w] = err
+							return
+						}
+					}
+					in, merr := x.Match(person)
+					out[i] = result{p, in, merr}
+				}
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			<-next
+			return err
+		}
+		for _, r := range out {
+			if !fn(r.p, r.in, r.merr) {
+				<-next // nothing is left reading behind the caller's back
 				return nil
 			}
 		}
-		after = ps[len(ps)-1].ID
 	}
 }
 

@@ -20,7 +20,7 @@ type Recomputer interface {
 
 // Scanner pages through the current profiles' ids.
 type Scanner interface {
-	ScanProfiles(ctx context.Context, after string, limit int) ([]kith.Profile, error)
+	ScanStoredProfiles(ctx context.Context, after string, limit int) ([]kith.StoredProfile, error)
 	CountProfiles(ctx context.Context) (int64, error)
 }
 
@@ -172,7 +172,7 @@ func (s *Service) backfill(ctx context.Context, name string, b *Backfill) error 
 	s.mu.Unlock()
 	after := ""
 	for {
-		ps, err := s.scan.ScanProfiles(ctx, after, s.Page)
+		ps, err := s.scan.ScanStoredProfiles(ctx, after, s.Page)
 		if err != nil {
 			return err
 		}

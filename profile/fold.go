@@ -304,6 +304,9 @@ func (c *IntentConfig) absorb(s, a *kith.Profile) {
 	}
 }
 
+// NameTraits are the traits DisplayName reads.
+var NameTraits = []string{"name", "first_name", "last_name", "firstName", "lastName"}
+
 // DisplayName returns a person's name from their traits, for agents.
 func DisplayName(p *kith.Profile) string {
 	str := func(k string) string {

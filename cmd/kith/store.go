@@ -32,6 +32,8 @@ type Store interface {
 	// ScanProfiles returns up to limit current profiles with ids after
 	// after, in id order.
 	ScanProfiles(ctx context.Context, after string, limit int) ([]kith.Profile, error)
+	// ScanStoredProfiles is ScanProfiles with the documents undecoded.
+	ScanStoredProfiles(ctx context.Context, after string, limit int) ([]kith.StoredProfile, error)
 	// CountProfiles counts the current profiles.
 	CountProfiles(ctx context.Context) (int64, error)
 	// CountEvents counts the events in the log.

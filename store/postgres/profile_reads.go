@@ -318,6 +318,30 @@ func (db *DB) ScanProfiles(ctx context.Context, after string, limit int) ([]kith
 	return db.scanProfiles(ctx, "scan profiles", "merged_into IS NULL", after, limit)
 }
 
+// ScanStoredProfiles is ScanProfiles with the documents left undecoded.
+func (db *DB) ScanStoredProfiles(ctx context.Context, after string, limit int) ([]kith.StoredProfile, error) {
+	rows, err := db.pool.Query(ctx, "SELECT id, created_seq, created_at, updated_at, doc FROM profiles WHERE merged_into IS NULL"+
+		" AND id > $1 ORDER BY id LIMIT $2", after, max(limit, 0))
+	if err != nil {
+		return nil, unreachable(fmt.Errorf("scan profiles: %w", err))
+	}
+	defer rows.Close()
+	var out []kith.StoredProfile
+	for rows.Next() {
+		var sp kith.StoredProfile
+		var created, updated int64
+		if err := rows.Scan(&sp.ID, &sp.CreatedSeq, &created, &updated, &sp.Doc); err != nil {
+			return nil, fmt.Errorf("scan profiles: %w", err)
+		}
+		sp.CreatedAt, sp.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
+		out = append(out, sp)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unreachable(fmt.Errorf("scan profiles: %w", err))
+	}
+	return out, nil
+}
+
 // scanProfiles returns a page of the profiles where holds, in id order.
 func (db *DB) scanProfiles(ctx context.Context, what, where, after string, limit int) ([]kith.Profile, error) {
 	rows, err := db.pool.Query(ctx, "SELECT "+profileCols+" FROM profiles WHERE "+where+

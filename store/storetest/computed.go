@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/kithhq/kith"
 )
@@ -60,5 +61,17 @@ func testComputedStateInProfile(t *testing.T, s Store) {
 	}
 	if diff := cmp.Diff(p.Computed, got.Computed); diff != "" {
 		t.Errorf("computed states (-put +read):\n%s", diff)
+	}
+	// A scan that leaves documents undecoded reads the same.
+	stored, err := s.ScanStoredProfiles(ctx, "", 10)
+	if err != nil || len(stored) != 1 || stored[0].ID != "prf_c" {
+		t.Fatalf("ScanStoredProfiles = %v, %v", stored, err)
+	}
+	dec, err := stored[0].Decode(kith.AllDocFields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(got, dec, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("decoded from the scan (-Profile +ScanStoredProfiles):\n%s", diff)
 	}
 }

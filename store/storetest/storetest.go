@@ -40,6 +40,8 @@ type Store interface {
 	// ScanCustomers is ScanProfiles of the profiles holding a purchase or
 	// a lifecycle stage (and perhaps others, never fewer).
 	ScanCustomers(ctx context.Context, after string, limit int) ([]kith.Profile, error)
+	// ScanStoredProfiles is ScanProfiles with the documents undecoded.
+	ScanStoredProfiles(ctx context.Context, after string, limit int) ([]kith.StoredProfile, error)
 	// CountProfiles counts the current profiles.
 	CountProfiles(ctx context.Context) (int64, error)
 }
