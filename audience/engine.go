@@ -496,8 +496,9 @@ func (e *Engine) event(profileID string, addr kith.Identifier, c kith.Membership
 // entered and who left.
 func (e *Engine) Reevaluate(ctx context.Context, id string) error { return e.backfill(ctx, id, nil) }
 
-// SweepNow evaluates the time-dependent audiences over everyone: what time
-// alone changes (no order in 30 days, an intent fading) flips on schedule.
+// SweepNow evaluates the time-dependent audiences over everyone, all in
+// one pass: what time alone changes (no order in 30 days, an intent
+// fading, a windowed computed trait) flips on schedule.
 func (e *Engine) SweepNow(ctx context.Context) error {
 	e.mu.RLock()
 	var ids []string
@@ -507,12 +508,8 @@ func (e *Engine) SweepNow(ctx context.Context) error {
 		}
 	}
 	e.mu.RUnlock()
-	for _, id := range ids {
-		if err := e.backfill(ctx, id, nil); err != nil {
-			return err
-		}
-	}
-	return nil
+	sort.Strings(ids)
+	return e.reevaluate(ctx, ids, nil)
 }
 
 // added compiles a new audience and backfills it over everyone, in the
@@ -543,17 +540,33 @@ func (e *Engine) added(ctx context.Context, def *kith.AudienceDef) error {
 // backfill evaluates one audience over every current profile, recording
 // entries and exits; b, when set, follows its progress.
 func (e *Engine) backfill(ctx context.Context, id string, b *Backfill) error {
+	return e.reevaluate(ctx, []string{id}, b)
+}
+
+// reevaluate evaluates audiences over every current profile in one pass,
+// recording entries and exits 500 profiles at a time; b, when set, follows
+// the progress of the first.
+func (e *Engine) reevaluate(ctx context.Context, ids []string, b *Backfill) error {
 	e.mu.RLock()
-	a := e.auds[id]
+	var xs []*Expression
+	var live []string
+	for _, id := range ids {
+		if a := e.auds[id]; a != nil {
+			xs, live = append(xs, a.x), append(live, id)
+		}
+	}
 	e.mu.RUnlock()
-	if a == nil {
+	if len(xs) == 0 {
 		return nil
 	}
-	x := a.x
 	var ferr error
 	page := map[string]map[string]bool{}
-	err := e.svc.scan(ctx, x, "", false, func(p *kith.Profile, in bool, _ error) bool {
-		page[p.ID] = map[string]bool{id: in}
+	err := e.svc.scanMany(ctx, xs, "", false, func(p *kith.Profile, in []bool, _ []error) bool {
+		m := make(map[string]bool, len(live))
+		for k, id := range live {
+			m[id] = in[k]
+		}
+		page[p.ID] = m
 		if len(page) == 500 {
 			if ferr = e.recordMany(ctx, page); ferr != nil {
 				return false
@@ -563,7 +576,7 @@ func (e *Engine) backfill(ctx context.Context, id string, b *Backfill) error {
 		if b != nil {
 			e.mu.Lock()
 			b.Scanned++
-			if in {
+			if in[0] {
 				b.Members++
 			}
 			e.mu.Unlock()

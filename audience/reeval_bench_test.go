@@ -59,9 +59,19 @@ func BenchmarkReevaluate(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	id := l.create("Young internet", `traits.plan == "internet" and traits.age < 40 and computed.orders_90d >= 1`)
-	if err := l.eng.Load(ctx); err != nil {
+	a, err := l.svc.Create(ctx, "Young internet", `traits.plan == "internet" and traits.age < 40 and computed.orders_90d >= 1`)
+	if err != nil {
 		b.Fatal(err)
+	}
+	id := a.ID
+	for { // the first evaluation, as a new audience's backfill
+		if p := l.eng.Progress(id); p != nil && p.Done {
+			if p.Error != "" {
+				b.Fatal(p.Error)
+			}
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	b.ResetTimer()
 	for i := range b.N {

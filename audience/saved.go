@@ -183,23 +183,36 @@ func (s *Service) Export(ctx context.Context, id string, name func(*kith.Profile
 }
 
 // scan evaluates x on every current profile after the cursor, in id
-// order, until fn says stop. It decodes of each profile only what x reads
-// (and the name traits, with names), a page at a time on every core.
+// order, until fn says stop (see scanMany).
 func (s *Service) scan(ctx context.Context, x *Expression, after string, names bool, fn func(p *kith.Profile, in bool, err error) bool) error {
+	return s.scanMany(ctx, []*Expression{x}, after, names, func(p *kith.Profile, in []bool, errs []error) bool {
+		return fn(p, in[0], errs[0])
+	})
+}
+
+// scanMany evaluates every one of xs on every current profile after the
+// cursor, in id order, until fn says stop. It decodes of each profile only
+// what the expressions read (and the name traits, with names), a page at a
+// time on every core while the next page is read.
+func (s *Service) scanMany(ctx context.Context, xs []*Expression, after string, names bool, fn func(p *kith.Profile, in []bool, errs []error) bool) error {
 	now := s.now()
-	n := needOf(x.Reads)
+	reads := make([][]string, len(xs))
+	withIDs := false
+	for i, x := range xs {
+		reads[i] = x.Reads
+		withIDs = withIDs || x.Reading("identifiers")
+	}
+	n := needOf(reads...)
 	fields := n.fields()
 	if names {
 		fields.Traits = append(fields.Traits, profile.NameTraits...)
 	}
-	withIDs := x.Reading("identifiers")
 	workers := runtime.GOMAXPROCS(0)
 	type result struct {
 		p    *kith.Profile
-		in   bool
-		merr error
+		in   []bool
+		errs []error
 	}
-	// The next page is read while this one is evaluated.
 	type read struct {
 		page []kith.StoredProfile
 		err  error
@@ -224,6 +237,7 @@ func (s *Service) scan(ctx context.Context, x *Expression, after string, names b
 		}
 		next = fetch(page[len(page)-1].ID)
 		out := make([]result, len(page))
+		ins, merrs := make([]bool, len(page)*len(xs)), make([]error, len(page)*len(xs))
 		errs := make([]error, workers)
 		var wg sync.WaitGroup
 		per := (len(page) + workers - 1) / workers
@@ -246,8 +260,12 @@ func (s *Service) scan(ctx context.Context, x *Expression, after string, names b
 							return
 						}
 					}
-					in, merr := x.Match(person)
-					out[i] = result{p, in, merr}
+					k0 := i * len(xs)
+					res := result{p: p, in: ins[k0 : k0+len(xs)], errs: merrs[k0 : k0+len(xs)]}
+					for k, x := range xs {
+						res.in[k], res.errs[k] = x.Match(person)
+					}
+					out[i] = res
 				}
 			})
 		}
@@ -257,7 +275,7 @@ func (s *Service) scan(ctx context.Context, x *Expression, after string, names b
 			return err
 		}
 		for _, r := range out {
-			if !fn(r.p, r.in, r.merr) {
+			if !fn(r.p, r.in, r.errs) {
 				<-next // nothing is left reading behind the caller's back
 				return nil
 			}
