@@ -35,9 +35,13 @@ var errDoc = errors.New("malformed profile document")
 // DecodeProfileDocFields reads the asked-for parts of a document written
 // by AppendProfileDoc into p, and its event count: what a scan that
 // evaluates one expression over every profile needs, without decoding
-// the rest. Maps come back empty, not nil; the search keys are skipped.
+// the rest. The maps asked for come back empty rather than nil, the others
+// nil; the search keys are skipped.
 func DecodeProfileDocFields(raw []byte, p *Profile, f DocFields) error {
-	p.Traits, p.Channels, p.Intents = map[string]Trait{}, map[Kind]*ChannelSeen{}, map[string]*Intent{}
+	p.Traits, p.Channels, p.Intents = nil, nil, nil
+	if f.AllTraits || len(f.Traits) > 0 {
+		p.Traits = map[string]Trait{}
+	}
 	p.Events, p.SearchKeys, p.Purchases, p.Lifecycle, p.Computed = 0, nil, nil, Lifecycle{}, nil
 	s := &docScanner{b: raw}
 	if !s.consume('{') {
@@ -133,13 +137,10 @@ func DecodeProfileDocFields(raw []byte, p *Profile, f DocFields) error {
 			return errDoc
 		}
 	}
-	if p.Traits == nil {
-		p.Traits = map[string]Trait{}
-	}
-	if p.Channels == nil {
+	if p.Channels == nil && f.Channels {
 		p.Channels = map[Kind]*ChannelSeen{}
 	}
-	if p.Intents == nil {
+	if p.Intents == nil && f.Intents {
 		p.Intents = map[string]*Intent{}
 	}
 	return nil

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -98,6 +100,7 @@ func BenchmarkLive50(b *testing.B) {
 }
 
 func benchLive50(b *testing.B, churn bool) {
+	servedGC(b)
 	const people, events, chunk = 5000, 40000, 1000
 	r := rand.New(rand.NewPCG(1, 2))
 	base := time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)
@@ -215,4 +218,13 @@ func benchLive50(b *testing.B, churn bool) {
 	b.ReportMetric(per(with.changed+with.flush), "eval-µs/event")
 	b.ReportMetric(per(with.changed), "take-µs/event")
 	b.ReportMetric(float64(with.moves)/float64(b.N*events), "moves/event")
+}
+
+// servedGC collects garbage as kith serve does (GOGC=400 unless GOGC is
+// set) for the length of a benchmark.
+func servedGC(b *testing.B) {
+	if os.Getenv("GOGC") == "" {
+		old := debug.SetGCPercent(400)
+		b.Cleanup(func() { debug.SetGCPercent(old) })
+	}
 }

@@ -123,3 +123,20 @@ func (c *memberCache) diff(ctx context.Context, ids []string, in map[string]map[
 	}
 	return diffs, nil
 }
+
+// agrees reports whether the cache knows the profile and holds it in
+// exactly the audiences of auds whose in is true.
+func (c *memberCache) agrees(id string, auds []string, in []bool) bool {
+	h, ok := c.held[id]
+	if !ok {
+		return false
+	}
+	for k, aud := range auds {
+		n, known := c.num[aud]
+		_, member := slices.BinarySearch(h, n)
+		if in[k] != (known && member) {
+			return false
+		}
+	}
+	return true
+}

@@ -562,6 +562,23 @@ func (e *Engine) reevaluate(ctx context.Context, ids []string, b *Backfill) erro
 	var ferr error
 	page := map[string]map[string]bool{}
 	err := e.svc.scanMany(ctx, xs, "", false, func(p *kith.Profile, in []bool, _ []error) bool {
+		if b != nil {
+			e.mu.Lock()
+			b.Scanned++
+			if in[0] {
+				b.Members++
+			}
+			e.mu.Unlock()
+		}
+		if e.cache != nil {
+			// Most people stay where they were: say so without a write.
+			e.rmu.Lock()
+			same := e.cache.agrees(p.ID, live, in)
+			e.rmu.Unlock()
+			if same {
+				return true
+			}
+		}
 		m := make(map[string]bool, len(live))
 		for k, id := range live {
 			m[id] = in[k]
@@ -572,14 +589,6 @@ func (e *Engine) reevaluate(ctx context.Context, ids []string, b *Backfill) erro
 				return false
 			}
 			clear(page)
-		}
-		if b != nil {
-			e.mu.Lock()
-			b.Scanned++
-			if in[0] {
-				b.Members++
-			}
-			e.mu.Unlock()
 		}
 		return true
 	})

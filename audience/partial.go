@@ -1,8 +1,10 @@
 package audience
 
 import (
+	"bytes"
 	"encoding/json"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,13 +68,16 @@ func (n need) fields() kith.DocFields {
 // personFor is what expressions that read n see of a profile at now (but
 // for identifiers); what they do not read is left empty.
 func (s *Service) personFor(p *kith.Profile, now time.Time, n need) *Person {
-	out := &Person{Traits: map[string]any{}, Computed: map[string]any{}, Intents: map[string]float64{}, Tier: "none",
-		Identifiers: map[string][]string{}, Events: p.Events, Purchases: len(p.Purchases),
+	// Maps an expression does not read stay nil: reading a nil map gives
+	// what reading an empty one does.
+	out := &Person{Tier: "none", Events: p.Events, Purchases: len(p.Purchases),
 		DaysSincePurchase: neverBought, FirstSeen: p.CreatedAt, LastSeen: p.UpdatedAt, Now: now, Stage: p.Lifecycle.Current()}
+	if n.traitsAll || len(n.traits) > 0 {
+		out.Traits = make(map[string]any, len(n.traits))
+	}
 	decode := func(name string) {
 		if t, ok := p.Traits[name]; ok {
-			var v any
-			if json.Unmarshal(t.Value, &v) == nil {
+			if v, ok := jsonValue(t.Value); ok {
 				out.Traits[name] = v
 			}
 		}
@@ -105,10 +110,12 @@ func (s *Service) personFor(p *kith.Profile, now time.Time, n need) *Person {
 			out.Tier = tier
 		}
 	}
-	for ch := range p.Channels {
-		out.Channels = append(out.Channels, string(ch))
+	if n.channels {
+		for ch := range p.Channels {
+			out.Channels = append(out.Channels, string(ch))
+		}
+		sort.Strings(out.Channels)
 	}
-	sort.Strings(out.Channels)
 	for _, pu := range p.Purchases {
 		out.Spent += pu.Amount
 		if pu.At.After(out.LastPurchase) {
@@ -119,4 +126,44 @@ func (s *Service) personFor(p *kith.Profile, now time.Time, n need) *Person {
 		out.DaysSincePurchase = now.Sub(out.LastPurchase).Hours() / 24
 	}
 	return out
+}
+
+// jsonValue decodes a trait's JSON value as encoding/json would into an
+// any, reading plain strings, numbers and literals itself: most traits are
+// those, and the generic decoder is most of the cost of a scan.
+func jsonValue(raw json.RawMessage) (any, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return nil, false
+	}
+	switch c := raw[0]; {
+	case c == '"' && len(raw) >= 2 && raw[len(raw)-1] == '"' && plain(raw[1:len(raw)-1]):
+		return string(raw[1 : len(raw)-1]), true
+	case c == '-' || c >= '0' && c <= '9':
+		if f, err := strconv.ParseFloat(string(raw), 64); err == nil {
+			return f, true
+		}
+	case string(raw) == "true":
+		return true, true
+	case string(raw) == "false":
+		return false, true
+	case string(raw) == "null":
+		return nil, true
+	}
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return nil, false
+	}
+	return v, true
+}
+
+// plain reports whether a string's body needs no unescaping and is valid
+// UTF-8, so that it stands for itself.
+func plain(b []byte) bool {
+	for _, c := range b {
+		if c == '\\' || c == '"' || c < 0x20 || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

@@ -157,6 +157,9 @@ func (s *Service) identify(ctx context.Context, profileID string, person *Person
 	if err != nil {
 		return err
 	}
+	if person.Identifiers == nil {
+		person.Identifiers = map[string][]string{}
+	}
 	for _, l := range links {
 		person.Identifiers[l.Type] = append(person.Identifiers[l.Type], l.Value)
 	}

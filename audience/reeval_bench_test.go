@@ -22,6 +22,7 @@ import (
 //
 //	KITH_BENCH_PROFILES=1000000 go test ./audience -run '^$' -bench Reevaluate -benchtime 3x -timeout 30m
 func BenchmarkReevaluate(b *testing.B) {
+	servedGC(b)
 	n := 100_000
 	if v := os.Getenv("KITH_BENCH_PROFILES"); v != "" {
 		n, _ = strconv.Atoi(v)
