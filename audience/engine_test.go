@@ -69,6 +69,7 @@ func newLive(t *testing.T, cache ...bool) *live {
 	l.eng = audience.NewEngine(l.svc, db, db, &kith.Source{ID: "src_aud", Name: "kith-audiences", Kind: kith.KindServer}, quiet)
 	if pcfg.Cache {
 		l.eng.CacheMemberships(1 << 20)
+		db.SyncMembershipsWithLog(true)
 	}
 	return l
 }

@@ -199,6 +199,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if single {
 		// Only this process writes the embedded store's memberships.
 		audienceEngine.CacheMemberships(2_000_000)
+		if db, ok := m.DB.(interface{ SyncMembershipsWithLog(bool) }); ok && m.Log == nil {
+			db.SyncMembershipsWithLog(true) // their announcements' commit syncs them
+		}
 	}
 	m.Audiences = audienceEngine
 	if !m.Config.Matching.Disabled {

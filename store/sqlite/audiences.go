@@ -65,30 +65,36 @@ func (db *DB) SetMemberships(ctx context.Context, profileID string, in map[strin
 	return out[profileID], err
 }
 
+// SyncMembershipsWithLog lets memberships commit without an fsync of
+// their own, for a store that is also the event log their announcements
+// are appended to right after: the announcements' commit, fsync'd, makes
+// the memberships before it in the same database durable with them, and a
+// crash in between loses both, which the next evaluation does again. With
+// another log (NATS) it must stay off: a membership could be lost while
+// its announcement is kept, and be announced twice.
+func (db *DB) SyncMembershipsWithLog(on bool) { db.lazyMembers.Store(on) }
+
 // SetMembershipsMany records many profiles' memberships in one
 // transaction and returns the changes.
-//
-// Memberships are derived from the profiles, and their announcements are
-// appended to the log right after: the transaction commits without an
-// fsync of its own (synchronous=NORMAL, on the writer's one connection,
-// held throughout so that nothing else commits that way), and the
-// announcements' commit, which is fsync'd, makes it durable with them. A
-// crash in between loses both, and the next evaluation does both again.
 func (db *DB) SetMembershipsMany(ctx context.Context, in map[string]map[string]bool, at time.Time) (map[string][]kith.MembershipChange, error) {
 	conn, err := db.w.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("set memberships: %w", err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
-		return nil, fmt.Errorf("set memberships: %w", err)
-	}
-	defer func() {
-		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = FULL"); err != nil {
-			// Never hand the log's writer back without its fsyncs.
-			conn.Raw(func(any) error { return driver.ErrBadConn })
+	if db.lazyMembers.Load() {
+		// On the writer's one connection, held throughout, so that
+		// nothing else commits this way.
+		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+			return nil, fmt.Errorf("set memberships: %w", err)
 		}
-	}()
+		defer func() {
+			if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = FULL"); err != nil {
+				// Never hand the log's writer back without its fsyncs.
+				conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+		}()
+	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("set memberships: %w", err)

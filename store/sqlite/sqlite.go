@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kithhq/kith"
@@ -46,18 +47,21 @@ const (
 // kith.AuditLog, kith.OfferStore and the profile processor's store.
 type DB struct {
 	path string
-	w    *sql.DB  // kith.db: exactly one connection, every write goes through it
-	r    *sql.DB  // kith.db: read-only pool
-	pw   *sql.DB  // profiles.db: exactly one connection
-	pr   *sql.DB  // profiles.db: read-only pool
-	aw   *sql.DB  // audit.db: exactly one connection
-	ar   *sql.DB  // audit.db: read-only pool
-	ow   *sql.DB  // offers.db: exactly one connection
-	or   *sql.DB  // offers.db: read-only pool
-	pwp  prepared // hot statements on pw
-	prp  prepared // hot statements on pr
-	owp  prepared // the ledger's statements on ow
-	orp  prepared // offer reads on or
+	w    *sql.DB // kith.db: exactly one connection, every write goes through it
+	r    *sql.DB // kith.db: read-only pool
+	pw   *sql.DB // profiles.db: exactly one connection
+	pr   *sql.DB // profiles.db: read-only pool
+	aw   *sql.DB // audit.db: exactly one connection
+	ar   *sql.DB // audit.db: read-only pool
+	ow   *sql.DB // offers.db: exactly one connection
+	or   *sql.DB // offers.db: read-only pool
+	// lazyMembers: memberships commit without an fsync of their own
+	// (SyncMembershipsWithLog).
+	lazyMembers atomic.Bool
+	pwp         prepared // hot statements on pw
+	prp         prepared // hot statements on pr
+	owp         prepared // the ledger's statements on ow
+	orp         prepared // offer reads on or
 
 	// Group commit: Append hands requests to the writer goroutine.
 	mu      sync.RWMutex // guards closed against sends on appends

@@ -79,6 +79,7 @@ func readAll(t *testing.T, db *sqlite.DB) []kith.Event {
 func TestDurabilitySettings(t *testing.T) {
 	ctx := context.Background()
 	db := open(t, t.TempDir(), sqlite.Options{})
+	db.SyncMembershipsWithLog(true)
 	check := func(when string) {
 		t.Helper()
 		sync, err := db.Synchronous(ctx)
