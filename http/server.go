@@ -12,6 +12,7 @@ import (
 	"github.com/kithhq/kith/access"
 	"github.com/kithhq/kith/audience"
 	"github.com/kithhq/kith/computed"
+	"github.com/kithhq/kith/consent"
 	"github.com/kithhq/kith/importer"
 	"github.com/kithhq/kith/ingest"
 	"github.com/kithhq/kith/lifecycle"
@@ -33,6 +34,7 @@ type Server struct {
 	matching  *matching.Service
 	audiences *audience.Service
 	computed  *computed.Service
+	consent   *consent.Service
 	console   http.Handler
 	metrics   *metrics.Metrics
 	log       *slog.Logger
@@ -61,6 +63,8 @@ type Config struct {
 	// Computed defines computed traits; nil: no computed-trait API, and
 	// profiles show none.
 	Computed *computed.Service
+	// Consent is the gate and the record of consent; nil: no consent API.
+	Consent *consent.Service
 	// Console serves every path the API does not: the web console.
 	Console http.Handler
 	Metrics *metrics.Metrics
@@ -72,7 +76,7 @@ type Config struct {
 
 // NewServer returns a Server with every route registered.
 func NewServer(c Config) *Server {
-	s := &Server{ingest: c.Ingest, access: c.Access, profiles: c.Profiles, audit: c.Audit, imports: c.Imports, lifecycle: c.Lifecycle, offers: c.Offers, matching: c.Matching, audiences: c.Audiences, computed: c.Computed, console: c.Console,
+	s := &Server{ingest: c.Ingest, access: c.Access, profiles: c.Profiles, audit: c.Audit, imports: c.Imports, lifecycle: c.Lifecycle, offers: c.Offers, matching: c.Matching, audiences: c.Audiences, computed: c.Computed, consent: c.Consent, console: c.Console,
 		metrics: c.Metrics, log: c.Logger,
 		version: c.Version, ready: c.Ready, mux: http.NewServeMux()}
 	if s.log == nil {
@@ -135,6 +139,15 @@ func NewServer(c Config) *Server {
 		s.mux.Handle("POST /v1/grants/{id}/void", s.scoped(kith.ScopeProfilesWrite, s.handleVoid))
 		s.mux.Handle("POST /v1/redemptions", s.scoped(kith.ScopeProfilesWrite, s.handleRedeem))
 		s.mux.Handle("GET /v1/profiles/{id}/grants", s.scoped(kith.ScopeProfilesRead, s.handleHeld))
+	}
+	if s.consent != nil {
+		s.mux.Handle("POST /v1/consent/check", s.scoped(kith.ScopeProfilesRead, s.handleConsentCheck))
+		s.mux.Handle("POST /v1/consent/suppressions", s.scoped(kith.ScopeProfilesWrite, s.handleSuppress))
+		s.mux.Handle("POST /v1/relationships", s.scoped(kith.ScopeProfilesWrite, s.handleRelate))
+		s.mux.Handle("POST /v1/profiles/{id}/consents", s.scoped(kith.ScopeProfilesWrite, s.handleRecordConsent))
+		s.mux.Handle("GET /v1/profiles/{id}/consents", s.scoped(kith.ScopeProfilesRead, s.handleConsentHistory))
+		s.mux.Handle("PUT /v1/profiles/{id}/contact-points", s.scoped(kith.ScopeProfilesWrite, s.handleSetContactPoint))
+		s.mux.Handle("GET /v1/profiles/{id}/contact-points", s.scoped(kith.ScopeProfilesRead, s.handleContactPoints))
 	}
 	if s.computed != nil {
 		s.mux.Handle("POST /v1/computed-traits", s.scoped(kith.ScopeProfilesWrite, s.handleCreateComputed))

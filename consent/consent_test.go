@@ -1,0 +1,356 @@
+package consent_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kithhq/kith"
+	"github.com/kithhq/kith/consent"
+	"github.com/kithhq/kith/identity"
+	"github.com/kithhq/kith/profile"
+	"github.com/kithhq/kith/store/sqlite"
+)
+
+var now = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+// world is the gate over a real embedded store with people in it.
+type world struct {
+	t    *testing.T
+	db   *sqlite.DB
+	proc *profile.Processor
+	svc  *consent.Service
+	n    int
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	proc := profile.NewProcessor(db, profile.Config{Identity: identity.DefaultConfig()}, quiet, nil)
+	people := profile.NewService(db, proc)
+	svc := consent.New(db, people, db, consent.Config{}, quiet)
+	svc.SetClock(func() time.Time { return now })
+	return &world{t: t, db: db, proc: proc, svc: svc}
+}
+
+// person sends an identify call and returns the profile it made.
+func (w *world) person(user string, traits map[string]any) string {
+	w.t.Helper()
+	ctx := context.Background()
+	w.n++
+	body, _ := json.Marshal(map[string]any{"type": "identify", "userId": user, "traits": traits})
+	ev := kith.Event{MessageID: fmt.Sprint("m-", w.n), Type: kith.TypeIdentify, SourceID: "src_crm", Channel: kith.KindCallCenter,
+		UserID: user, Timestamp: now.Add(-time.Hour), ReceivedAt: now.Add(-time.Hour), Payload: body}
+	if _, err := w.db.Append(ctx, []kith.Event{ev}); err != nil {
+		w.t.Fatal(err)
+	}
+	for {
+		n, err := w.proc.Step(ctx)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	ids, err := w.db.ProfileIDsFor(ctx, kith.Identifier{Type: kith.IDUserID, Value: user})
+	if err != nil || len(ids) != 1 {
+		w.t.Fatalf("profile of %s: %v, %v", user, ids, err)
+	}
+	return ids[0]
+}
+
+func (w *world) check(profileID, purpose, channel string) *consent.Decision {
+	w.t.Helper()
+	d, err := w.svc.Check(context.Background(), consent.Who{Profile: profileID}, purpose, channel)
+	if err != nil {
+		w.t.Fatalf("Check(%s, %s, %s): %v", profileID, purpose, channel, err)
+	}
+	return d
+}
+
+func agent(name string) context.Context {
+	return kith.WithActor(context.Background(), kith.Actor{Kind: kith.ActorUser, ID: "usr_" + name, Name: name, PII: true})
+}
+
+// Situation 5: during a call a mother asks that promotional SMS stop going
+// to her under-age daughter's phone and that alerts go to hers. The very
+// next check honours both, and the history says who changed what, when
+// and through which channel.
+func TestSituation5(t *testing.T) {
+	w := newWorld(t)
+	ctx := agent("agent-jo")
+	mother := w.person("u-maria", map[string]any{"name": "Maria Ramirez", "phone": "+44 7911 123451"})
+	daughter := w.person("u-lucia", map[string]any{"name": "Lucia Ramirez", "phone": "+44 7911 123452", "birthday": "2011-03-14"})
+	// Before the call, a marketing opt-in the daughter gave on the web.
+	if _, err := w.svc.Record(context.Background(), consent.Change{Who: consent.Who{Profile: daughter}, Purpose: kith.PurposeMarketing,
+		Channel: kith.ContactSMS, State: kith.ConsentOptedIn, Basis: "consent", Via: "api", DecidedAt: now.Add(-30 * 24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The call.
+	if _, err := w.svc.Relate(ctx, kith.Relationship{From: mother, To: daughter, Kind: kith.RelationGuardian, Household: "Ramirez", Recipient: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.Record(ctx, consent.Change{Who: consent.Who{Profile: daughter}, Purpose: kith.PurposeMarketing, Channel: kith.ContactSMS,
+		Address: "+44 7911 123452", State: kith.ConsentOptedOut, Via: "call_center", Wording: "no more promotional texts to Lucia's phone"}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The very next checks.
+	if d := w.check(daughter, kith.PurposeMarketing, kith.ContactSMS); d.Allowed || !d.Minor {
+		t.Errorf("marketing SMS to the daughter: %+v; want refused, as a minor", d)
+	}
+	d := w.check(daughter, kith.PurposeAlerts, kith.ContactSMS)
+	if !d.Allowed || d.Recipient != mother || d.ContactPoint == nil || d.ContactPoint.Address != "+447911123451" {
+		t.Errorf("alerts for the daughter: %+v; want the mother's number", d)
+	}
+	if !strings.Contains(d.Reason, "guardian") {
+		t.Errorf("the reason %q does not say it goes to the guardian", d.Reason)
+	}
+	// The mother's own messages are hers.
+	if d := w.check(mother, kith.PurposeAlerts, kith.ContactSMS); !d.Allowed || d.ContactPoint.Address != "+447911123451" {
+		t.Errorf("the mother's alerts: %+v", d)
+	}
+
+	h, err := w.svc.History(context.Background(), consent.Who{Profile: daughter})
+	if err != nil || len(h) != 2 {
+		t.Fatalf("history %+v, %v; want 2 decisions", h, err)
+	}
+	last := h[1]
+	if last.State != kith.ConsentOptedOut || last.Via != "call_center" || last.Actor != "user:agent-jo" || !last.RecordedAt.Equal(now) ||
+		last.Address != "+447911123452" || last.Wording == "" {
+		t.Errorf("the call's decision recorded as %+v", last)
+	}
+	if h[0].State != kith.ConsentOptedIn {
+		t.Errorf("the earlier opt-in was changed: %+v", h[0])
+	}
+}
+
+// A 15-year-old with every opt-in set gets no marketing anywhere; a
+// service message goes to the guardian.
+func TestMinorGetsNoMarketing(t *testing.T) {
+	w := newWorld(t)
+	guardian := w.person("u-g", map[string]any{"email": "grace@example.com"})
+	teen := w.person("u-t", map[string]any{"email": "tom@example.com", "phone": "+1 415 555 0100", "birthday": "2011-06-01"})
+	for _, ch := range kith.ContactChannels {
+		for _, p := range kith.Purposes {
+			if _, err := w.svc.Record(context.Background(), consent.Change{Who: consent.Who{Profile: teen}, Purpose: p, Channel: ch,
+				State: kith.ConsentOptedIn, Basis: "consent"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, ch := range kith.ContactChannels {
+		if d := w.check(teen, kith.PurposeMarketing, ch); d.Allowed || !d.Minor || !strings.Contains(d.Reason, "15 years old") {
+			t.Errorf("marketing by %s to a 15-year-old: %+v", ch, d)
+		}
+	}
+	// Without a guardian named, the teen's own address.
+	if d := w.check(teen, kith.PurposeService, kith.ContactEmail); !d.Allowed || d.ContactPoint.Address != "tom@example.com" {
+		t.Errorf("a service e-mail without a guardian: %+v", d)
+	}
+	if _, err := w.svc.Relate(context.Background(), kith.Relationship{From: guardian, To: teen, Kind: kith.RelationParent, Recipient: true}); err != nil {
+		t.Fatal(err)
+	}
+	if d := w.check(teen, kith.PurposeService, kith.ContactEmail); !d.Allowed || d.Recipient != guardian || d.ContactPoint.Address != "grace@example.com" {
+		t.Errorf("a service e-mail with a guardian: %+v", d)
+	}
+	// Turning 18 ends it.
+	w.svc.SetClock(func() time.Time { return time.Date(2029, 6, 1, 0, 0, 0, 0, time.UTC) })
+	if d := w.check(teen, kith.PurposeMarketing, kith.ContactEmail); !d.Allowed || d.Minor {
+		t.Errorf("marketing on the 18th birthday, opted in: %+v", d)
+	}
+}
+
+// Decisions resolve by when the person decided, not when Kith heard; a
+// decision for one address and one for the whole channel compete by time.
+func TestLatestDecisionWins(t *testing.T) {
+	w := newWorld(t)
+	ann := w.person("u-ann", map[string]any{"email": "ann@example.com"})
+	rec := func(state, address string, decided time.Duration) {
+		t.Helper()
+		if _, err := w.svc.Record(context.Background(), consent.Change{Who: consent.Who{Profile: ann}, Purpose: kith.PurposeMarketing,
+			Channel: kith.ContactEmail, Address: address, State: state, DecidedAt: now.Add(decided)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := w.check(ann, kith.PurposeMarketing, kith.ContactEmail); d.Allowed || !strings.Contains(d.Reason, "no opt-in") {
+		t.Errorf("marketing with no decision: %+v", d)
+	}
+	if d := w.check(ann, kith.PurposeService, kith.ContactEmail); !d.Allowed {
+		t.Errorf("service with no decision: %+v", d)
+	}
+	rec(kith.ConsentOptedIn, "", -2*time.Hour)
+	if d := w.check(ann, kith.PurposeMarketing, kith.ContactEmail); !d.Allowed || len(d.Decisions) != 1 {
+		t.Errorf("after an opt-in: %+v", d)
+	}
+	// An opt-out said earlier but entered later does not override it.
+	rec(kith.ConsentOptedOut, "", -3*time.Hour)
+	if d := w.check(ann, kith.PurposeMarketing, kith.ContactEmail); !d.Allowed {
+		t.Errorf("an older opt-out entered later won: %+v", d)
+	}
+	// An opt-out of the one address, said after, does.
+	rec(kith.ConsentOptedOut, "Ann@Example.com", -time.Hour)
+	if d := w.check(ann, kith.PurposeMarketing, kith.ContactEmail); d.Allowed || !strings.Contains(d.Reason, "opted out") {
+		t.Errorf("after an opt-out of the address: %+v", d)
+	}
+	// Unset withdraws a choice back to the default.
+	rec(kith.ConsentUnset, "ann@example.com", -time.Minute)
+	if d := w.check(ann, kith.PurposeMarketing, kith.ContactEmail); d.Allowed || !strings.Contains(d.Reason, "no opt-in") {
+		t.Errorf("after unset: %+v", d)
+	}
+}
+
+// Hard bounces and STOP replies apply at once; a STOP still lets service
+// messages through.
+func TestSuppression(t *testing.T) {
+	w := newWorld(t)
+	bo := w.person("u-bo", map[string]any{"email": "bo@example.com", "phone": "+44 7911 123453"})
+	for _, ch := range []string{kith.ContactEmail, kith.ContactSMS} {
+		if _, err := w.svc.Record(context.Background(), consent.Change{Who: consent.Who{Profile: bo}, Purpose: kith.PurposeMarketing,
+			Channel: ch, State: kith.ConsentOptedIn}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.svc.Suppress(context.Background(), consent.Who{}, kith.ContactSMS, "+447911123453", "stop", ""); err != nil {
+		t.Fatal(err)
+	}
+	if d := w.check(bo, kith.PurposeMarketing, kith.ContactSMS); d.Allowed || !strings.Contains(d.Reason, "STOP") {
+		t.Errorf("marketing SMS after STOP: %+v", d)
+	}
+	if d := w.check(bo, kith.PurposeService, kith.ContactSMS); !d.Allowed {
+		t.Errorf("service SMS after STOP: %+v", d)
+	}
+	if _, err := w.svc.Suppress(context.Background(), consent.Who{}, kith.ContactEmail, "BO@example.com", "hard_bounce", ""); err != nil {
+		t.Fatal(err)
+	}
+	if d := w.check(bo, kith.PurposeService, kith.ContactEmail); d.Allowed || !strings.Contains(d.Reason, "bounced") {
+		t.Errorf("service e-mail after a hard bounce: %+v", d)
+	}
+	// A new, verified address is used instead.
+	if _, err := w.svc.SetContactPoint(context.Background(), consent.Who{Profile: bo}, kith.ContactPoint{Channel: kith.ContactEmail,
+		Address: "bo@work.example", Status: kith.ContactVerified}); err != nil {
+		t.Fatal(err)
+	}
+	if d := w.check(bo, kith.PurposeMarketing, kith.ContactEmail); !d.Allowed || d.ContactPoint.Address != "bo@work.example" {
+		t.Errorf("marketing e-mail with a verified address: %+v", d)
+	}
+}
+
+// Bad input is refused with its field, and nothing of a batch is kept.
+func TestBadInput(t *testing.T) {
+	w := newWorld(t)
+	ann := w.person("u-ann", nil)
+	who := consent.Who{Profile: ann}
+	for _, c := range []struct {
+		change consent.Change
+		field  string
+	}{
+		{consent.Change{Who: who, Purpose: "spam", Channel: kith.ContactSMS, State: kith.ConsentOptedIn}, "purpose"},
+		{consent.Change{Who: who, Purpose: kith.PurposeService, Channel: "pigeon", State: kith.ConsentOptedIn}, "channel"},
+		{consent.Change{Who: who, Purpose: kith.PurposeService, Channel: kith.ContactSMS, State: "maybe"}, "state"},
+		{consent.Change{Who: who, Purpose: kith.PurposeService, Channel: kith.ContactSMS, State: kith.ConsentOptedIn, Basis: "whim"}, "basis"},
+		{consent.Change{Who: who, Purpose: kith.PurposeService, Channel: kith.ContactSMS, State: kith.ConsentOptedIn, Via: "telepathy"}, "via"},
+		{consent.Change{Who: who, Purpose: kith.PurposeService, Channel: kith.ContactSMS, State: kith.ConsentOptedIn, Address: "not a number"}, "address"},
+		{consent.Change{Who: who, Purpose: kith.PurposeService, Channel: kith.ContactSMS, State: kith.ConsentOptedIn, DecidedAt: now.Add(time.Hour)}, "decided_at"},
+		{consent.Change{Purpose: kith.PurposeService, Channel: kith.ContactSMS, State: kith.ConsentOptedIn}, "profile"},
+	} {
+		_, err := w.svc.Record(context.Background(), c.change)
+		if kith.ErrorCode(err) != kith.EINVALID || kith.ErrorField(err) != c.field {
+			t.Errorf("Record(%+v) = %v; want invalid %s", c.change, err, c.field)
+		}
+	}
+	if _, err := w.svc.Record(context.Background(), consent.Change{Who: consent.Who{Profile: "prf_nobody"}, Purpose: kith.PurposeService,
+		Channel: kith.ContactSMS, State: kith.ConsentOptedIn}); kith.ErrorCode(err) != kith.ENOTFOUND {
+		t.Errorf("a decision about nobody: %v", err)
+	}
+	// A batch with one bad decision keeps none.
+	_, err := w.svc.Record(context.Background(),
+		consent.Change{Who: who, Purpose: kith.PurposeService, Channel: kith.ContactSMS, State: kith.ConsentOptedOut},
+		consent.Change{Who: who, Purpose: kith.PurposeService, Channel: kith.ContactSMS, State: "nope"})
+	if kith.ErrorField(err) != "consents[1].state" {
+		t.Errorf("a bad second decision: %v", err)
+	}
+	if h, _ := w.svc.History(context.Background(), who); len(h) != 0 {
+		t.Errorf("%d decisions kept from refused input", len(h))
+	}
+	if _, err := w.svc.Check(context.Background(), who, kith.PurposeMarketing, "fax"); kith.ErrorField(err) != "channel" {
+		t.Errorf("Check on a fax: %v", err)
+	}
+	if _, err := w.svc.Relate(context.Background(), kith.Relationship{From: ann, To: ann, Kind: kith.RelationParent}); kith.ErrorField(err) != "to" {
+		t.Errorf("a person their own parent: %v", err)
+	}
+}
+
+// On a merge the most restrictive choice of the two profiles wins per
+// purpose and channel, whichever was said later.
+func TestMergeMostRestrictiveWins(t *testing.T) {
+	w := newWorld(t)
+	send := func(user, anon string) {
+		t.Helper()
+		w.n++
+		body, _ := json.Marshal(map[string]any{"type": "identify", "userId": user, "anonymousId": anon})
+		ev := kith.Event{MessageID: fmt.Sprint("m-", w.n), Type: kith.TypeIdentify, SourceID: "src_web", Channel: kith.KindWeb,
+			UserID: user, AnonymousID: anon, Timestamp: now, ReceivedAt: now, Payload: body}
+		if _, err := w.db.Append(context.Background(), []kith.Event{ev}); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			n, err := w.proc.Step(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				return
+			}
+		}
+	}
+	holder := func(typ, v string) string {
+		t.Helper()
+		ids, err := w.db.ProfileIDsFor(context.Background(), kith.Identifier{Type: typ, Value: v})
+		if err != nil || len(ids) != 1 {
+			t.Fatalf("holders of %s %s: %v, %v", typ, v, ids, err)
+		}
+		return ids[0]
+	}
+	send("", "anon-kim")
+	send("u-kim", "")
+	visitor, customer := holder(kith.IDAnonymousID, "anon-kim"), holder(kith.IDUserID, "u-kim")
+	rec := func(p, state string, ago time.Duration) {
+		t.Helper()
+		if _, err := w.svc.Record(context.Background(), consent.Change{Who: consent.Who{Profile: p}, Purpose: kith.PurposeMarketing,
+			Channel: kith.ContactPush, State: state, DecidedAt: now.Add(-ago)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.svc.SetContactPoint(context.Background(), consent.Who{Profile: customer}, kith.ContactPoint{Channel: kith.ContactPush,
+		Address: "token-kim", Status: kith.ContactVerified}); err != nil {
+		t.Fatal(err)
+	}
+	rec(visitor, kith.ConsentOptedOut, 2*time.Hour) // the older decision, on the visitor's profile
+	rec(customer, kith.ConsentOptedIn, time.Hour)
+	if d := w.check(customer, kith.PurposeMarketing, kith.ContactPush); !d.Allowed {
+		t.Fatalf("before the merge: %+v", d)
+	}
+	send("u-kim", "anon-kim") // one person after all
+	if a, b := holder(kith.IDAnonymousID, "anon-kim"), holder(kith.IDUserID, "u-kim"); a != b {
+		t.Fatalf("no merge happened: %s and %s", a, b)
+	}
+	for _, p := range []string{visitor, customer} {
+		if d := w.check(p, kith.PurposeMarketing, kith.ContactPush); d.Allowed || !strings.Contains(d.Reason, "opted out") {
+			t.Errorf("after the merge, asked by %s: %+v; want the opt-out of either profile to win", p, d)
+		}
+	}
+}

@@ -1,0 +1,134 @@
+package http
+
+import (
+	"net/http"
+
+	"github.com/kithhq/kith"
+	"github.com/kithhq/kith/consent"
+)
+
+// handleConsentCheck is the gate: may a message of a purpose go to a
+// person on a channel now, at which contact point, and why.
+func (s *Server) handleConsentCheck(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		consent.Who
+		Purpose string `json:"purpose"`
+		Channel string `json:"channel"`
+	}
+	if err := decodeJSON(r, &b); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	d, err := s.consent.Check(r.Context(), b.Who, b.Purpose, b.Channel)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+// handleRecordConsent records one decision ({purpose, channel, state, …})
+// or several ({"consents": […]}) about the profile in the path, all or
+// none: 201 with the records.
+func (s *Server) handleRecordConsent(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		consent.Change
+		Consents []consent.Change `json:"consents"`
+	}
+	if err := decodeJSON(r, &b); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	changes := b.Consents
+	if changes == nil {
+		changes = []consent.Change{b.Change}
+	}
+	for i := range changes {
+		changes[i].Who = consent.Who{Profile: r.PathValue("id")}
+	}
+	recs, err := s.consent.Record(r.Context(), changes...)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"consents": recs})
+}
+
+// handleConsentHistory lists every decision about a person, oldest first.
+func (s *Server) handleConsentHistory(w http.ResponseWriter, r *http.Request) {
+	h, err := s.consent.History(r.Context(), consent.Who{Profile: r.PathValue("id")})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if h == nil {
+		h = []kith.ConsentRecord{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"consents": h})
+}
+
+// handleSetContactPoint records a contact point and its status.
+func (s *Server) handleSetContactPoint(w http.ResponseWriter, r *http.Request) {
+	var cp kith.ContactPoint
+	if err := decodeJSON(r, &cp); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out, err := s.consent.SetContactPoint(r.Context(), consent.Who{Profile: r.PathValue("id")}, cp)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleContactPoints(w http.ResponseWriter, r *http.Request) {
+	cps, err := s.consent.ContactPoints(r.Context(), consent.Who{Profile: r.PathValue("id")})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if cps == nil {
+		cps = []kith.ContactPoint{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"contact_points": cps})
+}
+
+// handleSuppress is what the inbound side of messaging calls on a hard
+// bounce or a STOP reply: {"channel", "address", "kind": "hard_bounce" |
+// "stop", "reason"?, "profile"?}.
+func (s *Server) handleSuppress(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		consent.Who
+		Channel string `json:"channel"`
+		Address string `json:"address"`
+		Kind    string `json:"kind"`
+		Reason  string `json:"reason"`
+	}
+	if err := decodeJSON(r, &b); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	cp, err := s.consent.Suppress(r.Context(), b.Who, b.Channel, b.Address, b.Kind, b.Reason)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, cp)
+}
+
+// handleRelate records a relationship: {"from", "to", "kind", "household"?,
+// "recipient"?}.
+func (s *Server) handleRelate(w http.ResponseWriter, r *http.Request) {
+	var rel kith.Relationship
+	if err := decodeJSON(r, &rel); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out, err := s.consent.Relate(r.Context(), rel)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
