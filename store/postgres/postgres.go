@@ -23,9 +23,9 @@ import (
 
 // DB is the PostgreSQL store. It implements kith.EventLog,
 // kith.EventReader, kith.SourceStore, kith.KeyStore, kith.UserStore,
-// kith.SessionStore, kith.AuditLog, kith.OfferStore and the profile
-// processor's store and reader. Several DBs, in one process or on several
-// nodes, may share one database.
+// kith.SessionStore, kith.AuditLog, kith.OfferStore, kith.ConsentStore and
+// the profile processor's store and reader. Several DBs, in one process or
+// on several nodes, may share one database.
 type DB struct {
 	pool *pgxpool.Pool
 	// appendLock is the advisory lock every append transaction takes

@@ -28,8 +28,10 @@ var migrations embed.FS
 // The store keeps two SQLite databases in the data directory, each with its
 // own writer, so that appending to the log and folding it into profiles run
 // side by side rather than taking turns on one write lock:
-//   - FileName (kith.db): the event log, sources and API keys; every commit
-//     is fsync'd (synchronous=FULL) because an acknowledged event is a promise.
+//   - FileName (kith.db): the event log, sources and API keys, and other
+//     primary data (users, audiences, consent decisions, contact points and
+//     relationships); every commit is fsync'd (synchronous=FULL) because an
+//     acknowledged event is a promise.
 //   - ProfilesFileName (profiles.db): identity graph, profiles, timelines and
 //     the processors' cursors, all derived from the log. Its cursor commits
 //     with the changes it caused, so a crash loses neither nor doubles one.
@@ -44,7 +46,8 @@ const (
 
 // DB is the embedded store. It implements kith.EventLog, kith.EventReader,
 // kith.SourceStore, kith.KeyStore, kith.UserStore, kith.SessionStore,
-// kith.AuditLog, kith.OfferStore and the profile processor's store.
+// kith.AuditLog, kith.OfferStore, kith.ConsentStore and the profile
+// processor's store.
 type DB struct {
 	path string
 	w    *sql.DB // kith.db: exactly one connection, every write goes through it

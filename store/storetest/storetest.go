@@ -32,6 +32,7 @@ type Store interface {
 	kith.MatchStore
 	kith.AudienceStore
 	kith.ComputedStore
+	kith.ConsentStore
 	profile.Store
 	profile.Reader
 	// ScanProfiles returns up to limit current profiles with ids after
@@ -81,6 +82,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	runAudiences(t, open)
 	runAudienceSizes(t, open)
 	runComputed(t, open)
+	runConsent(t, open)
 }
 
 // storeTest is one contract test.
