@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kithhq/kith"
 	"github.com/kithhq/kith/identity"
@@ -102,8 +103,8 @@ func (s *Service) record(ctx context.Context, c Change, a kith.Actor, now time.T
 	if !slices.Contains(Vias, c.Via) {
 		return kith.ConsentRecord{}, kith.Invalid("via", "%q is not a way a decision arrives: use one of %s", c.Via, strings.Join(Vias, ", "))
 	}
-	if len(c.Wording) > 2000 {
-		return kith.ConsentRecord{}, kith.Invalid("wording", "the wording agreed to is at most 2,000 characters")
+	if len(c.Wording) > 2000 || !utf8.ValidString(c.Wording) || strings.ContainsRune(c.Wording, 0) {
+		return kith.ConsentRecord{}, kith.Invalid("wording", "the wording agreed to is at most 2,000 characters of text, kept as said")
 	}
 	if c.DecidedAt.IsZero() {
 		c.DecidedAt = now

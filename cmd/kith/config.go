@@ -7,6 +7,7 @@ import (
 
 	"flag"
 	"fmt"
+	"github.com/kithhq/kith/consent"
 	"github.com/kithhq/kith/identity"
 	"github.com/kithhq/kith/lifecycle"
 	"github.com/kithhq/kith/profile"
@@ -55,6 +56,9 @@ type Config struct {
 	Lifecycle lifecycle.Rules        `json:"lifecycle"`
 	// Matching configures the live probabilistic matcher.
 	Matching MatchingConfig `json:"matching"`
+	// Consent configures the gate: the age under which a person is a
+	// minor, and the traits that say so.
+	Consent consent.Config `json:"consent"`
 }
 
 // MatchingConfig configures the live probabilistic matcher.
@@ -227,6 +231,9 @@ func configFlags(fs *flag.FlagSet, withServe bool) func() (Config, error) {
 		}
 		if err := cfg.Identity.Validate(); err != nil {
 			return cfg, fmt.Errorf("config: %w", err)
+		}
+		if cfg.Consent.MinorAge < 0 || cfg.Consent.MinorAge > 30 {
+			return cfg, usageError{fmt.Sprintf("consent.minor_age %d: the age under which people are minors, 0 for 18", cfg.Consent.MinorAge)}
 		}
 		if cfg.Store != "" && !strings.HasPrefix(cfg.Store, "postgres://") && !strings.HasPrefix(cfg.Store, "postgresql://") {
 			return cfg, usageError{fmt.Sprintf("store %q: use a postgres:// URL, or nothing for the embedded store", redactURL(cfg.Store))}
