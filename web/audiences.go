@@ -23,6 +23,40 @@ type audienceName struct {
 	Name, Meaning, Example string
 }
 
+// referenceName is a name as the builder's reference shows it: for
+// computed.NAME, the first computed traits defined (Defined, and how many
+// more there are) and where to see and define them (More).
+type referenceName struct {
+	audienceName
+	Defined     []string
+	Undisplayed int
+	More        string
+}
+
+// computedReference is how many defined computed traits the reference
+// names before it says how many more there are.
+const computedReference = 12
+
+// referenceNames is audienceNames as the builder shows them: computed.NAME
+// with the computed traits defined and a link to their page, when the
+// console has them.
+func (con *Console) referenceNames() []referenceName {
+	names := make([]referenceName, len(audienceNames))
+	for i, n := range audienceNames {
+		names[i].audienceName = n
+		if n.Name != "computed.NAME" || con.c.Computed == nil {
+			continue
+		}
+		names[i].More = "/computed"
+		defs := con.c.Computed.Set().Defs()
+		for _, d := range defs[:min(len(defs), computedReference)] {
+			names[i].Defined = append(names[i].Defined, "computed."+d.Name)
+		}
+		names[i].Undisplayed = len(defs) - len(names[i].Defined)
+	}
+	return names
+}
+
 // audienceNames follows the doc comments of audience.Person; a test checks
 // that every name it gives expressions is here.
 var audienceNames = []audienceName{
@@ -149,7 +183,7 @@ func (con *Console) audienceBuilder(w http.ResponseWriter, r *http.Request, v *v
 
 func (con *Console) audienceBuilderWith(w http.ResponseWriter, r *http.Request, v *viewer, status int, typed string, res audienceResult, f audienceForm) {
 	con.render(w, r, status, "audiences", v, map[string]any{"Title": "Build an audience", "View": "builder", "Expression": typed,
-		"Result": res, "Names": audienceNames, "Examples": audienceExamples, "Form": f})
+		"Result": res, "Names": con.referenceNames(), "Examples": audienceExamples, "Form": f})
 }
 
 // handleAudienceBuilder draws the builder, with the expression of an

@@ -18,6 +18,7 @@ import (
 	"github.com/kithhq/kith"
 	"github.com/kithhq/kith/access"
 	"github.com/kithhq/kith/audience"
+	"github.com/kithhq/kith/computed"
 	"github.com/kithhq/kith/lifecycle"
 	"github.com/kithhq/kith/matching"
 	"github.com/kithhq/kith/offer"
@@ -61,6 +62,10 @@ type Config struct {
 	// Audiences evaluates audience expressions; nil shows no audience
 	// builder.
 	Audiences *audience.Service
+	// Computed defines computed traits and gives their values; nil shows
+	// neither the computed traits page nor the customer's Computed traits
+	// panel.
+	Computed *computed.Service
 	// Status reports the system's state; nil shows none.
 	Status  func(context.Context) Status
 	Logger  *slog.Logger
@@ -150,6 +155,11 @@ func New(c Config) (*Console, error) {
 		con.mux.Handle("GET /audiences/new", con.signedIn(access.PermAudiencesBuild, con.handleAudienceBuilder))
 		con.mux.Handle("POST /audiences/new", con.signedIn(access.PermAudiencesBuild, con.handleAudiencePreviewPage))
 		con.mux.Handle("POST /audiences/preview", con.signedIn(access.PermAudiencesBuild, con.handleAudiencePreview))
+	}
+	if c.Computed != nil {
+		// Whoever builds audiences defines what they read.
+		con.mux.Handle("GET /computed", con.signedIn(access.PermAudiencesBuild, con.handleComputed))
+		con.mux.Handle("POST /computed", con.signedIn(access.PermAudiencesBuild, con.handleDefineComputed))
 	}
 	return con, nil
 }

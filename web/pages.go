@@ -187,8 +187,9 @@ func (con *Console) profilePage(w http.ResponseWriter, r *http.Request, v *viewe
 	con.render(w, r, status, "profile", v, map[string]any{
 		"Title": name, "Name": name, "C": c, "ID": c.ID, "Traits": traits, "Intents": intents, "Kinds": kinds,
 		"Sources": con.sourceNames(r.Context()), "Events": c.Timeline.Events, "Next": c.Timeline.NextCursor,
-		"Value":  con.valuePanel(c.Profile),
-		"Offers": con.offersPanel(r.Context(), v, c.ID, r.URL.Query().Get("redeemed"), res),
+		"Value":    con.valuePanel(c.Profile),
+		"Offers":   con.offersPanel(r.Context(), v, c.ID, r.URL.Query().Get("redeemed"), res),
+		"Computed": con.computedPanel(v, c.Profile),
 	})
 }
 

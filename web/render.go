@@ -259,6 +259,7 @@ func (con *Console) render(w http.ResponseWriter, r *http.Request, status int, p
 	data["HasOffers"] = con.c.Offers != nil
 	data["HasMatches"] = con.c.Matching != nil
 	data["HasAudiences"] = con.c.Audiences != nil
+	data["HasComputed"] = con.c.Computed != nil
 	con.execute(w, r, status, page, t, "layout", data)
 }
 
