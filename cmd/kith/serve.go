@@ -20,6 +20,7 @@ import (
 	"github.com/kithhq/kith/access"
 	"github.com/kithhq/kith/audience"
 	"github.com/kithhq/kith/computed"
+	"github.com/kithhq/kith/consent"
 	natslog "github.com/kithhq/kith/eventlog/nats"
 	kithhttp "github.com/kithhq/kith/http"
 	"github.com/kithhq/kith/importer"
@@ -54,6 +55,7 @@ type Main struct {
 	Matching  *matching.Service // nil when disabled
 	Audiences *audience.Engine
 	Computed  *computed.Service
+	Consent   *consent.Service
 
 	stopProcessing context.CancelFunc
 	unlock         func() // gives up the embedded store's processing lock
@@ -185,6 +187,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("offers source: %w", err)
 	}
 	m.Offers = offer.New(m.DB, offer.Config{People: m.Profiles, Log: lifeLog, Source: offSrc, Audit: m.DB, Logger: m.Logger})
+	m.Consent = consent.New(m.DB, m.Profiles, m.DB, m.Config.Consent, m.Logger)
+	m.Consent.UseIdentity(m.Config.Identity)
 	audiences := audience.New(m.DB, pcfg.Intents.Strengths, func(p *kith.Profile) (string, string) {
 		a := life.Assess(p)
 		return a.Stage, a.Tier
@@ -302,6 +306,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Matching:  m.Matching,
 		Audiences: audiences,
 		Computed:  m.Computed,
+		Consent:   m.Consent,
 		Ingest:    ingest.New(eventLog, m.Access),
 		Access:    m.Access,
 		Profiles:  m.Profiles,

@@ -26,6 +26,7 @@ type Store interface {
 	kith.MatchStore
 	kith.AudienceStore
 	kith.ComputedStore
+	kith.ConsentStore
 	profile.Store
 	profile.Reader
 	lifecycle.Store

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+type apiDecision struct {
+	Allowed      bool   `json:"allowed"`
+	Profile      string `json:"profile"`
+	Recipient    string `json:"recipient"`
+	Reason       string `json:"reason"`
+	Minor        bool   `json:"minor"`
+	ContactPoint *struct {
+		Address string `json:"address"`
+		Status  string `json:"status"`
+	} `json:"contact_point"`
+}
+
+func (c *profileClient) check(body map[string]any) apiDecision {
+	c.t.Helper()
+	status, b := c.call("POST", "/v1/consent/check", testAPIKey, body)
+	if status != http.StatusOK {
+		c.t.Fatalf("check %v: %d %s", body, status, b)
+	}
+	var d apiDecision
+	if err := json.Unmarshal(b, &d); err != nil {
+		c.t.Fatal(err)
+	}
+	return d
+}
+
+// Situation 5 over the API, as a call-center integration would do it: the
+// household, the agent's change, the very next checks, the history.
+func TestConsentSituation5(t *testing.T) { eachStore(t, testConsentSituation5) }
+
+func testConsentSituation5(t *testing.T) {
+	m := startMain(t, nil)
+	c := newProfileClient(t, m)
+	_, crm := c.createSource("callcenter-crm", "call_center")
+	c.send(crm,
+		msg("identify", "c1", t0, map[string]any{"userId": "maria", "traits": map[string]any{"name": "Maria Ramirez", "phone": "+44 7911 123451"}}),
+		msg("identify", "c2", t0, map[string]any{"userId": "lucia", "traits": map[string]any{"name": "Lucia Ramirez", "phone": "+44 7911 123452", "birthday": "2011-03-14"}}))
+	c.waitProcessed()
+	mother, daughter := c.lookup("user_id", "maria").ID, c.lookup("user_id", "lucia").ID
+
+	if status, b := c.call("POST", "/v1/relationships", testAPIKey, map[string]any{"from": mother, "to": daughter, "kind": "guardian",
+		"household": "Ramirez", "recipient": true}); status != http.StatusOK {
+		t.Fatalf("relate: %d %s", status, b)
+	}
+	status, b := c.call("POST", "/v1/profiles/"+daughter+"/consents", testAPIKey, map[string]any{"consents": []map[string]any{
+		{"purpose": "marketing", "channel": "sms", "address": "+44 7911 123452", "state": "opted_out", "via": "call_center",
+			"wording": "no more promotional texts to Lucia's phone"},
+	}})
+	if status != http.StatusCreated {
+		t.Fatalf("record: %d %s", status, b)
+	}
+	if d := c.check(map[string]any{"identifier": map[string]any{"type": "phone", "value": "+44 7911 123452"}, "purpose": "marketing", "channel": "sms"}); d.Allowed || !d.Minor {
+		t.Errorf("marketing SMS to the daughter's number: %+v", d)
+	}
+	d := c.check(map[string]any{"profile": daughter, "purpose": "alerts", "channel": "sms"})
+	if !d.Allowed || d.Recipient != mother || d.ContactPoint == nil || d.ContactPoint.Address != "+447911123451" {
+		t.Errorf("alerts for the daughter: %+v; want the mother's number", d)
+	}
+	var h struct {
+		Consents []struct {
+			State, Via, Actor string
+			RecordedAt        time.Time `json:"recorded_at"`
+		}
+	}
+	c.get("/v1/profiles/"+daughter+"/consents", &h)
+	if len(h.Consents) != 1 || h.Consents[0].Via != "call_center" || h.Consents[0].State != "opted_out" || h.Consents[0].Actor == "" ||
+		h.Consents[0].RecordedAt.IsZero() {
+		t.Errorf("history %+v", h)
+	}
+
+	// Bad input: the field and the reason, and nothing stored.
+	for _, bad := range []struct {
+		path  string
+		body  map[string]any
+		field string
+	}{
+		{"/v1/consent/check", map[string]any{"profile": daughter, "purpose": "spam", "channel": "sms"}, "purpose"},
+		{"/v1/consent/check", map[string]any{"purpose": "alerts", "channel": "sms"}, "profile"},
+		{"/v1/profiles/" + daughter + "/consents", map[string]any{"purpose": "alerts", "channel": "fax", "state": "opted_in"}, "channel"},
+		{"/v1/consent/suppressions", map[string]any{"channel": "sms", "address": "+44 7911 123452", "kind": "maybe"}, "kind"},
+	} {
+		status, b := c.call("POST", bad.path, testAPIKey, bad.body)
+		var e struct {
+			Error struct{ Field, Message string }
+		}
+		json.Unmarshal(b, &e)
+		if status != http.StatusBadRequest || e.Error.Field != bad.field || e.Error.Message == "" {
+			t.Errorf("POST %s %v: %d %s; want 400 on %s", bad.path, bad.body, status, b, bad.field)
+		}
+	}
+	c.get("/v1/profiles/"+daughter+"/consents", &h)
+	if len(h.Consents) != 1 {
+		t.Errorf("refused input was stored: %+v", h)
+	}
+}
+
+// A change on one node and a check on another agree at once (PostgreSQL).
+func TestConsentTwoNodes(t *testing.T) {
+	store := postgresStore(t)
+	a := startMain(t, func(c *Config) { c.Store = store })
+	b := startMain(t, func(c *Config) { c.Store = store })
+	ca, cb := newProfileClient(t, a), newProfileClient(t, b)
+	_, web := ca.createSource("website", "web")
+	ca.send(web, msg("identify", "w1", t0, map[string]any{"userId": "kim", "traits": map[string]any{"email": "kim@example.com"}}))
+	ca.waitProcessed()
+	kim := ca.lookup("user_id", "kim").ID
+	for i, state := range []string{"opted_in", "opted_out", "opted_in"} {
+		status, body := ca.call("POST", "/v1/profiles/"+kim+"/consents", testAPIKey, map[string]any{"purpose": "marketing", "channel": "email", "state": state})
+		if status != http.StatusCreated {
+			t.Fatalf("record on node a: %d %s", status, body)
+		}
+		d := cb.check(map[string]any{"profile": kim, "purpose": "marketing", "channel": "email"})
+		if d.Allowed != (state == "opted_in") || !strings.Contains(d.Reason, strings.ReplaceAll(state, "_", " ")) {
+			t.Errorf("change %d (%s) on node a, check on node b at once: %+v", i, state, d)
+		}
+	}
+}
