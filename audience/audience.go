@@ -199,10 +199,21 @@ func PersonOf(p *kith.Profile, intents map[string]float64, stage, tier string, n
 			out.Traits[name] = v
 		}
 	}
+	out.channels(p)
+	out.purchases(p, now)
+	return out
+}
+
+// channels fills in the channels a person was seen on, sorted.
+func (out *Person) channels(p *kith.Profile) {
 	for ch := range p.Channels {
 		out.Channels = append(out.Channels, string(ch))
 	}
 	sort.Strings(out.Channels)
+}
+
+// purchases fills in what the person spent and when they last bought.
+func (out *Person) purchases(p *kith.Profile, now time.Time) {
 	for _, pu := range p.Purchases {
 		out.Spent += pu.Amount
 		if pu.At.After(out.LastPurchase) {
@@ -212,5 +223,4 @@ func PersonOf(p *kith.Profile, intents map[string]float64, stage, tier string, n
 	if !out.LastPurchase.IsZero() {
 		out.DaysSincePurchase = now.Sub(out.LastPurchase).Hours() / 24
 	}
-	return out
 }

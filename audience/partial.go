@@ -3,7 +3,6 @@ package audience
 import (
 	"bytes"
 	"encoding/json"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -111,20 +110,9 @@ func (s *Service) personFor(p *kith.Profile, now time.Time, n need) *Person {
 		}
 	}
 	if n.channels {
-		for ch := range p.Channels {
-			out.Channels = append(out.Channels, string(ch))
-		}
-		sort.Strings(out.Channels)
+		out.channels(p)
 	}
-	for _, pu := range p.Purchases {
-		out.Spent += pu.Amount
-		if pu.At.After(out.LastPurchase) {
-			out.LastPurchase = pu.At
-		}
-	}
-	if !out.LastPurchase.IsZero() {
-		out.DaysSincePurchase = now.Sub(out.LastPurchase).Hours() / 24
-	}
+	out.purchases(p, now)
 	return out
 }
 

@@ -126,24 +126,30 @@ func (s *Set) Fold(p *kith.Profile, e *kith.Event, name string, touched func(str
 			if len(d.path) > 0 && !decodedProps {
 				props, decodedProps = properties(e), true
 			}
-			raw, f, ok := d.value(props)
-			if !ok {
-				continue
-			}
-			if p.Computed == nil {
-				p.Computed = map[string]*kith.Aggregate{}
-			}
-			a := p.Computed[d.Name]
-			if a == nil {
-				a = &kith.Aggregate{}
-				p.Computed[d.Name] = a
-			}
-			d.observe(a, raw, f, e.Timestamp, e.Seq, now)
-			if touched != nil {
+			if d.fold(p, e, props, now) && touched != nil {
 				touched(d.Name)
 			}
 		}
 	}
+}
+
+// fold observes an event, whose properties are props, in p's state of
+// the trait; it reports whether the event counted.
+func (d *Def) fold(p *kith.Profile, e *kith.Event, props map[string]json.RawMessage, now time.Time) bool {
+	raw, f, ok := d.value(props)
+	if !ok {
+		return false
+	}
+	if p.Computed == nil {
+		p.Computed = map[string]*kith.Aggregate{}
+	}
+	a := p.Computed[d.Name]
+	if a == nil {
+		a = &kith.Aggregate{}
+		p.Computed[d.Name] = a
+	}
+	d.observe(a, raw, f, e.Timestamp, e.Seq, now)
+	return true
 }
 
 // properties decodes an event's properties.
@@ -214,19 +220,7 @@ func (s *Set) Recompute(p *kith.Profile, events []kith.Event, names []string) {
 			if d.Event != AnyEvent && (e.Type != kith.TypeTrack || d.Event != name) {
 				continue
 			}
-			raw, f, ok := d.value(props)
-			if !ok {
-				continue
-			}
-			if p.Computed == nil {
-				p.Computed = map[string]*kith.Aggregate{}
-			}
-			a := p.Computed[d.Name]
-			if a == nil {
-				a = &kith.Aggregate{}
-				p.Computed[d.Name] = a
-			}
-			d.observe(a, raw, f, e.Timestamp, e.Seq, now)
+			d.fold(p, e, props, now)
 		}
 	}
 }

@@ -94,10 +94,13 @@ func TestSituation5(t *testing.T) {
 	mother := w.person("u-maria", map[string]any{"name": "Maria Ramirez", "phone": "+44 7911 123451"})
 	daughter := w.person("u-lucia", map[string]any{"name": "Lucia Ramirez", "phone": "+44 7911 123452", "birthday": "2011-03-14"})
 	// Before the call, a marketing opt-in the daughter gave on the web.
+	w.svc.SetClock(func() time.Time { return now.Add(-30 * 24 * time.Hour) })
+	defer w.svc.SetClock(func() time.Time { return now })
 	if _, err := w.svc.Record(context.Background(), consent.Change{Who: consent.Who{Profile: daughter}, Purpose: kith.PurposeMarketing,
 		Channel: kith.ContactSMS, State: kith.ConsentOptedIn, Basis: "consent", Via: "api", DecidedAt: now.Add(-30 * 24 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
+	w.svc.SetClock(func() time.Time { return now })
 
 	// The call.
 	if _, err := w.svc.Relate(ctx, kith.Relationship{From: mother, To: daughter, Kind: kith.RelationGuardian, Household: "Ramirez", Recipient: true}); err != nil {

@@ -116,11 +116,7 @@ func (s *Service) record(ctx context.Context, c Change, a kith.Actor, now time.T
 	if err != nil {
 		return kith.ConsentRecord{}, err
 	}
-	id, err := s.resolve(ctx, c.Who)
-	if err != nil {
-		return kith.ConsentRecord{}, err
-	}
-	p, _, _, err := s.people.Person(ctx, id)
+	p, _, err := s.person(ctx, c.Who)
 	if err != nil {
 		return kith.ConsentRecord{}, err
 	}
@@ -150,13 +146,20 @@ func (s *Service) normalise(channel, address string) (string, error) {
 	return v, nil
 }
 
-// History returns every decision about a person, oldest recorded first.
-func (s *Service) History(ctx context.Context, who Who) ([]kith.ConsentRecord, error) {
+// person returns the current profile Who names and the ids that are one
+// person with it.
+func (s *Service) person(ctx context.Context, who Who) (*kith.Profile, []string, error) {
 	id, err := s.resolve(ctx, who)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	_, holders, _, err := s.people.Person(ctx, id)
+	p, holders, _, err := s.people.Person(ctx, id)
+	return p, holders, err
+}
+
+// History returns every decision about a person, oldest recorded first.
+func (s *Service) History(ctx context.Context, who Who) ([]kith.ConsentRecord, error) {
+	_, holders, err := s.person(ctx, who)
 	if err != nil {
 		return nil, err
 	}
@@ -184,11 +187,7 @@ func (s *Service) SetContactPoint(ctx context.Context, who Who, cp kith.ContactP
 	if len(cp.Label) > 100 || len(cp.Reason) > 500 {
 		return nil, kith.Invalid("label", "a label is at most 100 characters, a reason 500")
 	}
-	id, err := s.resolve(ctx, who)
-	if err != nil {
-		return nil, err
-	}
-	p, _, _, err := s.people.Person(ctx, id)
+	p, _, err := s.person(ctx, who)
 	if err != nil {
 		return nil, err
 	}
@@ -208,11 +207,7 @@ func (s *Service) SetContactPoint(ctx context.Context, who Who, cp kith.ContactP
 
 // ContactPoints returns a person's contact points.
 func (s *Service) ContactPoints(ctx context.Context, who Who) ([]kith.ContactPoint, error) {
-	id, err := s.resolve(ctx, who)
-	if err != nil {
-		return nil, err
-	}
-	_, holders, _, err := s.people.Person(ctx, id)
+	_, holders, err := s.person(ctx, who)
 	if err != nil {
 		return nil, err
 	}
