@@ -59,12 +59,15 @@ type Config struct {
 	// MinorTraits are boolean traits that mark a minor (default minor,
 	// is_minor).
 	MinorTraits []string `json:"minor_traits"`
+	// Categories maps the categories of the consent object events carry
+	// to purposes and channels (default DefaultCategories).
+	Categories map[string]Category `json:"categories"`
 }
 
 // DefaultConfig is 18, with the usual trait names.
 func DefaultConfig() Config {
 	return Config{MinorAge: 18, BirthDateTraits: []string{"birthday", "birth_date", "birthdate", "date_of_birth", "dob"},
-		MinorTraits: []string{"minor", "is_minor"}}
+		MinorTraits: []string{"minor", "is_minor"}, Categories: DefaultCategories()}
 }
 
 // Service is the gate and the record of decisions.
@@ -89,6 +92,9 @@ func New(store kith.ConsentStore, people People, audit kith.AuditLog, cfg Config
 	}
 	if cfg.MinorTraits == nil {
 		cfg.MinorTraits = def.MinorTraits
+	}
+	if cfg.Categories == nil {
+		cfg.Categories = def.Categories
 	}
 	if logger == nil {
 		logger = slog.Default()

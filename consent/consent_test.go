@@ -357,3 +357,124 @@ func TestMergeMostRestrictiveWins(t *testing.T) {
 		}
 	}
 }
+
+// Consent carried by events (Segment's context.consent.categoryPreferences)
+// reaches the gate once the event is applied: recorded once, however often
+// the log is read, and ordered with the API's decisions by decision time.
+func TestConsentFromEvents(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	follower := consent.NewFollower(w.svc, w.db, func(ctx context.Context) (int64, error) {
+		l, err := w.proc.Lag(ctx)
+		return l.Cursor, err
+	}, nil)
+	send := func(id string, at time.Time, prefs map[string]any, apply bool) {
+		t.Helper()
+		body, _ := json.Marshal(map[string]any{"type": "track", "event": "Consent Updated", "userId": "u-eve",
+			"context": map[string]any{"traits": map[string]any{"email": "eve@example.com"}, "consent": map[string]any{"categoryPreferences": prefs}}})
+		ev := kith.Event{MessageID: id, Type: kith.TypeTrack, SourceID: "src_web", Channel: kith.KindWeb, UserID: "u-eve",
+			Timestamp: at, ReceivedAt: at, Payload: body}
+		if _, err := w.db.Append(ctx, []kith.Event{ev}); err != nil {
+			t.Fatal(err)
+		}
+		for apply {
+			n, err := w.proc.Step(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			apply = n > 0
+		}
+	}
+	follow := func() int {
+		t.Helper()
+		total := 0
+		for {
+			n, err := follower.Step(ctx, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				return total
+			}
+			total += n
+		}
+	}
+	send("c-1", now.Add(-2*time.Hour), map[string]any{"Advertising": true, "Analytics": false}, true)
+	follow()
+	eve := consent.Who{Identifier: &kith.Identifier{Type: kith.IDEmail, Value: "eve@example.com"}}
+	d, err := w.svc.Check(ctx, eve, kith.PurposeMarketing, kith.ContactEmail)
+	if err != nil || !d.Allowed || len(d.Decisions) != 1 {
+		t.Fatalf("after the banner's opt-in: %+v, %v", d, err)
+	}
+	h, _ := w.svc.History(ctx, eve)
+	if len(h) != len(kith.ContactChannels) || h[0].Via != "event" || h[0].Actor != "source:src_web" || !h[0].DecidedAt.Equal(now.Add(-2*time.Hour)) {
+		t.Fatalf("decisions from the event: %d, first %+v", len(h), h[0])
+	}
+
+	// Not applied yet: not read.
+	send("c-2", now.Add(-time.Hour), map[string]any{"Advertising": false}, false)
+	if n := follow(); n != 0 {
+		t.Errorf("the follower read %d events the processor had not applied", n)
+	}
+	for {
+		n, err := w.proc.Step(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	follow()
+	if d, _ := w.svc.Check(ctx, eve, kith.PurposeMarketing, kith.ContactEmail); d.Allowed {
+		t.Errorf("after the banner's opt-out: %+v", d)
+	}
+
+	// An agent's opt-in decided after the event wins; the event's decision
+	// time is when the person clicked, not when Kith read it.
+	if _, err := w.svc.Record(ctx, consent.Change{Who: eve, Purpose: kith.PurposeMarketing, Channel: kith.ContactEmail,
+		State: kith.ConsentOptedIn, DecidedAt: now.Add(-30 * time.Minute), Via: "call_center"}); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := w.svc.Check(ctx, eve, kith.PurposeMarketing, kith.ContactEmail); !d.Allowed {
+		t.Errorf("an opt-in decided after the event's opt-out: %+v", d)
+	}
+
+	// Reading the log again records nothing twice.
+	before, _ := w.svc.History(ctx, eve)
+	if err := w.db.Process(ctx, consent.FollowerCursor, 0, func(kith.ProfileTx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n := follow(); n == 0 {
+		t.Fatal("the follower did not read the log again")
+	}
+	if after, _ := w.svc.History(ctx, eve); len(after) != len(before) {
+		t.Errorf("reading the log again: %d decisions, was %d", len(after), len(before))
+	}
+}
+
+func TestEventDecisionsAndCategories(t *testing.T) {
+	cats := map[string]consent.Category{"Ads": {Purposes: []string{kith.PurposeMarketing}, Channels: []string{kith.ContactEmail, kith.ContactSMS}}}
+	ev := &kith.Event{MessageID: "m-1", Timestamp: now, ReceivedAt: now.Add(time.Second),
+		Payload: []byte(`{"context":{"consent":{"categoryPreferences":{"Ads":false,"Analytics":true,"Odd":"yes"}}}}`)}
+	recs := consent.EventDecisions(ev, "prf_1", cats, "source:web")
+	if len(recs) != 2 || recs[0].State != kith.ConsentOptedOut || recs[0].Channel != kith.ContactEmail || recs[1].Channel != kith.ContactSMS ||
+		recs[0].ID == recs[1].ID || !recs[0].DecidedAt.Equal(now) {
+		t.Errorf("decisions %+v", recs)
+	}
+	if again := consent.EventDecisions(ev, "prf_1", cats, "source:web"); again[0].ID != recs[0].ID {
+		t.Error("the same event gave another id")
+	}
+	for _, bad := range []map[string]consent.Category{
+		{"X": {}},
+		{"X": {Purposes: []string{"spam"}}},
+		{"X": {Purposes: []string{kith.PurposeMarketing}, Channels: []string{"fax"}}},
+	} {
+		if consent.CheckCategories(bad) == nil {
+			t.Errorf("CheckCategories(%v) accepted it", bad)
+		}
+	}
+	if err := consent.CheckCategories(consent.DefaultCategories()); err != nil {
+		t.Error(err)
+	}
+}

@@ -235,6 +235,9 @@ func configFlags(fs *flag.FlagSet, withServe bool) func() (Config, error) {
 		if cfg.Consent.MinorAge < 0 || cfg.Consent.MinorAge > 30 {
 			return cfg, usageError{fmt.Sprintf("consent.minor_age %d: the age under which people are minors, 0 for 18", cfg.Consent.MinorAge)}
 		}
+		if err := consent.CheckCategories(cfg.Consent.Categories); err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
 		if cfg.Store != "" && !strings.HasPrefix(cfg.Store, "postgres://") && !strings.HasPrefix(cfg.Store, "postgresql://") {
 			return cfg, usageError{fmt.Sprintf("store %q: use a postgres:// URL, or nothing for the embedded store", redactURL(cfg.Store))}
 		}

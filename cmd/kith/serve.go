@@ -234,6 +234,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// through the ledger's outbox; any node may relay what any node queued.
 	m.chores.Go(func() { m.Offers.Relay(pctx) })
 	m.chores.Go(func() { audienceEngine.Run(pctx) })
+	// Consent that events carry is recorded once the processor has applied
+	// them; every node may follow, the decisions' ids keep each once.
+	follower := consent.NewFollower(m.Consent, m.DB, func(ctx context.Context) (int64, error) {
+		l, err := proc.Lag(ctx)
+		return l.Cursor, err
+	}, nil)
+	m.chores.Go(func() {
+		follower.Run(pctx, time.Second, func(err error) { m.Logger.Warn("consent from events", "err", err) })
+	})
 	if !single {
 		m.chores.Go(func() { m.Computed.Reload(pctx, 2*time.Second) })
 	}
@@ -280,7 +289,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	console, err := web.New(web.Config{
 		Access: m.Access, Users: m.Users, Profiles: m.Profiles, Audit: m.DB, Lifecycle: life, Offers: m.Offers, Matching: m.Matching,
-		Audiences: audiences, Computed: m.Computed, Status: m.status, Logger: m.Logger, Version: versionString(), SecureCookies: m.Config.SecureCookies,
+		Audiences: audiences, Computed: m.Computed, Consent: m.Consent, Status: m.status, Logger: m.Logger, Version: versionString(), SecureCookies: m.Config.SecureCookies,
 	})
 	if err != nil {
 		return err
