@@ -557,6 +557,24 @@ func (p *Processor) Lag(ctx context.Context) (Lag, error) {
 	return l, nil
 }
 
+// Applied returns a position in the log up to which every event is
+// applied: what follows the log behind the processor may read to it. On a
+// partitioned store it is the lowest cursor of the partitions still
+// behind (a partition with nothing to apply holds nothing back).
+func (p *Processor) Applied(ctx context.Context) (int64, error) {
+	l, err := p.Lag(ctx)
+	if err != nil || p.parts == nil {
+		return l.Cursor, err
+	}
+	applied := l.LastSeq
+	for _, pl := range l.Partitions {
+		if pl.Events > 0 {
+			applied = min(applied, pl.Cursor)
+		}
+	}
+	return applied, nil
+}
+
 func (p *Processor) partLag(ctx context.Context, part int, last int64) (PartitionLag, error) {
 	pl := PartitionLag{Partition: part}
 	var err error

@@ -124,3 +124,25 @@ func TestConsentTwoNodes(t *testing.T) {
 		}
 	}
 }
+
+// Consent from the website's banner, carried by an event, reaches the gate.
+func TestConsentFromEventsEndToEnd(t *testing.T) { eachStore(t, testConsentFromEvents) }
+
+func testConsentFromEvents(t *testing.T) {
+	m := startMain(t, nil)
+	c := newProfileClient(t, m)
+	_, web := c.createSource("website", "web")
+	c.send(web, msg("track", "b1", time.Now().Add(-time.Minute), map[string]any{"userId": "eve", "event": "Consent Updated",
+		"context": map[string]any{"traits": map[string]any{"email": "eve@example.com"},
+			"consent": map[string]any{"categoryPreferences": map[string]any{"Advertising": true, "Analytics": false}}}}))
+	c.waitProcessed()
+	eve := map[string]any{"identifier": map[string]any{"type": "email", "value": "eve@example.com"}, "purpose": "marketing", "channel": "email"}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if d := c.check(eve); d.Allowed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the banner's opt-in never reached the gate: %+v", c.check(eve))
+		}
+	}
+}

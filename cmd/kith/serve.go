@@ -236,10 +236,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.chores.Go(func() { audienceEngine.Run(pctx) })
 	// Consent that events carry is recorded once the processor has applied
 	// them; every node may follow, the decisions' ids keep each once.
-	follower := consent.NewFollower(m.Consent, m.DB, func(ctx context.Context) (int64, error) {
-		l, err := proc.Lag(ctx)
-		return l.Cursor, err
-	}, nil)
+	follower := consent.NewFollower(m.Consent, m.DB, proc.Applied, nil)
 	m.chores.Go(func() {
 		follower.Run(pctx, time.Second, func(err error) { m.Logger.Warn("consent from events", "err", err) })
 	})
