@@ -53,12 +53,16 @@ const (
 	// matches them now: how many, and a sample of them, named only for a
 	// role with PermPII.
 	PermAudiencesBuild Permission = "audiences:build"
+	// PermConsentChange: record a person's consent decisions and set their
+	// contact points from their page, as said on a call: the agent's
+	// work. Marketers, who gain by an opt-in, do not take them.
+	PermConsentChange Permission = "consent:change"
 )
 
 var rolePerms = map[kith.Role][]Permission{
 	kith.RoleAdmin: {PermProfilesRead, PermPII, PermMergesUndo, PermUsersManage, PermKeysManage, PermAuditRead,
-		PermLifecycleRead, PermLifecycleFit, PermOffersRead, PermOffersRedeem, PermMatchesReview, PermAudiencesBuild},
-	kith.RoleAgent:    {PermProfilesRead, PermPII, PermOffersRead, PermOffersRedeem},
+		PermLifecycleRead, PermLifecycleFit, PermOffersRead, PermOffersRedeem, PermMatchesReview, PermAudiencesBuild, PermConsentChange},
+	kith.RoleAgent:    {PermProfilesRead, PermPII, PermOffersRead, PermOffersRedeem, PermConsentChange},
 	kith.RoleMarketer: {PermProfilesRead, PermPII, PermLifecycleRead, PermOffersRead, PermAudiencesBuild},
 	kith.RoleAnalyst:  {PermProfilesRead, PermLifecycleRead, PermOffersRead, PermAudiencesBuild},
 }

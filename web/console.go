@@ -19,6 +19,7 @@ import (
 	"github.com/kithhq/kith/access"
 	"github.com/kithhq/kith/audience"
 	"github.com/kithhq/kith/computed"
+	"github.com/kithhq/kith/consent"
 	"github.com/kithhq/kith/lifecycle"
 	"github.com/kithhq/kith/matching"
 	"github.com/kithhq/kith/offer"
@@ -66,6 +67,9 @@ type Config struct {
 	// neither the computed traits page nor the customer's Computed traits
 	// panel.
 	Computed *computed.Service
+	// Consent is the consent gate and record; nil shows no Preferences
+	// panel on the customer's page.
+	Consent *consent.Service
 	// Status reports the system's state; nil shows none.
 	Status  func(context.Context) Status
 	Logger  *slog.Logger
@@ -160,6 +164,10 @@ func New(c Config) (*Console, error) {
 		// Whoever builds audiences defines what they read.
 		con.mux.Handle("GET /computed", con.signedIn(access.PermAudiencesBuild, con.handleComputed))
 		con.mux.Handle("POST /computed", con.signedIn(access.PermAudiencesBuild, con.handleDefineComputed))
+	}
+	if c.Consent != nil {
+		con.mux.Handle("POST /profiles/{id}/consents", con.signedIn(access.PermConsentChange, con.handleRecordConsent))
+		con.mux.Handle("POST /profiles/{id}/contact-points", con.signedIn(access.PermConsentChange, con.handleSetContact))
 	}
 	return con, nil
 }

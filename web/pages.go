@@ -147,12 +147,13 @@ type intentRow struct {
 const timelinePage = 50
 
 func (con *Console) handleProfile(w http.ResponseWriter, r *http.Request, v *viewer) {
-	con.profilePage(w, r, v, http.StatusOK, r.PathValue("id"), nil)
+	con.profilePage(w, r, v, http.StatusOK, r.PathValue("id"), nil, nil)
 }
 
 // profilePage draws the customer 360 of profile id; res, when set, is a
-// redemption from its Offers panel that was refused.
-func (con *Console) profilePage(w http.ResponseWriter, r *http.Request, v *viewer, status int, id string, res *redeemResult) {
+// redemption from its Offers panel that was refused; prefs, a form of its
+// Preferences panel.
+func (con *Console) profilePage(w http.ResponseWriter, r *http.Request, v *viewer, status int, id string, res *redeemResult, prefs *preferencesInput) {
 	c, err := con.c.Profiles.Customer(r.Context(), id, timelinePage)
 	if err != nil {
 		con.fail(w, r, v, err)
@@ -187,9 +188,10 @@ func (con *Console) profilePage(w http.ResponseWriter, r *http.Request, v *viewe
 	con.render(w, r, status, "profile", v, map[string]any{
 		"Title": name, "Name": name, "C": c, "ID": c.ID, "Traits": traits, "Intents": intents, "Kinds": kinds,
 		"Sources": con.sourceNames(r.Context()), "Events": c.Timeline.Events, "Next": c.Timeline.NextCursor,
-		"Value":    con.valuePanel(c.Profile),
-		"Offers":   con.offersPanel(r.Context(), v, c.ID, r.URL.Query().Get("redeemed"), res),
-		"Computed": con.computedPanel(v, c.Profile),
+		"Value":       con.valuePanel(c.Profile),
+		"Offers":      con.offersPanel(r.Context(), v, c.ID, r.URL.Query().Get("redeemed"), res),
+		"Computed":    con.computedPanel(v, c.Profile),
+		"Preferences": con.preferencesPanel(r.Context(), r, v, c.ID, prefs),
 	})
 }
 
