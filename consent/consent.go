@@ -46,6 +46,12 @@ type People interface {
 	Person(ctx context.Context, id string) (*kith.Profile, []string, []kith.Link, error)
 	// Resolve returns the one current profile holding an identifier.
 	Resolve(ctx context.Context, typ, value string) (string, error)
+	// MembersOf is Person without the documents, for many at once; ids
+	// that are no profile are left out.
+	MembersOf(ctx context.Context, ids []string) (map[string]kith.Membership, error)
+	// ProfilesOf reads many profiles' documents at once, only the parts
+	// asked for.
+	ProfilesOf(ctx context.Context, ids []string, f kith.DocFields) (map[string]*kith.Profile, error)
 }
 
 // Config configures the rules.
@@ -184,44 +190,57 @@ func (s *Service) Check(ctx context.Context, who Who, purpose, channel string) (
 	now := s.now().UTC()
 	d := &Decision{Profile: p.ID, Purpose: purpose, Channel: channel, Recipient: p.ID, CheckedAt: now}
 	minor, why := s.minor(p, now)
-	if minor {
-		d.Minor = true
-		if purpose == kith.PurposeMarketing {
-			d.Reason = "no marketing to a minor (" + why + ")"
-			return d, nil
-		}
+	if minor && purpose == kith.PurposeMarketing {
+		d.Minor, d.Reason = true, "no marketing to a minor ("+why+")"
+		return d, nil
 	}
 	recs, err := s.store.Consents(ctx, holders...)
 	if err != nil {
 		return nil, err
 	}
 	// Where it goes: the person, or for a minor a guardian named recipient.
-	recipient, rholders, rlinks := p.ID, holders, links
+	to := recipient{id: p.ID, holders: holders, links: links}
 	if minor {
-		g, err := s.guardian(ctx, holders)
+		rels, err := s.store.Relationships(ctx, holders...)
 		if err != nil {
 			return nil, err
 		}
-		if g != "" {
+		if g := guardianIn(rels, holders); g != "" {
 			gp, gh, gl, err := s.people.Person(ctx, g)
 			if err != nil {
 				return nil, err
 			}
-			recipient, rholders, rlinks = gp.ID, gh, gl
+			to = recipient{id: gp.ID, holders: gh, links: gl}
 		}
 	}
-	d.Recipient = recipient
-	cps, err := s.store.ContactPoints(ctx, rholders...)
-	if err != nil {
+	if to.cps, err = s.store.ContactPoints(ctx, to.holders...); err != nil {
 		return nil, err
 	}
-	cands := candidates(cps, rlinks, channel)
+	decide(d, minor, recs, holders, to)
+	return d, nil
+}
+
+// recipient is whom a message goes to: their ids, identifiers and contact
+// points.
+type recipient struct {
+	id      string
+	holders []string
+	links   []kith.Link
+	cps     []kith.ContactPoint
+}
+
+// decide fills in a decision from the person's decisions (recs, about
+// holders) and the recipient's contact points.
+func decide(d *Decision, minor bool, recs []kith.ConsentRecord, holders []string, to recipient) {
+	d.Minor, d.Recipient = minor, to.id
+	purpose, channel := d.Purpose, d.Channel
+	cands := candidates(to.cps, to.links, channel)
 	if len(cands) == 0 {
 		d.Reason = fmt.Sprintf("no %s contact point", channel)
-		if recipient != p.ID {
-			d.Reason += " for the guardian " + recipient
+		if to.id != d.Profile {
+			d.Reason += " for the guardian " + to.id
 		}
-		return d, nil
+		return
 	}
 	var refusals []string
 	for _, cp := range cands {
@@ -231,16 +250,15 @@ func (s *Service) Check(ctx context.Context, who Who, purpose, channel string) (
 			cp := cp
 			d.Allowed, d.ContactPoint, d.Decisions = true, &cp, used
 			d.Reason = reason
-			if recipient != p.ID {
-				d.Reason += "; a minor's " + purpose + " messages go to the guardian " + recipient
+			if to.id != d.Profile {
+				d.Reason += "; a minor's " + purpose + " messages go to the guardian " + to.id
 			}
-			return d, nil
+			return
 		}
 		refusals = append(refusals, cp.Address+": "+reason)
 		d.Decisions = append(d.Decisions, used...)
 	}
 	d.Reason = strings.Join(refusals, "; ")
-	return d, nil
 }
 
 // candidates are the contact points of a channel, verified first; the
@@ -367,19 +385,15 @@ func yearsBetween(born, now time.Time) int {
 	return y
 }
 
-// guardian returns the profile named recipient of the person's messages
-// by a guardian or parent relationship ("" when none).
-func (s *Service) guardian(ctx context.Context, holders []string) (string, error) {
-	rels, err := s.store.Relationships(ctx, holders...)
-	if err != nil {
-		return "", err
-	}
+// guardianIn returns the profile named recipient of the person's (holders')
+// messages by a guardian or parent relationship ("" when none).
+func guardianIn(rels []kith.Relationship, holders []string) string {
 	for _, r := range rels {
 		if r.Recipient && slices.Contains(holders, r.To) && (r.Kind == kith.RelationGuardian || r.Kind == kith.RelationParent) {
-			return r.From, nil
+			return r.From
 		}
 	}
-	return "", nil
+	return ""
 }
 
 func newID(prefix string) string {

@@ -478,3 +478,58 @@ func TestEventDecisionsAndCategories(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A list check answers for each person what Check answers for them.
+func TestCheckListAgreesWithCheck(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	mother := w.person("u-m", map[string]any{"email": "m@example.com", "phone": "+44 7911 123451"})
+	child := w.person("u-c", map[string]any{"email": "c@example.com", "birthday": "2014-01-01"})
+	adult := w.person("u-a", map[string]any{"email": "a@example.com", "phone": "+44 7911 123459"})
+	quiet := w.person("u-q", map[string]any{"email": "q@example.com"})
+	if _, err := w.svc.Relate(ctx, kith.Relationship{From: mother, To: child, Kind: kith.RelationGuardian, Recipient: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []consent.Change{
+		{Who: consent.Who{Profile: adult}, Purpose: kith.PurposeMarketing, Channel: kith.ContactEmail, State: kith.ConsentOptedIn},
+		{Who: consent.Who{Profile: adult}, Purpose: kith.PurposeService, Channel: kith.ContactSMS, State: kith.ConsentOptedOut},
+		{Who: consent.Who{Profile: quiet}, Purpose: kith.PurposeAlerts, Channel: kith.ContactEmail, State: kith.ConsentOptedOut},
+		{Who: consent.Who{Profile: child}, Purpose: kith.PurposeMarketing, Channel: kith.ContactEmail, State: kith.ConsentOptedIn},
+	} {
+		if _, err := w.svc.Record(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.svc.Suppress(ctx, consent.Who{}, kith.ContactEmail, "m@example.com", "hard_bounce", ""); err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{adult, child, "prf_nobody", mother, quiet, adult}
+	for _, purpose := range kith.Purposes {
+		for _, channel := range []string{kith.ContactEmail, kith.ContactSMS, kith.ContactPush} {
+			list, err := w.svc.CheckList(ctx, ids, purpose, channel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(list) != len(ids) {
+				t.Fatalf("%d decisions for %d ids", len(list), len(ids))
+			}
+			for i, id := range ids {
+				if id == "prf_nobody" {
+					if list[i].Allowed || !strings.Contains(list[i].Reason, "no profile") {
+						t.Errorf("an unknown id: %+v", list[i])
+					}
+					continue
+				}
+				one := w.check(id, purpose, channel)
+				got := list[i]
+				if got.Allowed != one.Allowed || got.Reason != one.Reason || got.Recipient != one.Recipient || got.Minor != one.Minor ||
+					(got.ContactPoint == nil) != (one.ContactPoint == nil) || got.ContactPoint != nil && got.ContactPoint.Address != one.ContactPoint.Address {
+					t.Errorf("%s by %s for %s: list %+v, check %+v", purpose, channel, id, got, one)
+				}
+			}
+		}
+	}
+	if _, err := w.svc.CheckList(ctx, nil, kith.PurposeAlerts, kith.ContactSMS); kith.ErrorField(err) != "profiles" {
+		t.Errorf("an empty list: %v", err)
+	}
+}

@@ -26,6 +26,9 @@ type Reader interface {
 	// MembersOf is Members, with the identifiers, of many profiles at once;
 	// ids that are no profile are left out of the map.
 	MembersOf(ctx context.Context, ids []string) (map[string]kith.Membership, error)
+	// StoredProfilesByID returns the profiles with the given ids, their
+	// documents undecoded; ids that are no profile are left out.
+	StoredProfilesByID(ctx context.Context, ids []string) ([]kith.StoredProfile, error)
 }
 
 // Service answers questions about profiles for every channel.
@@ -197,6 +200,25 @@ func (s *Service) Members(ctx context.Context, id string) (string, []string, []k
 // identifiers. It records no read.
 func (s *Service) MembersOf(ctx context.Context, ids []string) (map[string]kith.Membership, error) {
 	return s.r.MembersOf(ctx, ids)
+}
+
+// ProfilesOf returns many profiles at once, by id, with only the parts of
+// their documents f asks for; ids that are no profile are left out. Like
+// Person it is for services acting for people and records no read.
+func (s *Service) ProfilesOf(ctx context.Context, ids []string, f kith.DocFields) (map[string]*kith.Profile, error) {
+	stored, err := s.r.StoredProfilesByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*kith.Profile, len(stored))
+	for i := range stored {
+		p, err := stored[i].Decode(f)
+		if err != nil {
+			return nil, err
+		}
+		out[p.ID] = p
+	}
+	return out, nil
 }
 
 // Page is one page of a timeline.

@@ -318,6 +318,31 @@ func (db *DB) ScanProfiles(ctx context.Context, after string, limit int) ([]kith
 	return db.scanProfiles(ctx, "scan profiles", "merged_into IS NULL", after, limit)
 }
 
+// StoredProfilesByID returns the profiles with the given ids, absorbed or
+// not, their documents undecoded, in id order; ids that are no profile
+// are left out.
+func (db *DB) StoredProfilesByID(ctx context.Context, ids []string) ([]kith.StoredProfile, error) {
+	rows, err := db.pool.Query(ctx, "SELECT id, created_seq, created_at, updated_at, doc FROM profiles WHERE id = ANY($1) ORDER BY id", ids)
+	if err != nil {
+		return nil, unreachable(fmt.Errorf("read profiles: %w", err))
+	}
+	defer rows.Close()
+	var out []kith.StoredProfile
+	for rows.Next() {
+		var sp kith.StoredProfile
+		var created, updated int64
+		if err := rows.Scan(&sp.ID, &sp.CreatedSeq, &created, &updated, &sp.Doc); err != nil {
+			return nil, fmt.Errorf("read profiles: %w", err)
+		}
+		sp.CreatedAt, sp.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
+		out = append(out, sp)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unreachable(fmt.Errorf("read profiles: %w", err))
+	}
+	return out, nil
+}
+
 // ScanStoredProfiles is ScanProfiles with the documents left undecoded.
 func (db *DB) ScanStoredProfiles(ctx context.Context, after string, limit int) ([]kith.StoredProfile, error) {
 	rows, err := db.pool.Query(ctx, "SELECT id, created_seq, created_at, updated_at, doc FROM profiles WHERE merged_into IS NULL"+

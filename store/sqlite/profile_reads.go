@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"slices"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -322,6 +323,45 @@ func (db *DB) CountProfiles(ctx context.Context) (int64, error) {
 // after after, in id order: a walk over every person, page by page.
 func (db *DB) ScanProfiles(ctx context.Context, after string, limit int) ([]kith.Profile, error) {
 	return db.scanProfiles(ctx, "scan profiles", "merged_into IS NULL", after, limit)
+}
+
+// StoredProfilesByID returns the profiles with the given ids, absorbed or
+// not, their documents undecoded, in id order; ids that are no profile
+// are left out.
+func (db *DB) StoredProfilesByID(ctx context.Context, ids []string) ([]kith.StoredProfile, error) {
+	var out []kith.StoredProfile
+	for len(ids) > 0 {
+		n := min(500, len(ids))
+		part := ids[:n]
+		ids = ids[n:]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = id
+		}
+		rows, err := db.pr.QueryContext(ctx, "SELECT id, created_seq, created_at, updated_at, doc FROM profiles WHERE id IN (?"+
+			strings.Repeat(", ?", len(part)-1)+")", args...)
+		if err != nil {
+			return nil, fmt.Errorf("read profiles: %w", err)
+		}
+		for rows.Next() {
+			var sp kith.StoredProfile
+			var created, updated int64
+			if err := rows.Scan(&sp.ID, &sp.CreatedSeq, &created, &updated, &sp.Doc); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read profiles: %w", err)
+			}
+			sp.CreatedAt, sp.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
+			out = append(out, sp)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("read profiles: %w", err)
+		}
+	}
+	slices.SortFunc(out, func(a, b kith.StoredProfile) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
 }
 
 // ScanStoredProfiles is ScanProfiles with the documents left undecoded.

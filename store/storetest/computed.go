@@ -67,6 +67,13 @@ func testComputedStateInProfile(t *testing.T, s Store) {
 	if err != nil || len(stored) != 1 || stored[0].ID != "prf_c" {
 		t.Fatalf("ScanStoredProfiles = %v, %v", stored, err)
 	}
+	byID, err := s.StoredProfilesByID(ctx, []string{"prf_none", "prf_c"})
+	if err != nil || len(byID) != 1 || byID[0].ID != "prf_c" || string(byID[0].Doc) != string(stored[0].Doc) {
+		t.Fatalf("StoredProfilesByID = %v, %v", byID, err)
+	}
+	if none, err := s.StoredProfilesByID(ctx, nil); err != nil || len(none) != 0 {
+		t.Errorf("StoredProfilesByID(nil) = %v, %v", none, err)
+	}
 	dec, err := stored[0].Decode(kith.AllDocFields)
 	if err != nil {
 		t.Fatal(err)
