@@ -1,11 +1,11 @@
 package sqlite
 
 import (
-	"slices"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
