@@ -132,3 +132,30 @@ func (s *Server) handleRelate(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, out)
 }
+
+// handleConsentCheckList checks one message against a list of profiles:
+// {"profiles": [...], "purpose", "channel"} → {"decisions": [...]}, in the
+// order asked, with counts.
+func (s *Server) handleConsentCheckList(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		Profiles []string `json:"profiles"`
+		Purpose  string   `json:"purpose"`
+		Channel  string   `json:"channel"`
+	}
+	if err := decodeJSONLimit(r, &b, 8<<20); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ds, err := s.consent.CheckList(r.Context(), b.Profiles, b.Purpose, b.Channel)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	allowed := 0
+	for _, d := range ds {
+		if d.Allowed {
+			allowed++
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"decisions": ds, "allowed": allowed, "refused": len(ds) - allowed})
+}

@@ -142,6 +142,7 @@ func NewServer(c Config) *Server {
 	}
 	if s.consent != nil {
 		s.mux.Handle("POST /v1/consent/check", s.scoped(kith.ScopeProfilesRead, s.handleConsentCheck))
+		s.mux.Handle("POST /v1/consent/checks", s.scoped(kith.ScopeProfilesRead, s.handleConsentCheckList))
 		s.mux.Handle("POST /v1/consent/suppressions", s.scoped(kith.ScopeProfilesWrite, s.handleSuppress))
 		s.mux.Handle("POST /v1/relationships", s.scoped(kith.ScopeProfilesWrite, s.handleRelate))
 		s.mux.Handle("POST /v1/profiles/{id}/consents", s.scoped(kith.ScopeProfilesWrite, s.handleRecordConsent))

@@ -77,6 +77,19 @@ func testConsentSituation5(t *testing.T) {
 		t.Errorf("history %+v", h)
 	}
 
+	// The same for a list, in the order asked.
+	status, b = c.call("POST", "/v1/consent/checks", testAPIKey, map[string]any{"profiles": []string{daughter, "prf_nobody", mother},
+		"purpose": "alerts", "channel": "sms"})
+	var list struct {
+		Decisions []apiDecision
+		Allowed   int
+	}
+	json.Unmarshal(b, &list)
+	if status != http.StatusOK || len(list.Decisions) != 3 || list.Allowed != 2 || list.Decisions[0].Recipient != mother ||
+		list.Decisions[1].Allowed || list.Decisions[2].Profile != mother {
+		t.Errorf("list check: %d %s", status, b)
+	}
+
 	// Bad input: the field and the reason, and nothing stored.
 	for _, bad := range []struct {
 		path  string
@@ -87,6 +100,7 @@ func testConsentSituation5(t *testing.T) {
 		{"/v1/consent/check", map[string]any{"purpose": "alerts", "channel": "sms"}, "profile"},
 		{"/v1/profiles/" + daughter + "/consents", map[string]any{"purpose": "alerts", "channel": "fax", "state": "opted_in"}, "channel"},
 		{"/v1/consent/suppressions", map[string]any{"channel": "sms", "address": "+44 7911 123452", "kind": "maybe"}, "kind"},
+		{"/v1/consent/checks", map[string]any{"profiles": []string{}, "purpose": "alerts", "channel": "sms"}, "profiles"},
 	} {
 		status, b := c.call("POST", bad.path, testAPIKey, bad.body)
 		var e struct {
