@@ -201,6 +201,11 @@ func (con *Console) readPreferences(ctx context.Context, p *preferencesPanel, q 
 				return err
 			}
 			cell := gridCell{Purpose: purpose, Channel: ch, Allowed: d.Allowed, Minor: d.Minor, Reason: d.Reason}
+			if d.Recipient != "" && d.Recipient != d.Profile {
+				// The cell names the guardian on a line of its own.
+				cell.Reason, _, _ = strings.Cut(cell.Reason, "; a minor's ")
+				cell.Reason = strings.TrimSuffix(cell.Reason, " for the guardian "+d.Recipient)
+			}
 			if d.ContactPoint != nil {
 				cell.Address = d.ContactPoint.Address
 			}

@@ -116,7 +116,8 @@ func TestPreferencesPanelByRole(t *testing.T) {
 				t.Errorf("marketing by SMS as %s:\n%s", c.role, marketing)
 			}
 			alerts := cell(t, panel, "alerts", "sms")
-			if !strings.Contains(alerts, "Allowed") || !strings.Contains(alerts, "go to the guardian "+e.mother) {
+			if !strings.Contains(alerts, "Allowed") || !strings.Contains(alerts, "Alerts messages are sent unless opted out</span>") ||
+				strings.Contains(alerts, "minor-badge") {
 				t.Errorf("alerts by SMS as %s:\n%s", c.role, alerts)
 			}
 			for _, personal := range []string{"+447911123452", "+447911123451", "maria@example.com", "15 years old", "Maria Ramirez"} {
@@ -125,10 +126,10 @@ func TestPreferencesPanelByRole(t *testing.T) {
 				}
 			}
 			if c.pii {
-				if !strings.Contains(alerts, `to +447911123451`) || !strings.Contains(panel, "<strong>Minor</strong> — 15 years old by birthday.") {
+				if !strings.Contains(alerts, `to +447911123451`) || !strings.Contains(alerts, `data-testid="consent-guardian">the guardian Maria Ramirez</span>`) || !strings.Contains(panel, "<strong>Minor</strong> — 15 years old by birthday.") {
 					t.Errorf("as %s the alerts do not say the mother's number, or the banner not why:\n%s", c.role, panel)
 				}
-			} else if !strings.Contains(alerts, "to (hidden)") || !strings.Contains(panel, `<span class="muted" title="Personal data is hidden for your role">(hidden)</span>`) {
+			} else if !strings.Contains(alerts, "to (hidden)") || !strings.Contains(alerts, `data-testid="consent-guardian">the guardian <code>`+e.mother+`</code></span>`) || !strings.Contains(panel, `<span class="muted" title="Personal data is hidden for your role">(hidden)</span>`) {
 				t.Errorf("as %s the addresses are not said hidden:\n%s", c.role, panel)
 			}
 			for _, form := range []string{`action="/profiles/` + e.daughter + `/consents"`, `action="/profiles/` + e.daughter + `/contact-points"`} {
