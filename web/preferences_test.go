@@ -217,6 +217,25 @@ func TestRecordConsentAsAgent(t *testing.T) {
 			t.Errorf("after setting the contact point the panel lacks %s", want)
 		}
 	}
+	// Each contact point's row changes its status in one step, keeping
+	// its label.
+	row := regexp.MustCompile(`(?s)<tr data-channel="sms" data-status="unreachable">.*?</tr>`).FindString(panel)
+	for _, want := range []string{`<input type="hidden" name="address" value="+447911123452">`, `<input type="hidden" name="label" value="mobile">`,
+		`<option value="unreachable" selected>unreachable</option>`} {
+		if !strings.Contains(row, want) {
+			t.Errorf("the row's status form lacks %s\n%s", want, row)
+		}
+	}
+	status, _, _ = e.do(kith.RoleAgent, "POST", "/profiles/"+e.daughter+"/contact-points", url.Values{"csrf": {e.session[kith.RoleAgent].CSRF},
+		"channel": {"sms"}, "address": {"+447911123452"}, "label": {"mobile"}, "status": {"verified"}})
+	cps, err := e.consent.ContactPoints(t.Context(), consent.Who{Profile: e.daughter})
+	if status != http.StatusSeeOther || err != nil || len(cps) != 1 || cps[0].Status != "verified" || cps[0].Label != "mobile" || cps[0].Reason != "" {
+		t.Errorf("the row's status change: %d, %+v %v", status, cps, err)
+	}
+	if _, panel := e.panel(kith.RoleMarketer, ""); strings.Contains(panel, "status-change") {
+		t.Errorf("the marketer may change a contact point's status")
+	}
+
 	recs, err := e.db.Audit(t.Context(), kith.AuditFilter{Target: e.daughter, Limit: 10})
 	if err != nil {
 		t.Fatal(err)
@@ -227,7 +246,7 @@ func TestRecordConsentAsAgent(t *testing.T) {
 			actions = append(actions, r.Action)
 		}
 	}
-	if strings.Join(actions, " ") != "consent.contact consent.record consent.record" {
+	if strings.Join(actions, " ") != "consent.contact consent.contact consent.record consent.record" {
 		t.Errorf("audited as the agent: %q", actions)
 	}
 }

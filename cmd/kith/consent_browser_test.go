@@ -109,6 +109,22 @@ func TestBrowserPreferences(t *testing.T) {
 	tab.checkConsole(nil)
 	tab.screenshot("preferences.png")
 
+	// The number's row changes its status in one step.
+	if err := chromedp.Do(tab.ctx, chromedp.SetValue(chromedp.CSS(`tr[data-channel="sms"] select[name="status"]`), "verified")); err != nil {
+		t.Fatal(err)
+	}
+	resp = tab.follow(chromedp.Click(chromedp.CSS(`tr[data-channel="sms"] .status-change button`)))
+	if loc := tab.location(); resp.Status != 200 || loc.Path != "/profiles/"+daughter || loc.RawQuery != "contact=sms" {
+		t.Errorf("the status change answered %d at %s", resp.Status, loc)
+	}
+	if got := tab.text(`[data-testid="preferences-notice"]`); got != "Saved the SMS contact point +447911123452: verified." {
+		t.Errorf("the page says %q after the status change", got)
+	}
+	if got := tab.text(`tr[data-channel="sms"] [data-testid="contact-status"]`); got != "verified" {
+		t.Errorf("the SMS row's status reads %q", got)
+	}
+	tab.checkConsole(nil)
+
 	// The API agrees: the agent's decision, through the call center.
 	var h struct {
 		Consents []struct{ State, Via, Actor string }
