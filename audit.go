@@ -13,6 +13,8 @@ const (
 	ActorUser   ActorKind = "user"   // a person signed in to the console
 	ActorKey    ActorKind = "key"    // a program holding a secret API key
 	ActorSystem ActorKind = "system" // Kith itself, or an operator at the command line
+	// ActorCustomer is the person themselves, through a link Kith sent them.
+	ActorCustomer ActorKind = "customer"
 )
 
 // Actor is who is reading or changing something, and from where. Every

@@ -126,4 +126,14 @@ type ConsentStore interface {
 	// Relationships returns every relationship either end of which is one
 	// of the given profiles.
 	Relationships(ctx context.Context, profileIDs ...string) ([]Relationship, error)
+
+	// LinkKey returns the key that signs preference links, made once at
+	// random and shared by every node.
+	LinkKey(ctx context.Context) ([]byte, error)
+	// RevokeLinks makes every preference link of a profile issued before
+	// a time invalid; a later call with an earlier time changes nothing.
+	RevokeLinks(ctx context.Context, profileID string, before time.Time) error
+	// LinksRevokedBefore returns the time before which a profile's links
+	// are invalid (zero: none revoked).
+	LinksRevokedBefore(ctx context.Context, profileID string) (time.Time, error)
 }

@@ -533,3 +533,66 @@ func TestCheckListAgreesWithCheck(t *testing.T) {
 		t.Errorf("an empty list: %v", err)
 	}
 }
+
+// Preference links: signed, expiring, revocable; one-click unsubscribe
+// behind them applies at once; a tampered, expired or withdrawn link is
+// refused and changes nothing.
+func TestPreferenceLinks(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	ann := w.person("u-ann", map[string]any{"email": "ann@example.com"})
+	if _, err := w.svc.Record(ctx, consent.Change{Who: consent.Who{Profile: ann}, Purpose: kith.PurposeMarketing, Channel: kith.ContactEmail,
+		State: kith.ConsentOptedIn, DecidedAt: now.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	token, link, err := w.svc.IssueLink(ctx, consent.Who{Profile: ann}, kith.ContactEmail, "Ann@example.com", 7*24*time.Hour)
+	if err != nil || link.Address != "ann@example.com" || !link.Expires.Equal(now.Add(7*24*time.Hour)) {
+		t.Fatalf("IssueLink = %+v, %v", link, err)
+	}
+	if l, err := w.svc.OpenLink(ctx, token); err != nil || l.Profile != ann {
+		t.Fatalf("OpenLink = %+v, %v", l, err)
+	}
+	refused := func(what, tok string) {
+		t.Helper()
+		if _, err := w.svc.Unsubscribe(ctx, tok); kith.ErrorCode(err) != kith.EFORBIDDEN || kith.ErrorField(err) != "link" {
+			t.Errorf("%s: %v; want forbidden", what, err)
+		}
+	}
+	body, sig, _ := strings.Cut(token, ".")
+	other, _, _ := w.svc.IssueLink(ctx, consent.Who{Profile: w.person("u-bob", nil)}, "", "", 0)
+	obody, _, _ := strings.Cut(other, ".")
+	refused("a link with another's body", obody+"."+sig)
+	refused("a link with a changed signature", body+"."+strings.Repeat("A", len(sig)))
+	refused("garbage", "not-a-link")
+	w.svc.SetClock(func() time.Time { return now.Add(8 * 24 * time.Hour) })
+	refused("an expired link", token)
+	w.svc.SetClock(func() time.Time { return now })
+	if d := w.check(ann, kith.PurposeMarketing, kith.ContactEmail); !d.Allowed {
+		t.Fatalf("refused links changed something: %+v", d)
+	}
+
+	recs, err := w.svc.Unsubscribe(ctx, token)
+	if err != nil || len(recs) != 1 || recs[0].Via != "preference_centre" || recs[0].Actor != "customer:"+ann {
+		t.Fatalf("Unsubscribe = %+v, %v", recs, err)
+	}
+	if d := w.check(ann, kith.PurposeMarketing, kith.ContactEmail); d.Allowed {
+		t.Errorf("after one-click unsubscribe: %+v", d)
+	}
+
+	// Withdrawing links refuses the ones issued before.
+	if err := w.svc.RevokeLinks(ctx, consent.Who{Profile: ann}); err != nil {
+		t.Fatal(err)
+	}
+	refused("a withdrawn link", token)
+	w.svc.SetClock(func() time.Time { return now.Add(time.Minute) })
+	fresh, _, err := w.svc.IssueLink(ctx, consent.Who{Profile: ann}, "", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.OpenLink(ctx, fresh); err != nil {
+		t.Errorf("a link issued after the withdrawal: %v", err)
+	}
+	if _, _, err := w.svc.IssueLink(ctx, consent.Who{Profile: ann}, "", "", 500*24*time.Hour); kith.ErrorField(err) != "ttl" {
+		t.Errorf("a link for 500 days: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package http
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/kithhq/kith"
 	"github.com/kithhq/kith/consent"
@@ -158,4 +159,99 @@ func (s *Server) handleConsentCheckList(w http.ResponseWriter, r *http.Request) 
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"decisions": ds, "allowed": allowed, "refused": len(ds) - allowed})
+}
+
+// handleIssueLink signs a preference link for a person, to put in a
+// message: {"channel"?, "address"?, "ttl_hours"?} → 201 with the token and
+// the paths that take it.
+func (s *Server) handleIssueLink(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		Channel  string `json:"channel"`
+		Address  string `json:"address"`
+		TTLHours int    `json:"ttl_hours"`
+	}
+	if err := decodeJSON(r, &b); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	token, l, err := s.consent.IssueLink(r.Context(), consent.Who{Profile: r.PathValue("id")}, b.Channel, b.Address, time.Duration(b.TTLHours)*time.Hour)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"token": token, "expires": l.Expires,
+		"preferences": "/v1/consent/links/" + token, "unsubscribe": "/v1/consent/unsubscribe/" + token})
+}
+
+// handleRevokeLinks withdraws every preference link issued to a person.
+func (s *Server) handleRevokeLinks(w http.ResponseWriter, r *http.Request) {
+	if err := s.consent.RevokeLinks(r.Context(), consent.Who{Profile: r.PathValue("id")}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleUnsubscribe is RFC 8058's one-click unsubscribe: a POST, with no
+// login, to the link a message's List-Unsubscribe header carries (its body
+// "List-Unsubscribe=One-Click", which it does not need).
+func (s *Server) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
+	recs, err := s.consent.Unsubscribe(r.Context(), r.PathValue("token"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"unsubscribed": len(recs)})
+}
+
+// preferenceJSON is one switch of a preference centre: a purpose on a
+// channel, whether messages go out now and why.
+type preferenceJSON struct {
+	Purpose string `json:"purpose"`
+	Channel string `json:"channel"`
+	Allowed bool   `json:"allowed"`
+	Reason  string `json:"reason"`
+}
+
+// handlePreferences is what a preference centre shows, behind a link and
+// with no login: each purpose on each channel, allowed or not and why.
+func (s *Server) handlePreferences(w http.ResponseWriter, r *http.Request) {
+	l, err := s.consent.OpenLink(r.Context(), r.PathValue("token"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var out []preferenceJSON
+	for _, p := range kith.Purposes {
+		for _, ch := range kith.ContactChannels {
+			d, err := s.consent.Check(r.Context(), consent.Who{Profile: l.Profile}, p, ch)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			out = append(out, preferenceJSON{Purpose: p, Channel: ch, Allowed: d.Allowed, Reason: d.Reason})
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"expires": l.Expires, "preferences": out})
+}
+
+// handleSetPreference changes one switch behind a link:
+// {"purpose", "channel", "state"}, recorded as the person's own decision
+// through the preference centre, at once.
+func (s *Server) handleSetPreference(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		Purpose string `json:"purpose"`
+		Channel string `json:"channel"`
+		State   string `json:"state"`
+	}
+	if err := decodeJSON(r, &b); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	recs, err := s.consent.SetPreference(r.Context(), r.PathValue("token"), b.Purpose, b.Channel, b.State)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"consents": recs})
 }

@@ -143,6 +143,12 @@ func NewServer(c Config) *Server {
 	if s.consent != nil {
 		s.mux.Handle("POST /v1/consent/check", s.scoped(kith.ScopeProfilesRead, s.handleConsentCheck))
 		s.mux.Handle("POST /v1/consent/checks", s.scoped(kith.ScopeProfilesRead, s.handleConsentCheckList))
+		s.mux.Handle("POST /v1/profiles/{id}/links", s.scoped(kith.ScopeProfilesWrite, s.handleIssueLink))
+		s.mux.Handle("POST /v1/profiles/{id}/links/revoke", s.scoped(kith.ScopeProfilesWrite, s.handleRevokeLinks))
+		// Behind a signed link, with no login: the person themselves.
+		s.mux.HandleFunc("POST /v1/consent/unsubscribe/{token}", s.handleUnsubscribe)
+		s.mux.HandleFunc("GET /v1/consent/links/{token}", s.handlePreferences)
+		s.mux.HandleFunc("POST /v1/consent/links/{token}", s.handleSetPreference)
 		s.mux.Handle("POST /v1/consent/suppressions", s.scoped(kith.ScopeProfilesWrite, s.handleSuppress))
 		s.mux.Handle("POST /v1/relationships", s.scoped(kith.ScopeProfilesWrite, s.handleRelate))
 		s.mux.Handle("POST /v1/profiles/{id}/consents", s.scoped(kith.ScopeProfilesWrite, s.handleRecordConsent))

@@ -160,3 +160,73 @@ func testConsentFromEvents(t *testing.T) {
 		}
 	}
 }
+
+// The preference centre's API behind a signed link, with no login: the
+// switches, a change, one-click unsubscribe (RFC 8058), and a tampered,
+// withdrawn link refused.
+func TestPreferenceLinksEndToEnd(t *testing.T) { eachStore(t, testPreferenceLinks) }
+
+func testPreferenceLinks(t *testing.T) {
+	m := startMain(t, nil)
+	c := newProfileClient(t, m)
+	_, web := c.createSource("website", "web")
+	c.send(web, msg("identify", "p1", t0, map[string]any{"userId": "pat", "traits": map[string]any{"email": "pat@example.com"}}))
+	c.waitProcessed()
+	pat := c.lookup("user_id", "pat").ID
+	status, b := c.call("POST", "/v1/profiles/"+pat+"/links", testAPIKey, map[string]any{"channel": "email", "address": "pat@example.com"})
+	var link struct{ Token, Preferences, Unsubscribe string }
+	json.Unmarshal(b, &link)
+	if status != http.StatusCreated || link.Token == "" {
+		t.Fatalf("issue a link: %d %s", status, b)
+	}
+	allowed := func() bool {
+		t.Helper()
+		status, b := c.call("GET", link.Preferences, "", nil)
+		var p struct {
+			Preferences []struct {
+				Purpose, Channel string
+				Allowed          bool
+			}
+		}
+		json.Unmarshal(b, &p)
+		if status != http.StatusOK || len(p.Preferences) != 18 {
+			t.Fatalf("preferences: %d %s", status, b)
+		}
+		for _, s := range p.Preferences {
+			if s.Purpose == "marketing" && s.Channel == "email" {
+				return s.Allowed
+			}
+		}
+		t.Fatal("no marketing e-mail switch")
+		return false
+	}
+	if allowed() {
+		t.Fatal("marketing e-mail allowed before any opt-in")
+	}
+	if status, b := c.call("POST", link.Preferences, "", map[string]any{"purpose": "marketing", "channel": "email", "state": "opted_in"}); status != http.StatusOK {
+		t.Fatalf("switch on: %d %s", status, b)
+	}
+	if !allowed() {
+		t.Error("the switch did not apply at once")
+	}
+	req, _ := http.NewRequest("POST", c.base+link.Unsubscribe, strings.NewReader("List-Unsubscribe=One-Click"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := c.hc.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("one-click unsubscribe: %v %v", resp.Status, err)
+	}
+	resp.Body.Close()
+	if allowed() {
+		t.Error("one-click unsubscribe did not apply at once")
+	}
+	body, sig, _ := strings.Cut(link.Token, ".")
+	if status, _ := c.call("GET", "/v1/consent/links/"+body+"x."+sig, "", nil); status != http.StatusForbidden {
+		t.Errorf("a tampered link: %d", status)
+	}
+	if status, b := c.call("POST", "/v1/profiles/"+pat+"/links/revoke", testAPIKey, nil); status != http.StatusNoContent {
+		t.Fatalf("revoke: %d %s", status, b)
+	}
+	if status, _ := c.call("GET", link.Preferences, "", nil); status != http.StatusForbidden {
+		t.Errorf("a withdrawn link: %d", status)
+	}
+}

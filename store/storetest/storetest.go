@@ -82,6 +82,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	runAudiences(t, open)
 	runAudienceSizes(t, open)
 	runComputed(t, open)
+	runLinks(t, open)
 	runConsent(t, open)
 }
 
