@@ -149,6 +149,8 @@ func NewServer(c Config) *Server {
 		s.mux.HandleFunc("POST /v1/consent/unsubscribe/{token}", s.handleUnsubscribe)
 		s.mux.HandleFunc("GET /v1/consent/links/{token}", s.handlePreferences)
 		s.mux.HandleFunc("POST /v1/consent/links/{token}", s.handleSetPreference)
+		s.mux.HandleFunc("GET /preferences/{token}", s.handlePreferencePage)
+		s.mux.HandleFunc("POST /preferences/{token}", s.handlePreferenceSave)
 		s.mux.Handle("POST /v1/consent/suppressions", s.scoped(kith.ScopeProfilesWrite, s.handleSuppress))
 		s.mux.Handle("POST /v1/relationships", s.scoped(kith.ScopeProfilesWrite, s.handleRelate))
 		s.mux.Handle("POST /v1/profiles/{id}/consents", s.scoped(kith.ScopeProfilesWrite, s.handleRecordConsent))
