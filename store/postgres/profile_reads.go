@@ -322,9 +322,16 @@ func (db *DB) ScanProfiles(ctx context.Context, after string, limit int) ([]kith
 // not, their documents undecoded, in id order; ids that are no profile
 // are left out.
 func (db *DB) StoredProfilesByID(ctx context.Context, ids []string) ([]kith.StoredProfile, error) {
-	rows, err := db.pool.Query(ctx, "SELECT id, created_seq, created_at, updated_at, doc FROM profiles WHERE id = ANY($1) ORDER BY id", ids)
+	rows, err := db.pool.Query(ctx, "SELECT "+storedCols+" FROM profiles WHERE id = ANY($1) ORDER BY id", ids)
+	return collectStored(rows, err, "read profiles")
+}
+
+const storedCols = "id, created_seq, created_at, updated_at, doc"
+
+// collectStored reads profiles with their documents undecoded.
+func collectStored(rows pgx.Rows, err error, what string) ([]kith.StoredProfile, error) {
 	if err != nil {
-		return nil, unreachable(fmt.Errorf("read profiles: %w", err))
+		return nil, unreachable(fmt.Errorf("%s: %w", what, err))
 	}
 	defer rows.Close()
 	var out []kith.StoredProfile
@@ -332,39 +339,21 @@ func (db *DB) StoredProfilesByID(ctx context.Context, ids []string) ([]kith.Stor
 		var sp kith.StoredProfile
 		var created, updated int64
 		if err := rows.Scan(&sp.ID, &sp.CreatedSeq, &created, &updated, &sp.Doc); err != nil {
-			return nil, fmt.Errorf("read profiles: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		sp.CreatedAt, sp.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
 		out = append(out, sp)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, unreachable(fmt.Errorf("read profiles: %w", err))
+		return nil, unreachable(fmt.Errorf("%s: %w", what, err))
 	}
 	return out, nil
 }
 
 // ScanStoredProfiles is ScanProfiles with the documents left undecoded.
 func (db *DB) ScanStoredProfiles(ctx context.Context, after string, limit int) ([]kith.StoredProfile, error) {
-	rows, err := db.pool.Query(ctx, "SELECT id, created_seq, created_at, updated_at, doc FROM profiles WHERE merged_into IS NULL"+
-		" AND id > $1 ORDER BY id LIMIT $2", after, max(limit, 0))
-	if err != nil {
-		return nil, unreachable(fmt.Errorf("scan profiles: %w", err))
-	}
-	defer rows.Close()
-	var out []kith.StoredProfile
-	for rows.Next() {
-		var sp kith.StoredProfile
-		var created, updated int64
-		if err := rows.Scan(&sp.ID, &sp.CreatedSeq, &created, &updated, &sp.Doc); err != nil {
-			return nil, fmt.Errorf("scan profiles: %w", err)
-		}
-		sp.CreatedAt, sp.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
-		out = append(out, sp)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, unreachable(fmt.Errorf("scan profiles: %w", err))
-	}
-	return out, nil
+	rows, err := db.pool.Query(ctx, "SELECT "+storedCols+" FROM profiles WHERE merged_into IS NULL AND id > $1 ORDER BY id LIMIT $2", after, max(limit, 0))
+	return collectStored(rows, err, "scan profiles")
 }
 
 // scanProfiles returns a page of the profiles where holds, in id order.

@@ -338,27 +338,13 @@ func (db *DB) StoredProfilesByID(ctx context.Context, ids []string) ([]kith.Stor
 		for i, id := range part {
 			args[i] = id
 		}
-		rows, err := db.pr.QueryContext(ctx, "SELECT id, created_seq, created_at, updated_at, doc FROM profiles WHERE id IN (?"+
+		rows, err := db.pr.QueryContext(ctx, "SELECT "+storedCols+" FROM profiles WHERE id IN (?"+
 			strings.Repeat(", ?", len(part)-1)+")", args...)
+		got, err := collectStored(rows, err, "read profiles")
 		if err != nil {
-			return nil, fmt.Errorf("read profiles: %w", err)
-		}
-		for rows.Next() {
-			var sp kith.StoredProfile
-			var created, updated int64
-			if err := rows.Scan(&sp.ID, &sp.CreatedSeq, &created, &updated, &sp.Doc); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("read profiles: %w", err)
-			}
-			sp.CreatedAt, sp.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
-			out = append(out, sp)
-		}
-		if err := rows.Close(); err != nil {
 			return nil, err
 		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("read profiles: %w", err)
-		}
+		out = append(out, got...)
 	}
 	slices.SortFunc(out, func(a, b kith.StoredProfile) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
@@ -366,10 +352,16 @@ func (db *DB) StoredProfilesByID(ctx context.Context, ids []string) ([]kith.Stor
 
 // ScanStoredProfiles is ScanProfiles with the documents left undecoded.
 func (db *DB) ScanStoredProfiles(ctx context.Context, after string, limit int) ([]kith.StoredProfile, error) {
-	rows, err := db.pr.QueryContext(ctx, "SELECT id, created_seq, created_at, updated_at, doc FROM profiles WHERE merged_into IS NULL"+
-		" AND id > ? ORDER BY id LIMIT ?", after, max(limit, 0))
+	rows, err := db.pr.QueryContext(ctx, "SELECT "+storedCols+" FROM profiles WHERE merged_into IS NULL AND id > ? ORDER BY id LIMIT ?", after, max(limit, 0))
+	return collectStored(rows, err, "scan profiles")
+}
+
+const storedCols = "id, created_seq, created_at, updated_at, doc"
+
+// collectStored reads profiles with their documents undecoded.
+func collectStored(rows *sql.Rows, err error, what string) ([]kith.StoredProfile, error) {
 	if err != nil {
-		return nil, fmt.Errorf("scan profiles: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []kith.StoredProfile
@@ -377,13 +369,13 @@ func (db *DB) ScanStoredProfiles(ctx context.Context, after string, limit int) (
 		var sp kith.StoredProfile
 		var created, updated int64
 		if err := rows.Scan(&sp.ID, &sp.CreatedSeq, &created, &updated, &sp.Doc); err != nil {
-			return nil, fmt.Errorf("scan profiles: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		sp.CreatedAt, sp.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
 		out = append(out, sp)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("scan profiles: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
 }
