@@ -68,6 +68,7 @@ const (
 	AuditSignInFailed     = "session.refused" // a sign-in was refused
 	AuditSignOut          = "session.signout" // a user signed out
 	AuditExport           = "audit.export"    // the audit log was exported
+	AuditProfileExport    = "profile.export"  // everything held about a person was exported
 	AuditPermissionDenied = "access.denied"   // an actor was refused something
 	AuditLifecycleFit     = "lifecycle.fit"   // a new fit of the lifetime-value models was asked for
 )

@@ -214,6 +214,16 @@ func (s *Service) ContactPoints(ctx context.Context, who Who) ([]kith.ContactPoi
 	return s.store.ContactPoints(ctx, holders...)
 }
 
+// Relationships returns the relationships either end of which is the
+// person.
+func (s *Service) Relationships(ctx context.Context, who Who) ([]kith.Relationship, error) {
+	_, holders, err := s.person(ctx, who)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.Relationships(ctx, holders...)
+}
+
 // Suppress makes an address no longer usable at once: a hard bounce
 // (bounced: nothing goes to it) or a STOP reply (unreachable: no
 // marketing). The person is the one holding the address as an

@@ -173,9 +173,7 @@ func (s *Server) handleTimeline(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]timelineEventJSON, len(page.Events))
 	for i, e := range page.Events {
-		out[i] = timelineEventJSON{MessageID: e.MessageID, Seq: e.Seq, Type: e.Type, Channel: e.Channel, Source: e.SourceID,
-			Timestamp: e.Timestamp, OriginalTimestamp: optTime(e.OriginalTimestamp), SentAt: optTime(e.SentAt),
-			ReceivedAt: e.ReceivedAt, UserID: e.UserID, AnonymousID: e.AnonymousID, Warnings: e.Warnings, Message: e.Payload}
+		out[i] = toTimelineEventJSON(e)
 	}
 	var next any
 	if page.NextCursor != "" {
@@ -184,10 +182,20 @@ func (s *Server) handleTimeline(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"events": out, "next_cursor": next})
 }
 
+func toTimelineEventJSON(e kith.TimelineEvent) timelineEventJSON {
+	return timelineEventJSON{MessageID: e.MessageID, Seq: e.Seq, Type: e.Type, Channel: e.Channel, Source: e.SourceID,
+		Timestamp: e.Timestamp, OriginalTimestamp: optTime(e.OriginalTimestamp), SentAt: optTime(e.SentAt),
+		ReceivedAt: e.ReceivedAt, UserID: e.UserID, AnonymousID: e.AnonymousID, Warnings: e.Warnings, Message: e.Payload}
+}
+
 type linkJSON struct {
 	Type     string    `json:"type"`
 	Value    string    `json:"value"`
 	LinkedBy reasonRef `json:"linked_by"`
+}
+
+func toLinkJSON(l kith.Link) linkJSON {
+	return linkJSON{Type: l.Type, Value: l.Value, LinkedBy: reasonRef{MessageID: l.MessageID, Seq: l.Seq, Source: l.SourceID, At: l.At}}
 }
 
 type reasonRef struct {
@@ -230,8 +238,7 @@ func (s *Server) handleIdentities(w http.ResponseWriter, r *http.Request) {
 		Conflicts   []conflictJSON `json:"conflicts"`
 	}{ProfileID: ids.ProfileID, Identifiers: []linkJSON{}, Merges: []mergeJSON{}, Conflicts: []conflictJSON{}}
 	for _, l := range ids.Links {
-		out.Identifiers = append(out.Identifiers, linkJSON{Type: l.Type, Value: l.Value,
-			LinkedBy: reasonRef{MessageID: l.MessageID, Seq: l.Seq, Source: l.SourceID, At: l.At}})
+		out.Identifiers = append(out.Identifiers, toLinkJSON(l))
 	}
 	for i := range ids.Merges {
 		out.Merges = append(out.Merges, toMergeJSON(&ids.Merges[i]))

@@ -108,6 +108,7 @@ func NewServer(c Config) *Server {
 		s.mux.Handle("GET /v1/profiles/{id}", s.scoped(kith.ScopeProfilesRead, s.handleGetProfile))
 		s.mux.Handle("GET /v1/profiles/{id}/events", s.scoped(kith.ScopeProfilesRead, s.handleTimeline))
 		s.mux.Handle("GET /v1/profiles/{id}/identities", s.scoped(kith.ScopeProfilesRead, s.handleIdentities))
+		s.mux.Handle("GET /v1/profiles/{id}/export", s.scoped(kith.ScopeAdmin, s.handleExportProfile))
 		s.mux.Handle("POST /v1/merges/{mergeId}/undo", s.scoped(kith.ScopeProfilesWrite, s.handleUndoMerge))
 		s.mux.Handle("GET /v1/processing", s.scoped(kith.ScopeProfilesRead, s.handleProcessing))
 	}

@@ -230,3 +230,84 @@ func testPreferenceLinks(t *testing.T) {
 		t.Errorf("a withdrawn link: %d", status)
 	}
 }
+
+// The export of a profile holds every identifier, trait, event and
+// consent it has, for an admin key only, and is audited.
+func TestProfileExport(t *testing.T) { eachStore(t, testProfileExport) }
+
+func testProfileExport(t *testing.T) {
+	m := startMain(t, nil)
+	c := newProfileClient(t, m)
+	_, web := c.createSource("website", "web")
+	c.send(web,
+		msg("identify", "x1", t0, map[string]any{"userId": "xan", "anonymousId": "dev-x", "traits": map[string]any{"email": "xan@example.com", "plan": "tv"}}),
+		msg("track", "x2", t0.Add(time.Minute), map[string]any{"anonymousId": "dev-x", "event": "Page Read"}),
+		msg("identify", "x3", t0.Add(2*time.Minute), map[string]any{"userId": "xan", "traits": map[string]any{"phone": "+44 7911 123460"}}))
+	c.waitProcessed()
+	xan := c.lookup("user_id", "xan").ID
+	if status, b := c.call("POST", "/v1/profiles/"+xan+"/consents", testAPIKey, map[string]any{"purpose": "marketing", "channel": "email", "state": "opted_in"}); status != http.StatusCreated {
+		t.Fatalf("record: %d %s", status, b)
+	}
+	status, b := c.call("GET", "/v1/profiles/"+xan+"/export", testAPIKey, nil)
+	if status != http.StatusOK {
+		t.Fatalf("export: %d %s", status, b)
+	}
+	var x struct {
+		Identifiers []struct{ Type, Value string }
+		Traits      map[string]json.RawMessage
+		Events      []struct {
+			MessageID string `json:"messageId"`
+		}
+		Consents []struct{ State string }
+	}
+	if err := json.Unmarshal(b, &x); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, i := range x.Identifiers {
+		ids[i.Type+":"+i.Value] = true
+	}
+	for _, want := range []string{"user_id:xan", "anonymous_id:dev-x", "email:xan@example.com", "phone:+447911123460"} {
+		if !ids[want] {
+			t.Errorf("the export lacks %s: %v", want, ids)
+		}
+	}
+	for _, tr := range []string{"email", "plan", "phone"} {
+		if _, ok := x.Traits[tr]; !ok {
+			t.Errorf("the export lacks trait %s", tr)
+		}
+	}
+	seen := map[string]bool{}
+	for _, e := range x.Events {
+		seen[e.MessageID] = true
+	}
+	for _, id := range []string{"x1", "x2", "x3"} {
+		if !seen[id] {
+			t.Errorf("the export lacks event %s: %v", id, seen)
+		}
+	}
+	if len(x.Consents) != 1 || x.Consents[0].State != "opted_in" {
+		t.Errorf("the export's consents: %+v", x.Consents)
+	}
+	status, b = c.call("POST", "/v1/keys", testAPIKey, map[string]any{"name": "reader", "scopes": []string{"profiles:read"}})
+	var key struct{ Secret string }
+	json.Unmarshal(b, &key)
+	if status != http.StatusCreated || key.Secret == "" {
+		t.Fatalf("create a key: %d %s", status, b)
+	}
+	reader := key.Secret
+	if status, _ := c.call("GET", "/v1/profiles/"+xan+"/export", reader, nil); status != http.StatusForbidden {
+		t.Errorf("export with profiles:read: %d, want 403", status)
+	}
+	var audit struct {
+		Records []struct{ Action, Target string }
+	}
+	c.get("/v1/audit?action=profile.export", &audit)
+	found := false
+	for _, r := range audit.Records {
+		found = found || r.Action == "profile.export" && r.Target == xan
+	}
+	if !found {
+		t.Errorf("the export was not audited: %+v", audit)
+	}
+}
