@@ -277,19 +277,12 @@ func testConsentTimePrecision(t *testing.T, s Store) {
 	if len(recs) != 1 || len(cps) != 1 || len(rels) != 1 {
 		t.Fatalf("read %d decisions, %d contact points, %d relationships; want one of each", len(recs), len(cps), len(rels))
 	}
-	for _, f := range []struct {
-		name      string
-		got, want time.Time
-	}{
+	checkMicros(t, []timePair{
 		{"DecidedAt", recs[0].DecidedAt, r.DecidedAt},
 		{"RecordedAt", recs[0].RecordedAt, r.RecordedAt},
 		{"UpdatedAt", cps[0].UpdatedAt, cp.UpdatedAt},
 		{"Since", rels[0].Since, rel.Since},
-	} {
-		if d := f.got.Sub(f.want); d.Abs() >= time.Microsecond {
-			t.Errorf("%s = %v, want %v within a microsecond (off by %v)", f.name, f.got, f.want, d)
-		}
-	}
+	})
 }
 
 // No ids, no rows, no error; nothing to append is no error either.

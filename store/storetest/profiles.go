@@ -926,10 +926,7 @@ func testProfileTimePrecision(t *testing.T, s Store) {
 	if len(links) != 1 || len(conflicts) != 1 {
 		t.Fatalf("read %d links and %d conflicts, want 1 of each", len(links), len(conflicts))
 	}
-	for _, f := range []struct {
-		name      string
-		got, want time.Time
-	}{
+	checkMicros(t, []timePair{
 		{"CreatedAt", got.CreatedAt, p.CreatedAt},
 		{"UpdatedAt", got.UpdatedAt, p.UpdatedAt},
 		{"Trait.Time", got.Traits["name"].Time, p.Traits["name"].Time},
@@ -941,11 +938,7 @@ func testProfileTimePrecision(t *testing.T, s Store) {
 		{"Merge.At", gotMerge.At, m.At},
 		{"Merge.UndoneAt", gotMerge.UndoneAt, undone},
 		{"Conflict.At", conflicts[0].At, c.At},
-	} {
-		if d := f.got.Sub(f.want); d.Abs() >= time.Microsecond {
-			t.Errorf("%s = %v, want %v within a microsecond (off by %v)", f.name, f.got, f.want, d)
-		}
-	}
+	})
 }
 
 func testLinks(t *testing.T, s Store) {

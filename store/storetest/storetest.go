@@ -604,19 +604,12 @@ func testTimePrecision(t *testing.T, s Store) {
 	if len(got) != 1 {
 		t.Fatalf("read %d events, want 1", len(got))
 	}
-	for _, f := range []struct {
-		name      string
-		got, want time.Time
-	}{
+	checkMicros(t, []timePair{
 		{"Timestamp", got[0].Timestamp, e.Timestamp},
 		{"OriginalTimestamp", got[0].OriginalTimestamp, e.OriginalTimestamp},
 		{"SentAt", got[0].SentAt, e.SentAt},
 		{"ReceivedAt", got[0].ReceivedAt, e.ReceivedAt},
-	} {
-		if d := f.got.Sub(f.want); d.Abs() >= time.Microsecond {
-			t.Errorf("%s = %v, want %v within a microsecond (off by %v)", f.name, f.got, f.want, d)
-		}
-	}
+	})
 }
 
 // A client may send any ISO-8601 time. A store keeps it, or refuses the
@@ -972,5 +965,22 @@ func testConcurrentAppend(t *testing.T, s Store) {
 	}
 	if diff := cmp.Diff(pairs(got), pairs(followed)); diff != "" {
 		t.Errorf("events the follower saw (-stored +followed):\n%s", diff)
+	}
+}
+
+// timePair is a time read back and the time stored.
+type timePair struct {
+	name      string
+	got, want time.Time
+}
+
+// checkMicros checks that each time came back within a microsecond, the
+// finest every store keeps.
+func checkMicros(t *testing.T, pairs []timePair) {
+	t.Helper()
+	for _, f := range pairs {
+		if d := f.got.Sub(f.want); d.Abs() >= time.Microsecond {
+			t.Errorf("%s = %v, want %v within a microsecond (off by %v)", f.name, f.got, f.want, d)
+		}
 	}
 }
