@@ -69,6 +69,7 @@ const (
 	AuditSignOut          = "session.signout" // a user signed out
 	AuditExport           = "audit.export"    // the audit log was exported
 	AuditProfileExport    = "profile.export"  // everything held about a person was exported
+	AuditProfileErase     = "profile.erase"   // a person was erased
 	AuditPermissionDenied = "access.denied"   // an actor was refused something
 	AuditLifecycleFit     = "lifecycle.fit"   // a new fit of the lifetime-value models was asked for
 )

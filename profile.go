@@ -212,6 +212,14 @@ type ProfileTx interface {
 	AddDoNotLink(ctx context.Context, a, b, mergeID string, at time.Time) error
 	// MarkMergeUndone records when a merge was undone.
 	MarkMergeUndone(ctx context.Context, id string, at time.Time) error
+
+	// For erasing a person:
+
+	// EraseProfiles removes profiles and everything the identity graph
+	// holds of them: identifiers, timeline entries, conflicts, every merge
+	// and do-not-link rule either side of which is one of them. It returns
+	// what it removed, with the log positions of the timelines' events.
+	EraseProfiles(ctx context.Context, ids []string) (ErasedProfiles, error)
 }
 
 // TimelineCursor is a position in a timeline, which runs newest event time

@@ -611,3 +611,18 @@ func (e *Engine) Progress(id string) *Backfill {
 	}
 	return nil
 }
+
+// Forget drops erased profiles: their pending evaluations and their cached
+// memberships (the store's rows go with the rest of the person).
+func (e *Engine) Forget(ids []string) {
+	e.pmu.Lock()
+	for _, id := range ids {
+		delete(e.pending, id)
+	}
+	e.pmu.Unlock()
+	e.rmu.Lock()
+	if e.cache != nil {
+		e.cache.forget(ids)
+	}
+	e.rmu.Unlock()
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/kithhq/kith/audience"
 	"github.com/kithhq/kith/computed"
 	"github.com/kithhq/kith/consent"
+	"github.com/kithhq/kith/erasure"
 	"github.com/kithhq/kith/importer"
 	"github.com/kithhq/kith/ingest"
 	"github.com/kithhq/kith/lifecycle"
@@ -35,6 +36,7 @@ type Server struct {
 	audiences *audience.Service
 	computed  *computed.Service
 	consent   *consent.Service
+	erasure   *erasure.Service
 	console   http.Handler
 	metrics   *metrics.Metrics
 	log       *slog.Logger
@@ -65,6 +67,8 @@ type Config struct {
 	Computed *computed.Service
 	// Consent is the gate and the record of consent; nil: no consent API.
 	Consent *consent.Service
+	// Erasure forgets people; nil: no erasure API.
+	Erasure *erasure.Service
 	// Console serves every path the API does not: the web console.
 	Console http.Handler
 	Metrics *metrics.Metrics
@@ -76,7 +80,7 @@ type Config struct {
 
 // NewServer returns a Server with every route registered.
 func NewServer(c Config) *Server {
-	s := &Server{ingest: c.Ingest, access: c.Access, profiles: c.Profiles, audit: c.Audit, imports: c.Imports, lifecycle: c.Lifecycle, offers: c.Offers, matching: c.Matching, audiences: c.Audiences, computed: c.Computed, consent: c.Consent, console: c.Console,
+	s := &Server{ingest: c.Ingest, access: c.Access, profiles: c.Profiles, audit: c.Audit, imports: c.Imports, lifecycle: c.Lifecycle, offers: c.Offers, matching: c.Matching, audiences: c.Audiences, computed: c.Computed, consent: c.Consent, erasure: c.Erasure, console: c.Console,
 		metrics: c.Metrics, log: c.Logger,
 		version: c.Version, ready: c.Ready, mux: http.NewServeMux()}
 	if s.log == nil {
@@ -109,6 +113,11 @@ func NewServer(c Config) *Server {
 		s.mux.Handle("GET /v1/profiles/{id}/events", s.scoped(kith.ScopeProfilesRead, s.handleTimeline))
 		s.mux.Handle("GET /v1/profiles/{id}/identities", s.scoped(kith.ScopeProfilesRead, s.handleIdentities))
 		s.mux.Handle("GET /v1/profiles/{id}/export", s.scoped(kith.ScopeAdmin, s.handleExportProfile))
+		if s.erasure != nil {
+			s.mux.Handle("POST /v1/profiles/{id}/erase", s.scoped(kith.ScopeAdmin, s.handleErase))
+			s.mux.Handle("GET /v1/erasures", s.scoped(kith.ScopeAdmin, s.handleErasures))
+			s.mux.Handle("GET /v1/erasures/{id}", s.scoped(kith.ScopeAdmin, s.handleErasure))
+		}
 		s.mux.Handle("POST /v1/merges/{mergeId}/undo", s.scoped(kith.ScopeProfilesWrite, s.handleUndoMerge))
 		s.mux.Handle("GET /v1/processing", s.scoped(kith.ScopeProfilesRead, s.handleProcessing))
 	}

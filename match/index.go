@@ -197,6 +197,47 @@ func (ix *Index) Add(r Record) int {
 	return i
 }
 
+// Forget removes every record of the given ids from the index, as far as
+// anything can read: their values are dropped (a value no other record
+// holds is forgotten altogether), and the positions stay, empty, with no
+// id. Candidates may still report such a position; its Record has no ID.
+// It returns the records forgotten.
+func (ix *Index) Forget(ids map[string]bool) int {
+	n := 0
+	for i, id := range ix.ids {
+		if id == "" || !ids[id] {
+			continue
+		}
+		row := &ix.rows[i]
+		for f := range NumFields {
+			if v := row[f]; v >= 0 {
+				ix.cols[f].release(v)
+				row[f] = -1
+			}
+		}
+		ix.ids[i] = ""
+		n++
+	}
+	return n
+}
+
+// release drops one record's hold on value id; the last one clears it.
+func (c *column) release(id int32) {
+	c.count[id]--
+	c.nonNull--
+	if c.count[id] > 0 {
+		return
+	}
+	delete(c.ids, c.vals[id])
+	c.vals[id] = ""
+	if c.code != nil {
+		c.code[id] = ""
+	}
+	if c.day != nil {
+		c.day[id] = noDay
+	}
+}
+
 // Record returns the record at position i, normalised.
 func (ix *Index) Record(i int) Record {
 	r := Record{ID: ix.ids[i]}

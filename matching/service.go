@@ -141,6 +141,20 @@ func (s *Service) add(r match.Record) {
 	s.indexed[r.ID] = match.Normalize(r)
 }
 
+// Forget drops erased profiles from the index: every record of theirs,
+// so nothing the matcher reads of them stays in memory.
+func (s *Service) Forget(ids []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		set[id] = true
+		delete(s.latest, id)
+		delete(s.indexed, id)
+	}
+	s.mt.Index().Forget(set)
+}
+
 // Described hands the matcher profiles that changed; it never blocks the
 // processor: if the matcher is behind, the ids wait in a queue of batches.
 func (s *Service) Described(ids []string) {
@@ -210,7 +224,7 @@ func (s *Service) Check(ctx context.Context, id string) ([]kith.MatchPair, error
 			break // sorted by weight: the rest score lower
 		}
 		other := s.mt.Index().Record(ev.Right).ID
-		if done[other] || s.latest[other] != ev.Right {
+		if other == "" || done[other] || s.latest[other] != ev.Right {
 			continue // an older record of a profile that changed since
 		}
 		done[other] = true

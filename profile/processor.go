@@ -964,3 +964,30 @@ func contains(ss []string, s string) bool {
 	}
 	return false
 }
+
+// Erase removes a person's profiles from the identity graph as the
+// processor's one writer, so no event of theirs is applied half-way
+// through. then runs inside the same transaction with the log positions of
+// their events, for the caller to remove the rest of them (the log's rows,
+// primary data) before the profiles' removal commits: if then fails,
+// nothing of the profiles is removed. A store may run the transaction
+// again after a conflict, so then must be idempotent.
+func (p *Processor) Erase(ctx context.Context, ids []string, then func(ctx context.Context, erased kith.ErasedProfiles) error) (kith.ErasedProfiles, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out kith.ErasedProfiles
+	err := p.store.Update(ctx, func(tx kith.ProfileTx) error {
+		var err error
+		if out, err = tx.EraseProfiles(ctx, ids); err != nil {
+			return err
+		}
+		if then != nil {
+			return then(ctx, out)
+		}
+		return nil
+	})
+	if p.cache != nil {
+		p.cache.reset() // the profiles were removed outside the cache
+	}
+	return out, err
+}

@@ -43,6 +43,7 @@ Commands:
   clv        fit churn and lifetime-value models to a purchases CSV
   match      find records of one person in CSV files: dedupe, link, eval
   offers     grant an offer to a list of people, with progress (kith offers grant CODE FILE)
+  erase      forget a person who asked to be forgotten (kith erase PERSON --yes)
   version    print the version
 
 Run 'kith <command> --help' for a command's flags.
@@ -107,6 +108,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCLV(ctx, rest, stdout, stderr)
 	case "match":
 		return runMatch(ctx, rest, stdout, stderr)
+	case "erase":
+		return runErase(ctx, rest, stdout, stderr)
 	case "offers":
 		return runOffers(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":

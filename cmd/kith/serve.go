@@ -21,6 +21,7 @@ import (
 	"github.com/kithhq/kith/audience"
 	"github.com/kithhq/kith/computed"
 	"github.com/kithhq/kith/consent"
+	"github.com/kithhq/kith/erasure"
 	natslog "github.com/kithhq/kith/eventlog/nats"
 	kithhttp "github.com/kithhq/kith/http"
 	"github.com/kithhq/kith/importer"
@@ -56,6 +57,7 @@ type Main struct {
 	Audiences *audience.Engine
 	Computed  *computed.Service
 	Consent   *consent.Service
+	Erasure   *erasure.Service
 
 	stopProcessing context.CancelFunc
 	unlock         func() // gives up the embedded store's processing lock
@@ -208,6 +210,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}
 	m.Audiences = audienceEngine
+	m.Erasure = erasure.New(m.DB, proc, m.DB, logHead{m.DB, m.Log}, m.DB, erasure.Config{}, m.Logger)
+	m.Erasure.Forgets(audienceEngine)
 	if !m.Config.Matching.Disabled {
 		matchSrc, err := internalSource(ctx, m.Access, matchingSource)
 		if err != nil {
@@ -219,6 +223,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 		m.Matching = matcher
 		m.Profiles.AfterUndo(matcher.Undone)
+		m.Erasure.Forgets(matcher)
 	}
 	m.Metrics.RegisterLag(m.lag)
 	pctx, cancel := context.WithCancel(context.Background())
@@ -234,6 +239,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// through the ledger's outbox; any node may relay what any node queued.
 	m.chores.Go(func() { m.Offers.Relay(pctx) })
 	m.chores.Go(func() { audienceEngine.Run(pctx) })
+	// Erasures left half-way are finished, and those made on other nodes
+	// are forgotten by this one's caches.
+	m.chores.Go(func() { m.Erasure.Run(pctx) })
 	// Consent that events carry is recorded once the processor has applied
 	// them; every node may follow, the decisions' ids keep each once.
 	follower := consent.NewFollower(m.Consent, m.DB, proc.Applied, nil)
@@ -313,6 +321,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Audiences: audiences,
 		Computed:  m.Computed,
 		Consent:   m.Consent,
+		Erasure:   m.Erasure,
 		Ingest:    ingest.New(eventLog, m.Access),
 		Access:    m.Access,
 		Profiles:  m.Profiles,
@@ -589,4 +598,37 @@ func internalSource(ctx context.Context, a *access.Service, name string) (*kith.
 		return src, nil
 	}
 	return nil, fmt.Errorf("source %s: could not create or find it", name)
+}
+
+// logHead is the newest position an erasure waits for the processor to
+// reach: the store's log, once a NATS log has nothing left to drain into
+// it (a person's events still in the stream would make them again).
+type logHead struct {
+	db  Store
+	log *natslog.Log // nil: the store is the log
+}
+
+func (h logHead) LastSeq(ctx context.Context) (int64, error) {
+	if h.log != nil {
+		deadline := time.Now().Add(30 * time.Second)
+		for p := 0; p < h.log.Partitions(); {
+			n, err := h.log.Pending(ctx, p)
+			if err != nil {
+				return 0, err
+			}
+			if n == 0 {
+				p++
+				continue
+			}
+			if time.Now().After(deadline) {
+				return 0, kith.Errorf(kith.EUNAVAILABLE, "partition %d of the event log has %d messages not yet in the store; erase again when it has drained", p, n)
+			}
+			select {
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	return h.db.LastSeq(ctx)
 }

@@ -27,6 +27,7 @@ type Store interface {
 	kith.AudienceStore
 	kith.ComputedStore
 	kith.ConsentStore
+	kith.ErasureStore
 	profile.Store
 	profile.Reader
 	lifecycle.Store
