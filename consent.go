@@ -113,11 +113,18 @@ type ConsentStore interface {
 	// recorded first.
 	Consents(ctx context.Context, profileIDs ...string) ([]ConsentRecord, error)
 	// PutContactPoint stores a contact point, replacing the one of that
-	// profile, channel and address.
+	// profile, channel and address, and in the same transaction appends
+	// it to the contact point history.
 	PutContactPoint(ctx context.Context, cp ContactPoint) error
 	// ContactPoints returns the given profiles' contact points, by
 	// profile, channel and address.
 	ContactPoints(ctx context.Context, profileIDs ...string) ([]ContactPoint, error)
+	// ContactPointHistory returns every contact point the given profiles
+	// were ever given, as put, kept for ever: oldest UpdatedAt first (the
+	// zero time before any other), ties in the order they were put. A
+	// contact point's status at a time is the last of its entries updated
+	// at or before it.
+	ContactPointHistory(ctx context.Context, profileIDs ...string) ([]ContactPoint, error)
 	// PutRelationship stores a relationship, replacing the one of the same
 	// From, To and Kind.
 	PutRelationship(ctx context.Context, r Relationship) error

@@ -109,15 +109,52 @@ func (db *DB) PutContactPoint(ctx context.Context, cp kith.ContactPoint) error {
 	if err := checkTime(cp.UpdatedAt, "updated_at"); err != nil {
 		return err
 	}
-	_, err := db.pool.Exec(ctx, "INSERT INTO contact_points ("+contactPointCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-		ON CONFLICT (profile_id, channel, address) DO UPDATE SET status = excluded.status, label = excluded.label,
-		updated_at = excluded.updated_at, updated_by = excluded.updated_by, reason = excluded.reason`,
-		cp.ProfileID, cp.Channel, cp.Address, cp.Status, storable(cp.Label), nanos(cp.UpdatedAt), storable(cp.UpdatedBy),
-		storable(cp.Reason))
+	args := []any{cp.ProfileID, cp.Channel, cp.Address, cp.Status, storable(cp.Label), nanos(cp.UpdatedAt), storable(cp.UpdatedBy),
+		storable(cp.Reason)}
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "INSERT INTO contact_points ("+contactPointCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (profile_id, channel, address) DO UPDATE SET status = excluded.status, label = excluded.label,
+			updated_at = excluded.updated_at, updated_by = excluded.updated_by, reason = excluded.reason`, args...); err != nil {
+			return err
+		}
+		// After the upsert, which holds the contact point's row until the
+		// commit: of two puts of one contact point, the one stored last
+		// is the one appended last.
+		_, err := tx.Exec(ctx, "INSERT INTO contact_point_history ("+contactPointCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", args...)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("put contact point %s %s of %s: %w", cp.Channel, cp.Address, cp.ProfileID, classify(err, "contact point"))
 	}
 	return nil
+}
+
+// ContactPointHistory returns every contact point the given profiles were
+// ever given, as put: oldest UpdatedAt first (the zero time before any
+// other), ties in the order they were put.
+func (db *DB) ContactPointHistory(ctx context.Context, profileIDs ...string) ([]kith.ContactPoint, error) {
+	if len(profileIDs) == 0 {
+		return nil, nil
+	}
+	rows, err := db.pool.Query(ctx, "SELECT "+contactPointCols+` FROM contact_point_history WHERE profile_id = ANY($1)
+		ORDER BY updated_at NULLS FIRST, seq`, profileIDs)
+	if err != nil {
+		return nil, fmt.Errorf("contact point history: %w", classify(err, "contact points"))
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (kith.ContactPoint, error) {
+		var cp kith.ContactPoint
+		var updated *int64
+		err := row.Scan(&cp.ProfileID, &cp.Channel, &cp.Address, &cp.Status, &cp.Label, &updated, &cp.UpdatedBy, &cp.Reason)
+		cp.UpdatedAt = fromNanos(updated)
+		return cp, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("contact point history: %w", classify(err, "contact points"))
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
 }
 
 // ContactPoints returns the given profiles' contact points, by profile,

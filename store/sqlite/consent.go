@@ -90,16 +90,74 @@ func (db *DB) Consents(ctx context.Context, profileIDs ...string) ([]kith.Consen
 }
 
 // PutContactPoint stores a contact point, replacing the one of that
-// profile, channel and address.
+// profile, channel and address, and appends it to the contact point
+// history in the same transaction.
 func (db *DB) PutContactPoint(ctx context.Context, cp kith.ContactPoint) error {
-	_, err := db.w.ExecContext(ctx, "INSERT INTO contact_points ("+contactPointCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (profile_id, channel, address) DO UPDATE SET status = excluded.status, label = excluded.label,
-		updated_at = excluded.updated_at, updated_by = excluded.updated_by, reason = excluded.reason`,
-		cp.ProfileID, cp.Channel, cp.Address, cp.Status, cp.Label, nanos(cp.UpdatedAt), cp.UpdatedBy, cp.Reason)
+	err := func() error {
+		tx, err := db.w.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		args := []any{cp.ProfileID, cp.Channel, cp.Address, cp.Status, cp.Label, nanos(cp.UpdatedAt), cp.UpdatedBy, cp.Reason}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO contact_points ("+contactPointCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (profile_id, channel, address) DO UPDATE SET status = excluded.status, label = excluded.label,
+			updated_at = excluded.updated_at, updated_by = excluded.updated_by, reason = excluded.reason`, args...); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO contact_point_history ("+contactPointCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?)", args...); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}()
 	if err != nil {
 		return fmt.Errorf("put contact point %s %s of %s: %w", cp.Channel, cp.Address, cp.ProfileID, err)
 	}
 	return nil
+}
+
+// ContactPointHistory returns every contact point the given profiles were
+// ever given, as put: oldest UpdatedAt first (the zero time before any
+// other), ties in the order they were put.
+func (db *DB) ContactPointHistory(ctx context.Context, profileIDs ...string) ([]kith.ContactPoint, error) {
+	type entry struct {
+		seq int64
+		cp  kith.ContactPoint
+	}
+	var es []entry
+	chunks, err := inChunks(profileIDs, func(in string, args []any) error {
+		rows, err := db.r.QueryContext(ctx, "SELECT seq, "+contactPointCols+" FROM contact_point_history WHERE profile_id IN ("+in+
+			") ORDER BY updated_at, seq", args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e entry
+			var updated sql.NullInt64
+			if err := rows.Scan(&e.seq, &e.cp.ProfileID, &e.cp.Channel, &e.cp.Address, &e.cp.Status, &e.cp.Label, &updated,
+				&e.cp.UpdatedBy, &e.cp.Reason); err != nil {
+				return err
+			}
+			e.cp.UpdatedAt = fromNanos(updated)
+			es = append(es, e)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("contact point history: %w", err)
+	}
+	if chunks > 1 {
+		// Each statement's rows are in order; together they are not.
+		slices.SortFunc(es, func(a, b entry) int {
+			return cmp.Or(a.cp.UpdatedAt.Compare(b.cp.UpdatedAt), cmp.Compare(a.seq, b.seq))
+		})
+	}
+	var out []kith.ContactPoint
+	for _, e := range es {
+		out = append(out, e.cp)
+	}
+	return out, nil
 }
 
 // ContactPoints returns the given profiles' contact points, by profile,

@@ -20,6 +20,7 @@ func runConsent(t *testing.T, open func(t *testing.T) Store) {
 		{"Consent/NeverOverwritten", testConsentNeverOverwritten},
 		{"Consent/ConcurrentAppend", testConsentConcurrentAppend},
 		{"Consent/ContactPoints", testContactPoints},
+		{"Consent/ContactPointHistory", testContactPointHistory},
 		{"Consent/Relationships", testRelationships},
 		{"Consent/TimePrecision", testConsentTimePrecision},
 		{"Consent/NoIDs", testConsentNoIDs},
@@ -54,6 +55,15 @@ func contactPoints(t *testing.T, s Store, profileIDs ...string) []kith.ContactPo
 	got, err := s.ContactPoints(context.Background(), profileIDs...)
 	if err != nil {
 		t.Fatalf("ContactPoints(%v): %v", profileIDs, err)
+	}
+	return got
+}
+
+func contactPointHistory(t *testing.T, s Store, profileIDs ...string) []kith.ContactPoint {
+	t.Helper()
+	got, err := s.ContactPointHistory(context.Background(), profileIDs...)
+	if err != nil {
+		t.Fatalf("ContactPointHistory(%v): %v", profileIDs, err)
 	}
 	return got
 }
@@ -209,6 +219,50 @@ func testContactPoints(t *testing.T, s Store) {
 	}
 }
 
+// Every put of a contact point is kept in its history, the replaced ones
+// too: oldest UpdatedAt first (the zero time before any other), ties in
+// the order put, whatever the order of the profiles asked for.
+func testContactPointHistory(t *testing.T, s Store) {
+	ctx := context.Background()
+	put := func(cp kith.ContactPoint) {
+		t.Helper()
+		if err := s.PutContactPoint(ctx, cp); err != nil {
+			t.Fatalf("PutContactPoint(%s %s %s): %v", cp.ProfileID, cp.Address, cp.Status, err)
+		}
+	}
+	mobile := kith.ContactPoint{ProfileID: "prf_1", Channel: kith.ContactSMS, Address: "+447700900123", Status: kith.ContactVerified,
+		Label: "mobile", UpdatedAt: at(0), UpdatedBy: "user:mia"}
+	other := kith.ContactPoint{ProfileID: "prf_0", Channel: kith.ContactSMS, Address: "+447700900123", Status: kith.ContactUnverified,
+		UpdatedAt: at(time.Minute)}
+	email := kith.ContactPoint{ProfileID: "prf_1", Channel: kith.ContactEmail, Address: "ana@example.com", Status: kith.ContactUnverified,
+		UpdatedAt: at(2 * time.Minute)}
+	bounced := mobile
+	bounced.Status, bounced.Label, bounced.UpdatedAt, bounced.UpdatedBy, bounced.Reason = kith.ContactBounced, "", at(time.Hour), "sms-gateway", "hard bounce"
+	// Re-verified in the same instant as the bounce: the tie is read in
+	// the order put.
+	again := mobile
+	again.UpdatedAt, again.Reason = at(time.Hour), "re-verified by code"
+	undated := kith.ContactPoint{ProfileID: "prf_1", Channel: kith.ContactPost, Address: "12 High St", Status: kith.ContactUnverified}
+	for _, cp := range []kith.ContactPoint{email, mobile, other, bounced, again, undated} {
+		put(cp)
+	}
+
+	if diff := cmp.Diff([]kith.ContactPoint{undated, mobile, email, bounced, again}, contactPointHistory(t, s, "prf_1")); diff != "" {
+		t.Errorf("ContactPointHistory(prf_1) (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]kith.ContactPoint{undated, mobile, other, email, bounced, again},
+		contactPointHistory(t, s, "prf_none", "prf_1", "prf_0", "prf_1")); diff != "" {
+		t.Errorf("ContactPointHistory(prf_none, prf_1, prf_0, prf_1) (-want +got):\n%s", diff)
+	}
+	if got := contactPointHistory(t, s, "prf_none"); len(got) != 0 {
+		t.Errorf("ContactPointHistory(prf_none) = %+v, want none", got)
+	}
+	// The contact points themselves hold the last put.
+	if diff := cmp.Diff([]kith.ContactPoint{email, undated, again}, contactPoints(t, s, "prf_1")); diff != "" {
+		t.Errorf("ContactPoints(prf_1) (-want +got):\n%s", diff)
+	}
+}
+
 // Relationships are put, replaced and deleted by (From, To, Kind), and
 // read from either end.
 func testRelationships(t *testing.T, s Store) {
@@ -274,13 +328,16 @@ func testConsentTimePrecision(t *testing.T, s Store) {
 		t.Fatal(err)
 	}
 	recs, cps, rels := consents(t, s, "prf_1"), contactPoints(t, s, "prf_1"), relationships(t, s, "prf_1")
-	if len(recs) != 1 || len(cps) != 1 || len(rels) != 1 {
-		t.Fatalf("read %d decisions, %d contact points, %d relationships; want one of each", len(recs), len(cps), len(rels))
+	hist := contactPointHistory(t, s, "prf_1")
+	if len(recs) != 1 || len(cps) != 1 || len(rels) != 1 || len(hist) != 1 {
+		t.Fatalf("read %d decisions, %d contact points, %d relationships, %d contact point changes; want one of each",
+			len(recs), len(cps), len(rels), len(hist))
 	}
 	checkMicros(t, []timePair{
 		{"DecidedAt", recs[0].DecidedAt, r.DecidedAt},
 		{"RecordedAt", recs[0].RecordedAt, r.RecordedAt},
 		{"UpdatedAt", cps[0].UpdatedAt, cp.UpdatedAt},
+		{"UpdatedAt in the history", hist[0].UpdatedAt, cp.UpdatedAt},
 		{"Since", rels[0].Since, rel.Since},
 	})
 }
@@ -307,6 +364,9 @@ func testConsentNoIDs(t *testing.T, s Store) {
 	}
 	if got, err := s.Relationships(ctx); err != nil || len(got) != 0 {
 		t.Errorf("Relationships() = %+v, %v; want none", got, err)
+	}
+	if got, err := s.ContactPointHistory(ctx); err != nil || len(got) != 0 {
+		t.Errorf("ContactPointHistory() = %+v, %v; want none", got, err)
 	}
 }
 
@@ -350,6 +410,28 @@ func testConsentManyProfiles(t *testing.T, s Store) {
 	for i := 1; i < n; i++ {
 		if cps[i].ProfileID <= cps[i-1].ProfileID {
 			t.Fatalf("ContactPoints of %d profiles: %s after %s", n, cps[i].ProfileID, cps[i-1].ProfileID)
+		}
+	}
+	// Each contact point again, a second later, in the reverse order: the
+	// history reads oldest first and ties in the order put, across
+	// statements too.
+	for i := n - 1; i >= 0; i-- {
+		if err := s.PutContactPoint(ctx, kith.ContactPoint{ProfileID: ids[i], Channel: kith.ContactEmail,
+			Address: ids[i] + "@example.com", Status: kith.ContactBounced, UpdatedAt: at(time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hist := contactPointHistory(t, s, ids...)
+	if len(hist) != 2*n {
+		t.Fatalf("ContactPointHistory of %d profiles: %d, want %d", n, len(hist), 2*n)
+	}
+	for i, cp := range hist {
+		want, status := ids[min(i, 2*n-1-i)], kith.ContactVerified
+		if i >= n {
+			status = kith.ContactBounced
+		}
+		if cp.ProfileID != want || cp.Status != status {
+			t.Fatalf("ContactPointHistory of %d profiles: %s %s at %d, want %s %s", n, cp.ProfileID, cp.Status, i, want, status)
 		}
 	}
 	if diff := cmp.Diff([]kith.Relationship{near, far}, relationships(t, s, ids...)); diff != "" {
