@@ -168,11 +168,36 @@ type Decision struct {
 	Minor     bool      `json:"minor,omitempty"`
 	Decisions []string  `json:"decisions,omitempty"`
 	CheckedAt time.Time `json:"checked_at"`
+	// AsOf is the instant the answer is for: CheckedAt for a check now,
+	// the time asked for by CheckAt.
+	AsOf time.Time `json:"as_of,omitzero"`
 }
 
 // Check answers whether a message of a purpose may go to a person on a
 // channel now, at which contact point and why, from the latest state.
 func (s *Service) Check(ctx context.Context, who Who, purpose, channel string) (*Decision, error) {
+	return s.check(ctx, who, purpose, channel, time.Time{})
+}
+
+// CheckAt answers as Check would have at a past instant, to explain an
+// answer later: from the decisions recorded at or before at (the latest
+// by decision time winning, as in Check), the contact points' statuses as
+// they stood at at, and the person's age at at. The person (their merged
+// profiles and identifiers), their traits and their relationships are
+// taken as they are now. A time in the future is EINVALID on "at".
+func (s *Service) CheckAt(ctx context.Context, who Who, purpose, channel string, at time.Time) (*Decision, error) {
+	if at.IsZero() {
+		return nil, kith.Invalid("at", "give the time to answer for, or check now")
+	}
+	if now := s.now(); at.After(now) {
+		return nil, kith.Invalid("at", "%s is in the future: an answer can be given as of now or a past time (leave at out to check now)",
+			at.UTC().Format(time.RFC3339Nano))
+	}
+	return s.check(ctx, who, purpose, channel, at.UTC())
+}
+
+// check is Check now (at zero) or as of a past time.
+func (s *Service) check(ctx context.Context, who Who, purpose, channel string, at time.Time) (*Decision, error) {
 	if err := checkPurpose(purpose); err != nil {
 		return nil, err
 	}
@@ -188,8 +213,12 @@ func (s *Service) Check(ctx context.Context, who Who, purpose, channel string) (
 		return nil, err
 	}
 	now := s.now().UTC()
-	d := &Decision{Profile: p.ID, Purpose: purpose, Channel: channel, Recipient: p.ID, CheckedAt: now}
-	minor, why := s.minor(p, now)
+	past := !at.IsZero()
+	if !past {
+		at = now
+	}
+	d := &Decision{Profile: p.ID, Purpose: purpose, Channel: channel, Recipient: p.ID, CheckedAt: now, AsOf: at}
+	minor, why := s.minor(p, at)
 	if minor && purpose == kith.PurposeMarketing {
 		d.Minor, d.Reason = true, "no marketing to a minor ("+why+")"
 		return d, nil
@@ -197,6 +226,9 @@ func (s *Service) Check(ctx context.Context, who Who, purpose, channel string) (
 	recs, err := s.store.Consents(ctx, holders...)
 	if err != nil {
 		return nil, err
+	}
+	if past {
+		recs = recordedBy(recs, at)
 	}
 	// Where it goes: the person, or for a minor a guardian named recipient.
 	to := recipient{id: p.ID, holders: holders, links: links}
@@ -213,11 +245,70 @@ func (s *Service) Check(ctx context.Context, who Who, purpose, channel string) (
 			to = recipient{id: gp.ID, holders: gh, links: gl}
 		}
 	}
-	if to.cps, err = s.store.ContactPoints(ctx, to.holders...); err != nil {
+	if past {
+		to.cps, err = s.contactPointsAt(ctx, to.holders, at)
+	} else {
+		to.cps, err = s.store.ContactPoints(ctx, to.holders...)
+	}
+	if err != nil {
 		return nil, err
 	}
 	decide(d, minor, recs, holders, to)
 	return d, nil
+}
+
+// recordedBy keeps the decisions Kith had recorded at or before at: one
+// decided earlier but entered later was not known then.
+func recordedBy(recs []kith.ConsentRecord, at time.Time) []kith.ConsentRecord {
+	out := recs[:0:0]
+	for _, r := range recs {
+		if !r.RecordedAt.After(at) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// contactPointsAt returns the profiles' contact points as they stood at
+// at, from their history, by profile, channel and address as the store's
+// ContactPoints gives them.
+func (s *Service) contactPointsAt(ctx context.Context, holders []string, at time.Time) ([]kith.ContactPoint, error) {
+	hist, err := s.store.ContactPointHistory(ctx, holders...)
+	if err != nil {
+		return nil, err
+	}
+	return asOf(hist, at), nil
+}
+
+// asOf folds a contact point history, oldest first, into each contact
+// point's last entry updated at or before at.
+func asOf(hist []kith.ContactPoint, at time.Time) []kith.ContactPoint {
+	type key struct{ profile, channel, address string }
+	last := map[key]int{}
+	var out []kith.ContactPoint
+	for _, cp := range hist {
+		if cp.UpdatedAt.After(at) {
+			continue
+		}
+		k := key{cp.ProfileID, cp.Channel, cp.Address}
+		if i, ok := last[k]; ok {
+			out[i] = cp
+			continue
+		}
+		last[k] = len(out)
+		out = append(out, cp)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.ProfileID != b.ProfileID {
+			return a.ProfileID < b.ProfileID
+		}
+		if a.Channel != b.Channel {
+			return a.Channel < b.Channel
+		}
+		return a.Address < b.Address
+	})
+	return out
 }
 
 // recipient is whom a message goes to: their ids, identifiers and contact

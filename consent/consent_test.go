@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -594,5 +595,198 @@ func TestPreferenceLinks(t *testing.T) {
 	}
 	if _, _, err := w.svc.IssueLink(ctx, consent.Who{Profile: ann}, "", "", 500*24*time.Hour); kith.ErrorField(err) != "ttl" {
 		t.Errorf("a link for 500 days: %v", err)
+	}
+}
+
+// march is a day of March 2026 at an hour.
+func march(day, hour int) time.Time { return time.Date(2026, 3, day, hour, 0, 0, 0, time.UTC) }
+
+// clock sets the service's clock to t.
+func (w *world) clock(t time.Time) { w.svc.SetClock(func() time.Time { return t }) }
+
+func (w *world) checkAt(profileID, purpose, channel string, at time.Time) *consent.Decision {
+	w.t.Helper()
+	d, err := w.svc.CheckAt(context.Background(), consent.Who{Profile: profileID}, purpose, channel, at)
+	if err != nil {
+		w.t.Fatalf("CheckAt(%s, %s, %s, %s): %v", profileID, purpose, channel, at, err)
+	}
+	return d
+}
+
+// "Why didn't she get that SMS on 3 March?" She opted in in February,
+// opted out of marketing texts on 2 March; her number hard-bounced on 4
+// March and was verified again on 6 March. Asked on 8 March, the gate
+// answers for each day as it did then, naming the records and the
+// contact point's status of that day.
+func TestWhyNoSMSOn3March(t *testing.T) {
+	w := newWorld(t)
+	sofia := w.person("u-sofia", map[string]any{"name": "Sofia Duarte", "phone": "+44 7911 123454"})
+	ctx := agent("agent-jo")
+	record := func(state string, decided time.Time) kith.ConsentRecord {
+		t.Helper()
+		w.clock(decided)
+		recs, err := w.svc.Record(ctx, consent.Change{Who: consent.Who{Profile: sofia}, Purpose: kith.PurposeMarketing,
+			Channel: kith.ContactSMS, State: state, Basis: "consent"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return recs[0]
+	}
+	setStatus := func(when time.Time, status, reason string) {
+		t.Helper()
+		w.clock(when)
+		if _, err := w.svc.SetContactPoint(ctx, consent.Who{Profile: sofia}, kith.ContactPoint{Channel: kith.ContactSMS,
+			Address: "+44 7911 123454", Status: status, Label: "mobile", Reason: reason}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setStatus(time.Date(2026, 2, 27, 9, 0, 0, 0, time.UTC), kith.ContactVerified, "code sent by text")
+	optIn := record(kith.ConsentOptedIn, time.Date(2026, 2, 27, 9, 5, 0, 0, time.UTC))
+	optOut := record(kith.ConsentOptedOut, march(2, 9))
+	w.clock(march(4, 9))
+	if _, err := w.svc.Suppress(context.Background(), consent.Who{}, kith.ContactSMS, "+447911123454", "hard_bounce", ""); err != nil {
+		t.Fatal(err)
+	}
+	setStatus(march(6, 9), kith.ContactVerified, "re-verified by code")
+	asked := march(8, 10)
+	w.clock(asked)
+
+	for _, c := range []struct {
+		day              int
+		purpose          string
+		allowed          bool
+		reason           string
+		decisions        []string
+		status, cpReason string // of the contact point used, when allowed
+	}{
+		{1, kith.PurposeMarketing, true, "opted in to marketing by sms", []string{optIn.ID}, kith.ContactVerified, "code sent by text"},
+		{1, kith.PurposeAlerts, true, "alerts messages are sent unless opted out", nil, kith.ContactVerified, "code sent by text"},
+		{3, kith.PurposeMarketing, false, "+447911123454: opted out of marketing by sms", []string{optOut.ID}, "", ""},
+		{3, kith.PurposeAlerts, true, "alerts messages are sent unless opted out", nil, kith.ContactVerified, "code sent by text"},
+		{5, kith.PurposeMarketing, false, "+447911123454: the address bounced (hard bounce)", []string{optOut.ID}, "", ""},
+		{5, kith.PurposeAlerts, false, "+447911123454: the address bounced (hard bounce)", nil, "", ""},
+		{7, kith.PurposeMarketing, false, "+447911123454: opted out of marketing by sms", []string{optOut.ID}, "", ""},
+		{7, kith.PurposeAlerts, true, "alerts messages are sent unless opted out", nil, kith.ContactVerified, "re-verified by code"},
+	} {
+		at := march(c.day, 12)
+		d := w.checkAt(sofia, c.purpose, kith.ContactSMS, at)
+		name := fmt.Sprintf("%s on %d March", c.purpose, c.day)
+		if d.Allowed != c.allowed || d.Reason != c.reason || !slices.Equal(d.Decisions, c.decisions) {
+			t.Errorf("%s: allowed %v, %q, records %v; want %v, %q, %v", name, d.Allowed, d.Reason, d.Decisions, c.allowed, c.reason, c.decisions)
+		}
+		if !d.AsOf.Equal(at) || !d.CheckedAt.Equal(asked) {
+			t.Errorf("%s: as of %s, checked at %s; want %s, %s", name, d.AsOf, d.CheckedAt, at, asked)
+		}
+		switch {
+		case !c.allowed && d.ContactPoint != nil:
+			t.Errorf("%s: refused with a contact point %+v", name, d.ContactPoint)
+		case c.allowed && (d.ContactPoint == nil || d.ContactPoint.Status != c.status || d.ContactPoint.Reason != c.cpReason):
+			t.Errorf("%s: contact point %+v; want %s (%s)", name, d.ContactPoint, c.status, c.cpReason)
+		}
+	}
+
+	// Before any contact point, the phone identifier, as unverified.
+	if d := w.checkAt(sofia, kith.PurposeAlerts, kith.ContactSMS, time.Date(2026, 2, 20, 0, 0, 0, 0, time.UTC)); !d.Allowed ||
+		d.ContactPoint == nil || d.ContactPoint.Status != kith.ContactUnverified {
+		t.Errorf("alerts before the contact point was set: %+v", d)
+	}
+	// The answer now is the one of 7 March.
+	for _, purpose := range []string{kith.PurposeMarketing, kith.PurposeAlerts} {
+		now, then := w.check(sofia, purpose, kith.ContactSMS), w.checkAt(sofia, purpose, kith.ContactSMS, march(7, 12))
+		if now.Allowed != then.Allowed || now.Reason != then.Reason || !slices.Equal(now.Decisions, then.Decisions) || !now.AsOf.Equal(asked) {
+			t.Errorf("%s now %+v; on 7 March %+v", purpose, now, then)
+		}
+	}
+	// The history that explains it: every status the number had.
+	h, err := w.svc.ContactPointHistory(context.Background(), consent.Who{Profile: sofia})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, cp := range h {
+		got = append(got, cp.UpdatedAt.Format("2 Jan")+" "+cp.Status+" ("+cp.Reason+") by "+cp.UpdatedBy)
+	}
+	want := []string{"27 Feb verified (code sent by text) by user:agent-jo", "4 Mar bounced (hard bounce) by ",
+		"6 Mar verified (re-verified by code) by user:agent-jo"}
+	if !slices.Equal(got, want) {
+		t.Errorf("contact point history %q, want %q", got, want)
+	}
+}
+
+// A past answer uses only what Kith had recorded by then: an opt-out said
+// on 2 March but entered on 4 March is not used on 3 March, and from 4
+// March on it wins by when it was said, over an opt-in entered later but
+// said earlier.
+func TestCheckAtUsesOnlyWhatWasRecorded(t *testing.T) {
+	w := newWorld(t)
+	ann := w.person("u-ann", map[string]any{"email": "ann@example.com"})
+	record := func(state string, decided, recorded time.Time) kith.ConsentRecord {
+		t.Helper()
+		w.clock(recorded)
+		recs, err := w.svc.Record(context.Background(), consent.Change{Who: consent.Who{Profile: ann}, Purpose: kith.PurposeMarketing,
+			Channel: kith.ContactEmail, State: state, DecidedAt: decided, Via: "call_center"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return recs[0]
+	}
+	in := record(kith.ConsentOptedIn, march(1, 9), march(1, 9))
+	out := record(kith.ConsentOptedOut, march(2, 9), march(4, 9))
+	record(kith.ConsentOptedIn, march(1, 18), march(6, 9))
+	w.clock(march(8, 9))
+	for _, c := range []struct {
+		at        time.Time
+		allowed   bool
+		decisions []string
+	}{
+		{march(1, 8), false, nil},
+		{march(1, 9), true, []string{in.ID}}, // recorded at that very instant
+		{march(3, 12), true, []string{in.ID}},
+		{march(4, 9), false, []string{out.ID}},
+		{march(5, 12), false, []string{out.ID}},
+		{march(7, 12), false, []string{out.ID}},
+	} {
+		d := w.checkAt(ann, kith.PurposeMarketing, kith.ContactEmail, c.at)
+		if d.Allowed != c.allowed || !slices.Equal(d.Decisions, c.decisions) {
+			t.Errorf("as of %s: allowed %v, records %v (%s); want %v, %v", c.at, d.Allowed, d.Decisions, d.Reason, c.allowed, c.decisions)
+		}
+	}
+}
+
+// The minor rule takes the person's age on the day asked.
+func TestCheckAtMinorByAgeThen(t *testing.T) {
+	w := newWorld(t)
+	kai := w.person("u-kai", map[string]any{"email": "kai@example.com", "birthday": "2008-06-01"})
+	w.clock(time.Date(2026, 1, 10, 9, 0, 0, 0, time.UTC))
+	if _, err := w.svc.Record(context.Background(), consent.Change{Who: consent.Who{Profile: kai}, Purpose: kith.PurposeMarketing,
+		Channel: kith.ContactEmail, State: kith.ConsentOptedIn}); err != nil {
+		t.Fatal(err)
+	}
+	w.clock(now)
+	if d := w.check(kai, kith.PurposeMarketing, kith.ContactEmail); !d.Allowed || d.Minor {
+		t.Errorf("marketing now, at 18: %+v", d)
+	}
+	if d := w.checkAt(kai, kith.PurposeMarketing, kith.ContactEmail, time.Date(2026, 5, 31, 12, 0, 0, 0, time.UTC)); d.Allowed || !d.Minor ||
+		!strings.Contains(d.Reason, "17 years old") {
+		t.Errorf("marketing the day before the 18th birthday: %+v", d)
+	}
+	if d := w.checkAt(kai, kith.PurposeMarketing, kith.ContactEmail, time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)); !d.Allowed || d.Minor {
+		t.Errorf("marketing on the 18th birthday: %+v", d)
+	}
+}
+
+// A time to answer for must be given and not be in the future.
+func TestCheckAtRefusesTheFuture(t *testing.T) {
+	w := newWorld(t)
+	ann := w.person("u-ann", map[string]any{"email": "ann@example.com"})
+	who := consent.Who{Profile: ann}
+	for _, at := range []time.Time{{}, now.Add(time.Second), now.Add(24 * time.Hour)} {
+		if _, err := w.svc.CheckAt(context.Background(), who, kith.PurposeService, kith.ContactEmail, at); kith.ErrorCode(err) != kith.EINVALID ||
+			kith.ErrorField(err) != "at" {
+			t.Errorf("CheckAt(%s) = %v; want invalid at", at, err)
+		}
+	}
+	if d := w.checkAt(ann, kith.PurposeService, kith.ContactEmail, now); !d.Allowed || !d.AsOf.Equal(now) {
+		t.Errorf("CheckAt(now): %+v", d)
 	}
 }

@@ -214,6 +214,17 @@ func (s *Service) ContactPoints(ctx context.Context, who Who) ([]kith.ContactPoi
 	return s.store.ContactPoints(ctx, holders...)
 }
 
+// ContactPointHistory returns every contact point a person was ever given
+// and every change of its status, oldest first: what explains, with the
+// decisions' history, an answer of the gate on a past day.
+func (s *Service) ContactPointHistory(ctx context.Context, who Who) ([]kith.ContactPoint, error) {
+	_, holders, err := s.person(ctx, who)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.ContactPointHistory(ctx, holders...)
+}
+
 // Relationships returns the relationships either end of which is the
 // person.
 func (s *Service) Relationships(ctx context.Context, who Who) ([]kith.Relationship, error) {
