@@ -9,18 +9,34 @@ import (
 )
 
 // handleConsentCheck is the gate: may a message of a purpose go to a
-// person on a channel now, at which contact point, and why.
+// person on a channel now, at which contact point, and why. With "at" (RFC
+// 3339, not in the future) it answers as the gate would have then, to
+// explain a past answer.
 func (s *Server) handleConsentCheck(w http.ResponseWriter, r *http.Request) {
 	var b struct {
 		consent.Who
-		Purpose string `json:"purpose"`
-		Channel string `json:"channel"`
+		Purpose string  `json:"purpose"`
+		Channel string  `json:"channel"`
+		At      *string `json:"at"`
 	}
 	if err := decodeJSON(r, &b); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	d, err := s.consent.Check(r.Context(), b.Who, b.Purpose, b.Channel)
+	var (
+		d   *consent.Decision
+		err error
+	)
+	if b.At == nil {
+		d, err = s.consent.Check(r.Context(), b.Who, b.Purpose, b.Channel)
+	} else {
+		at, perr := time.Parse(time.RFC3339Nano, *b.At)
+		if perr != nil {
+			s.writeError(w, r, kith.Invalid("at", "not a time: use RFC 3339, e.g. 2027-03-03T12:00:00Z"))
+			return
+		}
+		d, err = s.consent.CheckAt(r.Context(), b.Who, b.Purpose, b.Channel, at)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

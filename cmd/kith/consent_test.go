@@ -9,11 +9,14 @@ import (
 )
 
 type apiDecision struct {
-	Allowed      bool   `json:"allowed"`
-	Profile      string `json:"profile"`
-	Recipient    string `json:"recipient"`
-	Reason       string `json:"reason"`
-	Minor        bool   `json:"minor"`
+	Allowed      bool      `json:"allowed"`
+	Profile      string    `json:"profile"`
+	Recipient    string    `json:"recipient"`
+	Reason       string    `json:"reason"`
+	Minor        bool      `json:"minor"`
+	Decisions    []string  `json:"decisions"`
+	CheckedAt    time.Time `json:"checked_at"`
+	AsOf         time.Time `json:"as_of"`
 	ContactPoint *struct {
 		Address string `json:"address"`
 		Status  string `json:"status"`
@@ -114,6 +117,69 @@ func testConsentSituation5(t *testing.T) {
 	c.get("/v1/profiles/"+daughter+"/consents", &h)
 	if len(h.Consents) != 1 {
 		t.Errorf("refused input was stored: %+v", h)
+	}
+}
+
+// A past answer over the API: "at" answers as the gate did then, from the
+// decisions recorded by then and the contact point's status of the time;
+// a malformed or future "at" is refused on its field.
+func TestConsentCheckAsOf(t *testing.T) { eachStore(t, testConsentCheckAsOf) }
+
+func testConsentCheckAsOf(t *testing.T) {
+	m := startMain(t, nil)
+	c := newProfileClient(t, m)
+	_, crm := c.createSource("callcenter-crm", "call_center")
+	c.send(crm, msg("identify", "s1", t0, map[string]any{"userId": "sofia", "traits": map[string]any{"phone": "+44 7911 123454"}}))
+	c.waitProcessed()
+	sofia := c.lookup("user_id", "sofia").ID
+	if status, b := c.call("PUT", "/v1/profiles/"+sofia+"/contact-points", testAPIKey, map[string]any{"channel": "sms",
+		"address": "+44 7911 123454", "status": "verified"}); status != http.StatusOK {
+		t.Fatalf("set the contact point: %d %s", status, b)
+	}
+	status, b := c.call("POST", "/v1/profiles/"+sofia+"/consents", testAPIKey, map[string]any{"purpose": "marketing", "channel": "sms", "state": "opted_in"})
+	var in struct{ Consents []struct{ ID string } }
+	json.Unmarshal(b, &in)
+	if status != http.StatusCreated || len(in.Consents) != 1 {
+		t.Fatalf("record: %d %s", status, b)
+	}
+	ask := map[string]any{"profile": sofia, "purpose": "marketing", "channel": "sms"}
+	then := c.check(ask)
+	if !then.Allowed || !then.AsOf.Equal(then.CheckedAt) {
+		t.Fatalf("marketing SMS after the opt-in: %+v", then)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if status, b := c.call("POST", "/v1/consent/suppressions", testAPIKey, map[string]any{"channel": "sms", "address": "+44 7911 123454",
+		"kind": "hard_bounce"}); status != http.StatusOK {
+		t.Fatalf("suppress: %d %s", status, b)
+	}
+	if status, b := c.call("POST", "/v1/profiles/"+sofia+"/consents", testAPIKey, map[string]any{"purpose": "marketing", "channel": "sms",
+		"state": "opted_out"}); status != http.StatusCreated {
+		t.Fatalf("record: %d %s", status, b)
+	}
+	if d := c.check(ask); d.Allowed || !strings.Contains(d.Reason, "bounced") {
+		t.Errorf("marketing SMS now: %+v; want refused, bounced", d)
+	}
+
+	ask["at"] = then.CheckedAt.Format(time.RFC3339Nano)
+	d := c.check(ask)
+	if !d.Allowed || !d.AsOf.Equal(then.CheckedAt) || len(d.Decisions) != 1 || d.Decisions[0] != in.Consents[0].ID ||
+		d.ContactPoint == nil || d.ContactPoint.Status != "verified" || d.Reason != then.Reason {
+		t.Errorf("marketing SMS as of %s: %+v; want %+v", ask["at"], d, then)
+	}
+	if !d.CheckedAt.After(then.CheckedAt) {
+		t.Errorf("checked at %s, before the time asked about %s", d.CheckedAt, then.CheckedAt)
+	}
+
+	for _, at := range []any{"3 March 2026", "2026-03-03", "", 20260303, time.Now().Add(time.Hour).Format(time.RFC3339)} {
+		ask["at"] = at
+		status, b := c.call("POST", "/v1/consent/check", testAPIKey, ask)
+		var e struct {
+			Error struct{ Code, Field, Message string }
+		}
+		json.Unmarshal(b, &e)
+		if status != http.StatusBadRequest || e.Error.Field != "at" || e.Error.Message == "" {
+			t.Errorf("check at %v: %d %s; want 400 on at", at, status, b)
+		}
 	}
 }
 
