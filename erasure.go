@@ -79,7 +79,9 @@ type ErasureStore interface {
 	// at most limit (0: all).
 	Erasures(ctx context.Context, since time.Time, limit int) ([]Erasure, error)
 	// ErasePrimary removes every row of the primary data about the
-	// profiles, and the log's events at seqs: consent decisions, contact
+	// profiles, and the log's events at seqs (the newest event of the log
+	// may stay as an empty placeholder from ErasedSource: a position is
+	// never reused): consent decisions, contact
 	// points, relationships (either end), preference-link revocations,
 	// audience memberships, match candidates, offer grants (kept without
 	// the person once redeemed) and ledger events waiting in the outbox
@@ -93,6 +95,12 @@ type ErasureStore interface {
 type AuditRedactor interface {
 	RedactAudit(ctx context.Context, targets []string, detail string) (int, error)
 }
+
+// ErasedSource is the source of a placeholder left in the log where an
+// erased person's event was the newest: an empty event that keeps its
+// position, so that the position is never given to another. Whoever reads
+// the log skips it.
+const ErasedSource = "erased"
 
 // ErasedProfile stands for an erased person where a record must outlive
 // them (a redeemed grant in the offer ledger).

@@ -797,6 +797,9 @@ func (c *cachedTx) Profile(ctx context.Context, id string) (*kith.Profile, error
 }
 
 func (b *batch) apply(ctx context.Context, e *kith.Event, d *decoded) error {
+	if e.SourceID == kith.ErasedSource {
+		return nil // what is left of an erased person's event: nothing
+	}
 	m, ids := d.msg, d.ids
 	warnings := append([]string(nil), d.warnings...)
 	if e.Type == kith.TypeAlias {

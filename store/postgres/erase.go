@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -86,12 +87,16 @@ func (db *DB) ErasePrimary(ctx context.Context, profileIDs []string, seqs []int6
 			{`DELETE FROM link_revocations WHERE profile_id = ANY($1)`, profileIDs, nil, "link revocations"},
 			{`DELETE FROM audience_members WHERE profile_id = ANY($1)`, profileIDs, &c.Memberships, "audience memberships"},
 			{`DELETE FROM match_pairs WHERE left_id = ANY($1) OR right_id = ANY($1)`, profileIDs, &c.Matches, "match candidates"},
+			// Ledger events not yet relayed to the log would bring the
+			// person back: those addressed to them, or naming them, go.
+			{`DELETE FROM offer_outbox WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) j WHERE position(convert_to(j, 'UTF8') IN offer_outbox.event) > 0)
+				OR EXISTS (SELECT 1 FROM grants g WHERE g.profile_id = ANY($1) AND g.address_value <> ''
+					AND position(convert_to(g.address_value, 'UTF8') IN offer_outbox.event) > 0)`,
+				profileIDs, nil, "ledger events waiting"},
 			// A live grant removed no longer counts against its offer's cap.
 			{`UPDATE offers o SET granted = o.granted - g.n FROM (SELECT offer, count(*) AS n FROM grants
 				WHERE profile_id = ANY($1) AND redeemed_at IS NULL AND voided_at IS NULL GROUP BY offer) g WHERE o.code = g.offer`,
 				profileIDs, nil, "grant counts"},
-			{`DELETE FROM offer_outbox WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) j WHERE position(convert_to(j, 'UTF8') IN offer_outbox.event) > 0)`,
-				profileIDs, nil, "ledger events waiting"},
 		} {
 			tag, err := tx.Exec(ctx, q.sql, q.arg)
 			if err != nil {
@@ -162,7 +167,7 @@ func (db *DB) Erasure(ctx context.Context, id string) (*kith.Erasure, error) {
 // Erasures returns those requested at or after since, oldest first.
 func (db *DB) Erasures(ctx context.Context, since time.Time, limit int) ([]kith.Erasure, error) {
 	q := `SELECT ` + erasureCols + ` FROM erasures WHERE requested_at >= $1 ORDER BY requested_at, id`
-	args := []any{nanos(since)}
+	args := []any{sinceNanos(since)}
 	if limit > 0 {
 		q += ` LIMIT $2`
 		args = append(args, limit)
@@ -197,4 +202,12 @@ func (db *DB) erasures(ctx context.Context, q string, args ...any) ([]kith.Erasu
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// sinceNanos is a lower bound on stored times: the zero time is before all.
+func sinceNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return math.MinInt64
+	}
+	return t.UnixNano()
 }

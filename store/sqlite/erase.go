@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/kithhq/kith"
@@ -86,6 +87,7 @@ func (db *DB) ErasePrimary(ctx context.Context, profileIDs []string, seqs []int6
 		seqs = []int64{}
 	}
 	ss, _ := json.Marshal(seqs)
+	deleted := 0
 	err := secureTx(ctx, db.w, func(tx *sql.Tx) error {
 		for _, q := range []struct {
 			sql  string
@@ -93,7 +95,17 @@ func (db *DB) ErasePrimary(ctx context.Context, profileIDs []string, seqs []int6
 			n    *int
 			what string
 		}{
-			{`DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?1))`, string(ss), &c.Events, "events"},
+			// SQLite hands out the position after the newest row: the
+			// newest is emptied rather than removed, so its position is
+			// never given to another event.
+			{`UPDATE events SET source_id = '` + kith.ErasedSource + `', message_id = 'erased-' || seq, type = 'track', user_id = '', anonymous_id = '',
+				original_timestamp = NULL, sent_at = NULL, payload = X'7B7D'
+				WHERE seq IN (SELECT value FROM json_each(?1)) AND seq = (SELECT max(seq) FROM events) AND source_id <> '` + kith.ErasedSource + `'`,
+				string(ss), &c.Events, "the newest event"},
+			{`DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?1)) AND seq < (SELECT max(seq) FROM events) AND source_id <> '` + kith.ErasedSource + `'`,
+				string(ss), &deleted, "events"},
+			// A placeholder no longer the newest has done its work.
+			{`DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?1)) AND seq < (SELECT max(seq) FROM events)`, string(ss), nil, "placeholders"},
 			{`DELETE FROM consent_records WHERE profile_id IN (SELECT value FROM json_each(?1))`, string(ids), &c.Consents, "consent decisions"},
 			{`DELETE FROM contact_points WHERE profile_id IN (SELECT value FROM json_each(?1))`, string(ids), &c.ContactPoints, "contact points"},
 			{`DELETE FROM relationships WHERE from_id IN (SELECT value FROM json_each(?1)) OR to_id IN (SELECT value FROM json_each(?1))`, string(ids), &c.Relationships, "relationships"},
@@ -110,6 +122,7 @@ func (db *DB) ErasePrimary(ctx context.Context, profileIDs []string, seqs []int6
 				*q.n = int(n)
 			}
 		}
+		c.Events += deleted
 		return nil
 	})
 	if err != nil {
@@ -130,6 +143,13 @@ func (db *DB) ErasePrimary(ctx context.Context, profileIDs []string, seqs []int6
 // given), keeps the offers' counts true, and drops ledger events waiting
 // in the outbox that name them.
 func eraseGrants(ctx context.Context, tx *sql.Tx, ids string) (int, error) {
+	// Ledger events not yet relayed to the log would bring the person
+	// back: those addressed to them, or naming their profiles, go.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM offer_outbox WHERE EXISTS (SELECT 1 FROM json_each(?1) j WHERE instr(offer_outbox.event, j.value) > 0)
+		OR EXISTS (SELECT 1 FROM grants g WHERE g.profile_id IN (SELECT value FROM json_each(?1)) AND g.address_value <> ''
+			AND instr(offer_outbox.event, g.address_value) > 0)`, ids); err != nil {
+		return 0, fmt.Errorf("erase grants: outbox: %w", err)
+	}
 	// A live grant removed no longer counts against its offer's cap.
 	if _, err := tx.ExecContext(ctx, `UPDATE offers SET granted = granted - (SELECT count(*) FROM grants g
 		WHERE g.offer = offers.code AND g.redeemed_at IS NULL AND g.voided_at IS NULL AND g.profile_id IN (SELECT value FROM json_each(?1)))
@@ -147,9 +167,6 @@ func eraseGrants(ctx context.Context, tx *sql.Tx, ids string) (int, error) {
 		return 0, fmt.Errorf("erase grants: redeemed: %w", err)
 	}
 	kept, _ := res.RowsAffected()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM offer_outbox WHERE EXISTS (SELECT 1 FROM json_each(?1) j WHERE instr(offer_outbox.event, j.value) > 0)`, ids); err != nil {
-		return 0, fmt.Errorf("erase grants: outbox: %w", err)
-	}
 	return int(removed + kept), nil
 }
 
@@ -217,7 +234,7 @@ func (db *DB) Erasures(ctx context.Context, since time.Time, limit int) ([]kith.
 		limit = -1
 	}
 	rows, err := db.r.QueryContext(ctx, `SELECT `+erasureCols+` FROM erasures WHERE requested_at >= ? ORDER BY requested_at, id LIMIT ?`,
-		nanos(since), limit)
+		sinceNanos(since), limit)
 	if err != nil {
 		return nil, fmt.Errorf("erasures: %w", err)
 	}
@@ -271,4 +288,12 @@ func (db *DB) RedactAudit(ctx context.Context, targets []string, detail string) 
 		return nil
 	})
 	return int(n), err
+}
+
+// sinceNanos is a lower bound on stored times: the zero time is before all.
+func sinceNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return math.MinInt64
+	}
+	return t.UnixNano()
 }

@@ -84,6 +84,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	runComputed(t, open)
 	runLinks(t, open)
 	runConsent(t, open)
+	runErasure(t, open)
 }
 
 // storeTest is one contract test.
