@@ -83,6 +83,7 @@ func (db *DB) ErasePrimary(ctx context.Context, profileIDs []string, seqs []int6
 			{`DELETE FROM events WHERE seq = ANY($1)`, seqs, &c.Events, "events"},
 			{`DELETE FROM consent_records WHERE profile_id = ANY($1)`, profileIDs, &c.Consents, "consent decisions"},
 			{`DELETE FROM contact_points WHERE profile_id = ANY($1)`, profileIDs, &c.ContactPoints, "contact points"},
+			{`DELETE FROM contact_point_history WHERE profile_id = ANY($1)`, profileIDs, nil, "contact point history"},
 			{`DELETE FROM relationships WHERE from_id = ANY($1) OR to_id = ANY($1)`, profileIDs, &c.Relationships, "relationships"},
 			{`DELETE FROM link_revocations WHERE profile_id = ANY($1)`, profileIDs, nil, "link revocations"},
 			{`DELETE FROM audience_members WHERE profile_id = ANY($1)`, profileIDs, &c.Memberships, "audience memberships"},

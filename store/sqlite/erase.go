@@ -108,6 +108,7 @@ func (db *DB) ErasePrimary(ctx context.Context, profileIDs []string, seqs []int6
 			{`DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?1)) AND seq < (SELECT max(seq) FROM events)`, string(ss), nil, "placeholders"},
 			{`DELETE FROM consent_records WHERE profile_id IN (SELECT value FROM json_each(?1))`, string(ids), &c.Consents, "consent decisions"},
 			{`DELETE FROM contact_points WHERE profile_id IN (SELECT value FROM json_each(?1))`, string(ids), &c.ContactPoints, "contact points"},
+			{`DELETE FROM contact_point_history WHERE profile_id IN (SELECT value FROM json_each(?1))`, string(ids), nil, "contact point history"},
 			{`DELETE FROM relationships WHERE from_id IN (SELECT value FROM json_each(?1)) OR to_id IN (SELECT value FROM json_each(?1))`, string(ids), &c.Relationships, "relationships"},
 			{`DELETE FROM link_revocations WHERE profile_id IN (SELECT value FROM json_each(?1))`, string(ids), nil, "link revocations"},
 			{`DELETE FROM audience_members WHERE profile_id IN (SELECT value FROM json_each(?1))`, string(ids), &c.Memberships, "audience memberships"},

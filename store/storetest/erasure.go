@@ -201,6 +201,9 @@ func testErasePrimary(t *testing.T, s Store) {
 	if cps, err := s.ContactPoints(ctx, append(gone, kept)...); err != nil || len(cps) != 1 || cps[0].ProfileID != kept {
 		t.Errorf("ContactPoints after the erasure = %+v, %v", cps, err)
 	}
+	if h, err := s.ContactPointHistory(ctx, append(gone, kept)...); err != nil || len(h) != 1 || h[0].ProfileID != kept {
+		t.Errorf("ContactPointHistory after the erasure = %+v, %v", h, err)
+	}
 	if rs, err := s.Relationships(ctx, kept); err != nil || len(rs) != 1 || rs[0].To != "prf_c" {
 		t.Errorf("Relationships(%s) after the erasure = %+v, %v; want only the partner", kept, rs, err)
 	}
