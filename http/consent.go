@@ -111,6 +111,21 @@ func (s *Server) handleContactPoints(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"contact_points": cps})
 }
 
+// handleContactPointHistory answers GET
+// /v1/profiles/{id}/contact-points/history: every change of the person's
+// contact points, oldest first, to explain a past answer of the gate.
+func (s *Server) handleContactPointHistory(w http.ResponseWriter, r *http.Request) {
+	h, err := s.consent.ContactPointHistory(r.Context(), consent.Who{Profile: r.PathValue("id")})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if h == nil {
+		h = []kith.ContactPoint{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"history": h})
+}
+
 // handleSuppress is what the inbound side of messaging calls on a hard
 // bounce or a STOP reply: {"channel", "address", "kind": "hard_bounce" |
 // "stop", "reason"?, "profile"?}.

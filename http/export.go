@@ -21,11 +21,13 @@ type profileExport struct {
 	Events        []timelineEventJSON  `json:"events"` // every event, newest first
 	Consents      []kith.ConsentRecord `json:"consents"`
 	ContactPoints []kith.ContactPoint  `json:"contact_points"`
-	Relationships []kith.Relationship  `json:"relationships"`
-	Offers        []offer.View         `json:"offers"`
-	Merges        []kith.Merge         `json:"merges"`
-	Purchases     []kith.Purchase      `json:"purchases"`
-	Traits        map[string]traitJSON `json:"traits"`
+	// ContactPointHistory is every change of the contact points, oldest first.
+	ContactPointHistory []kith.ContactPoint  `json:"contact_point_history"`
+	Relationships       []kith.Relationship  `json:"relationships"`
+	Offers              []offer.View         `json:"offers"`
+	Merges              []kith.Merge         `json:"merges"`
+	Purchases           []kith.Purchase      `json:"purchases"`
+	Traits              map[string]traitJSON `json:"traits"`
 }
 
 // handleExportProfile answers GET /v1/profiles/{id}/export.
@@ -78,7 +80,9 @@ func (s *Server) handleExportProfile(w http.ResponseWriter, r *http.Request) {
 		who := consent.Who{Profile: v.ID}
 		if out.Consents, err = s.consent.History(ctx, who); err == nil {
 			if out.ContactPoints, err = s.consent.ContactPoints(ctx, who); err == nil {
-				out.Relationships, err = s.consent.Relationships(ctx, who)
+				if out.ContactPointHistory, err = s.consent.ContactPointHistory(ctx, who); err == nil {
+					out.Relationships, err = s.consent.Relationships(ctx, who)
+				}
 			}
 		}
 		if err != nil {
@@ -97,6 +101,9 @@ func (s *Server) handleExportProfile(w http.ResponseWriter, r *http.Request) {
 	}
 	if out.ContactPoints == nil {
 		out.ContactPoints = []kith.ContactPoint{}
+	}
+	if out.ContactPointHistory == nil {
+		out.ContactPointHistory = []kith.ContactPoint{}
 	}
 	if out.Relationships == nil {
 		out.Relationships = []kith.Relationship{}

@@ -167,6 +167,7 @@ func NewServer(c Config) *Server {
 		s.mux.Handle("GET /v1/profiles/{id}/consents", s.scoped(kith.ScopeProfilesRead, s.handleConsentHistory))
 		s.mux.Handle("PUT /v1/profiles/{id}/contact-points", s.scoped(kith.ScopeProfilesWrite, s.handleSetContactPoint))
 		s.mux.Handle("GET /v1/profiles/{id}/contact-points", s.scoped(kith.ScopeProfilesRead, s.handleContactPoints))
+		s.mux.Handle("GET /v1/profiles/{id}/contact-points/history", s.scoped(kith.ScopeProfilesRead, s.handleContactPointHistory))
 	}
 	if s.computed != nil {
 		s.mux.Handle("POST /v1/computed-traits", s.scoped(kith.ScopeProfilesWrite, s.handleCreateComputed))

@@ -229,3 +229,34 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		}
 	}
 }
+
+// Every change of a contact point is listed, and in the export.
+func TestContactPointHistoryAPI(t *testing.T) {
+	m := startMain(t, nil)
+	c := newProfileClient(t, m)
+	_, crm := c.createSource("callcenter-crm", "call_center")
+	c.send(crm, msg("identify", "h1", t0, map[string]any{"userId": "hal", "traits": map[string]any{"phone": "+44 7911 123470"}}))
+	c.waitProcessed()
+	hal := c.lookup("user_id", "hal").ID
+	for _, status := range []string{"verified", "bounced"} {
+		if code, b := c.call("PUT", "/v1/profiles/"+hal+"/contact-points", testAPIKey, map[string]any{"channel": "sms",
+			"address": "+44 7911 123470", "status": status}); code != http.StatusOK {
+			t.Fatalf("set the contact point %s: %d %s", status, code, b)
+		}
+	}
+	var h struct{ History []kith.ContactPoint }
+	c.get("/v1/profiles/"+hal+"/contact-points/history", &h)
+	if len(h.History) != 2 || h.History[0].Status != "verified" || h.History[1].Status != "bounced" {
+		t.Errorf("history = %+v, want verified then bounced", h.History)
+	}
+	var x struct {
+		History []kith.ContactPoint `json:"contact_point_history"`
+	}
+	c.get("/v1/profiles/"+hal+"/export", &x)
+	if len(x.History) != 2 {
+		t.Errorf("the export's contact point history = %+v", x.History)
+	}
+	if code, _ := c.call("GET", "/v1/profiles/prf_nobody/contact-points/history", testAPIKey, nil); code != http.StatusNotFound {
+		t.Errorf("history of nobody: %d, want 404", code)
+	}
+}
