@@ -92,8 +92,9 @@ type Service struct {
 
 	seenMu sync.Mutex
 	seen   map[string]time.Time // erasures whose profiles this node has forgotten, by request time
+	swept  map[string]bool      // erasures this node has swept again for stragglers
 	// since is where Resume reads erasures from: the oldest pending one,
-	// or a minute before the newest seen (zero: everything, at start).
+	// or 11 minutes before the newest seen (zero: everything, at start).
 	since time.Time
 }
 
@@ -109,7 +110,7 @@ func New(store kith.ErasureStore, proc Processor, people People, log Log, audit 
 		logger = slog.Default()
 	}
 	return &Service{store: store, proc: proc, people: people, log: log, audit: audit, cfg: cfg, logger: logger,
-		now: time.Now, seen: map[string]time.Time{}}
+		now: time.Now, seen: map[string]time.Time{}, swept: map[string]bool{}}
 }
 
 // SetClock replaces the clock (tests).
@@ -283,14 +284,19 @@ func (s *Service) Resume(ctx context.Context) (int, error) {
 				continue
 			}
 			done++
-		} else if !seen {
-			s.forgetLocal(e)
+		} else {
+			if !seen {
+				s.forgetLocal(e)
+			}
+			if err := s.sweep(ctx, e); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	s.seenMu.Lock()
 	defer s.seenMu.Unlock()
 	if next.IsZero() && len(es) > 0 {
-		next = es[len(es)-1].RequestedAt.Add(-time.Minute)
+		next = es[len(es)-1].RequestedAt.Add(-11 * time.Minute) // the sweep's window, and clocks a little apart
 	}
 	if !next.IsZero() && next.After(s.since) {
 		s.since = next
@@ -298,9 +304,34 @@ func (s *Service) Resume(ctx context.Context) (int, error) {
 	for id, at := range s.seen {
 		if at.Before(s.since) {
 			delete(s.seen, id)
+			delete(s.swept, id)
 		}
 	}
 	return done, errors.Join(errs...)
+}
+
+// sweep removes, once, what work in flight when an erasure ran wrote of
+// the person after it (a membership an evaluation begun before recorded, a
+// match proposed): from 10 seconds to 10 minutes after it completed.
+func (s *Service) sweep(ctx context.Context, e *kith.Erasure) error {
+	age := s.now().Sub(e.CompletedAt)
+	s.seenMu.Lock()
+	done := s.swept[e.ID]
+	s.seenMu.Unlock()
+	if done || age < 10*time.Second || age > 10*time.Minute {
+		return nil
+	}
+	c, err := s.store.ErasePrimary(ctx, e.Profiles, nil)
+	if err != nil {
+		return fmt.Errorf("sweep after erasure %s: %w", e.ID, err)
+	}
+	s.seenMu.Lock()
+	s.swept[e.ID] = true
+	s.seenMu.Unlock()
+	if c != (kith.ErasureCounts{}) {
+		s.logger.Warn("erasure: removed what was written of the person while it ran", "erasure", e.ID, "removed", fmt.Sprintf("%+v", c))
+	}
+	return nil
 }
 
 // Run resumes and follows erasures every Config.Poll until ctx ends.

@@ -267,3 +267,29 @@ func TestEraseWaitsForTheProcessor(t *testing.T) {
 		t.Errorf("Erase once the processor caught up: %v", err)
 	}
 }
+
+// Ten seconds after an erasure completes, what work in flight wrote of the
+// person is swept away, once, on every node.
+func TestSweepsOnceAfter(t *testing.T) {
+	s, st, _, _, _ := setup()
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	s.SetClock(func() time.Time { return now })
+	st.erasures["era_x"] = kith.Erasure{ID: "era_x", Profiles: []string{"prf_z"}, State: kith.ErasureDone,
+		RequestedAt: now.Add(-time.Second), CompletedAt: now}
+	resume := func() {
+		t.Helper()
+		if _, err := s.Resume(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resume()
+	if len(st.primary) != 0 {
+		t.Errorf("swept at once: %v", st.primary)
+	}
+	now = now.Add(15 * time.Second)
+	resume()
+	resume()
+	if len(st.primary) != 1 || !slices.Equal(st.primary[0], []string{"prf_z"}) {
+		t.Errorf("sweeps = %v, want prf_z once", st.primary)
+	}
+}
