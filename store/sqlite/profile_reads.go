@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -51,34 +52,36 @@ func (db *DB) Members(ctx context.Context, id string) (string, []string, error) 
 	return cur, absorbed, rows.Err()
 }
 
-// MembersOf returns the memberships of many profiles in three reads per
-// 500 ids.
+// MembersOf returns the memberships of many profiles in three reads,
+// however many ids: the ids go to SQLite as one JSON array (json_each),
+// not as a statement of placeholders per few hundred, which cost a parse
+// each and a third of the time.
 func (db *DB) MembersOf(ctx context.Context, ids []string) (map[string]kith.Membership, error) {
 	out := make(map[string]kith.Membership, len(ids))
-	for start := 0; start < len(ids); start += 500 {
-		if err := db.membersOf(ctx, ids[start:min(start+500, len(ids))], out); err != nil {
-			return nil, err
-		}
+	if len(ids) == 0 {
+		return out, nil
 	}
-	return out, nil
-}
-
-func (db *DB) membersOf(ctx context.Context, ids []string, out map[string]kith.Membership) error {
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	current := map[string]*kith.Membership{}
-	rows, err := db.pr.QueryContext(ctx, "SELECT id, coalesce(merged_into, id) FROM profiles WHERE id IN ("+placeholders(len(ids))+")", args...)
+	list, err := jsonIDs(ids)
 	if err != nil {
-		return fmt.Errorf("members: %w", err)
+		return nil, err
 	}
-	asked := map[string]string{}
+	// Each id's current profile: itself, or the one it was merged into.
+	rows, err := db.pr.QueryContext(ctx, "SELECT j.value, p.merged_into FROM json_each(?) j JOIN profiles p ON p.id = j.value", list)
+	if err != nil {
+		return nil, fmt.Errorf("members: %w", err)
+	}
+	asked := make(map[string]string, len(ids))
+	current := make(map[string]*kith.Membership, len(ids))
 	for rows.Next() {
-		var id, cur string
-		if err := rows.Scan(&id, &cur); err != nil {
+		var id string
+		var into sql.NullString
+		if err := rows.Scan(&id, &into); err != nil {
 			rows.Close()
-			return err
+			return nil, fmt.Errorf("members: %w", err)
+		}
+		cur := id
+		if into.Valid {
+			cur = into.String
 		}
 		asked[id] = cur
 		if current[cur] == nil {
@@ -87,34 +90,55 @@ func (db *DB) membersOf(ctx context.Context, ids []string, out map[string]kith.M
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return err
+		return nil, fmt.Errorf("members: %w", err)
 	}
 	if len(current) == 0 {
-		return nil
+		return out, nil
 	}
-	curArgs := make([]any, 0, len(current))
+	curs := make([]string, 0, len(current))
 	for cur := range current {
-		curArgs = append(curArgs, cur)
+		curs = append(curs, cur)
 	}
-	in := "(" + placeholders(len(curArgs)) + ")"
-	rows, err = db.pr.QueryContext(ctx, "SELECT merged_into, id FROM profiles WHERE merged_into IN "+in+" ORDER BY id", curArgs...)
+	if list, err = jsonIDs(curs); err != nil {
+		return nil, err
+	}
+	rows, err = db.pr.QueryContext(ctx, "SELECT merged_into, id FROM profiles WHERE merged_into IN (SELECT value FROM json_each(?))", list)
 	if err != nil {
-		return fmt.Errorf("members: %w", err)
+		return nil, fmt.Errorf("members: %w", err)
 	}
 	for rows.Next() {
 		var cur, id string
 		if err := rows.Scan(&cur, &id); err != nil {
 			rows.Close()
-			return err
+			return nil, fmt.Errorf("members: %w", err)
 		}
-		current[cur].Absorbed = append(current[cur].Absorbed, id)
+		m := current[cur]
+		m.Absorbed = append(m.Absorbed, id)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return err
+		return nil, fmt.Errorf("members: %w", err)
 	}
-	rows, err = db.pr.QueryContext(ctx, `SELECT profile_id, type, value, seq, message_id, source_id, at FROM identifiers
-		WHERE profile_id IN `+in+` ORDER BY profile_id, seq, type, value`, curArgs...)
+	if err := db.membersLinks(ctx, list, current); err != nil {
+		return nil, err
+	}
+	for _, m := range current {
+		slices.Sort(m.Absorbed)
+		slices.SortFunc(m.Links, func(a, b kith.Link) int {
+			return cmp.Or(cmp.Compare(a.Seq, b.Seq), strings.Compare(a.Type, b.Type), strings.Compare(a.Value, b.Value))
+		})
+	}
+	for id, cur := range asked {
+		out[id] = *current[cur]
+	}
+	return out, nil
+}
+
+// membersLinks reads the identifiers of the current profiles in list (a
+// JSON array) into their memberships.
+func (db *DB) membersLinks(ctx context.Context, list string, current map[string]*kith.Membership) error {
+	rows, err := db.pr.QueryContext(ctx, `SELECT profile_id, type, value, seq, message_id, source_id, at FROM identifiers
+		WHERE profile_id IN (SELECT value FROM json_each(?))`, list)
 	if err != nil {
 		return fmt.Errorf("members' identifiers: %w", err)
 	}
@@ -123,19 +147,27 @@ func (db *DB) membersOf(ctx context.Context, ids []string, out map[string]kith.M
 		var l kith.Link
 		var at int64
 		if err := rows.Scan(&l.ProfileID, &l.Type, &l.Value, &l.Seq, &l.MessageID, &l.SourceID, &at); err != nil {
-			return err
+			return fmt.Errorf("members' identifiers: %w", err)
 		}
 		l.At = time.Unix(0, at).UTC()
 		m := current[l.ProfileID]
 		m.Links = append(m.Links, l)
 	}
 	if err := rows.Err(); err != nil {
-		return err
-	}
-	for id, cur := range asked {
-		out[id] = *current[cur]
+		return fmt.Errorf("members' identifiers: %w", err)
 	}
 	return nil
+}
+
+// jsonIDs is ids, in order and without repeats, as a JSON array for
+// json_each.
+func jsonIDs(ids []string) (string, error) {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	b, err := json.Marshal(ids)
+	if err != nil {
+		return "", fmt.Errorf("list ids: %w", err)
+	}
+	return string(b), nil
 }
 
 // Links returns the identifiers a profile holds with the event that linked each.
@@ -329,22 +361,17 @@ func (db *DB) ScanProfiles(ctx context.Context, after string, limit int) ([]kith
 // not, their documents undecoded, in id order; ids that are no profile
 // are left out.
 func (db *DB) StoredProfilesByID(ctx context.Context, ids []string) ([]kith.StoredProfile, error) {
-	var out []kith.StoredProfile
-	for len(ids) > 0 {
-		n := min(500, len(ids))
-		part := ids[:n]
-		ids = ids[n:]
-		args := make([]any, len(part))
-		for i, id := range part {
-			args[i] = id
-		}
-		rows, err := db.pr.QueryContext(ctx, "SELECT "+storedCols+" FROM profiles WHERE id IN (?"+
-			strings.Repeat(", ?", len(part)-1)+")", args...)
-		got, err := collectStored(rows, err, "read profiles")
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, got...)
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	list, err := jsonIDs(ids)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.pr.QueryContext(ctx, "SELECT p.id, p.created_seq, p.created_at, p.updated_at, p.doc FROM json_each(?) j JOIN profiles p ON p.id = j.value", list)
+	out, err := collectStored(rows, err, "read profiles")
+	if err != nil {
+		return nil, err
 	}
 	slices.SortFunc(out, func(a, b kith.StoredProfile) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
