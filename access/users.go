@@ -57,11 +57,16 @@ const (
 	// contact points from their page, as said on a call: the agent's
 	// work. Marketers, who gain by an opt-in, do not take them.
 	PermConsentChange Permission = "consent:change"
+	// PermErase: erase a person from their page, as they asked: everything
+	// Kith holds about them goes, on every channel, and cannot be brought
+	// back. Admins only.
+	PermErase Permission = "profiles:erase"
 )
 
 var rolePerms = map[kith.Role][]Permission{
 	kith.RoleAdmin: {PermProfilesRead, PermPII, PermMergesUndo, PermUsersManage, PermKeysManage, PermAuditRead,
-		PermLifecycleRead, PermLifecycleFit, PermOffersRead, PermOffersRedeem, PermMatchesReview, PermAudiencesBuild, PermConsentChange},
+		PermLifecycleRead, PermLifecycleFit, PermOffersRead, PermOffersRedeem, PermMatchesReview, PermAudiencesBuild, PermConsentChange,
+		PermErase},
 	kith.RoleAgent:    {PermProfilesRead, PermPII, PermOffersRead, PermOffersRedeem, PermConsentChange},
 	kith.RoleMarketer: {PermProfilesRead, PermPII, PermLifecycleRead, PermOffersRead, PermAudiencesBuild},
 	kith.RoleAnalyst:  {PermProfilesRead, PermLifecycleRead, PermOffersRead, PermAudiencesBuild},

@@ -319,7 +319,8 @@ func TestRandomPassword(t *testing.T) {
 // ---- roles ----
 
 var allPerms = []Permission{PermProfilesRead, PermPII, PermMergesUndo, PermUsersManage, PermKeysManage, PermAuditRead,
-	PermLifecycleRead, PermLifecycleFit, PermOffersRead, PermOffersRedeem, PermMatchesReview, PermAudiencesBuild, PermConsentChange}
+	PermLifecycleRead, PermLifecycleFit, PermOffersRead, PermOffersRedeem, PermMatchesReview, PermAudiencesBuild, PermConsentChange,
+	PermErase}
 
 func TestAllowed(t *testing.T) {
 	want := map[kith.Role][]Permission{

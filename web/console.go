@@ -20,6 +20,7 @@ import (
 	"github.com/kithhq/kith/audience"
 	"github.com/kithhq/kith/computed"
 	"github.com/kithhq/kith/consent"
+	"github.com/kithhq/kith/erasure"
 	"github.com/kithhq/kith/lifecycle"
 	"github.com/kithhq/kith/matching"
 	"github.com/kithhq/kith/offer"
@@ -70,6 +71,9 @@ type Config struct {
 	// Consent is the consent gate and record; nil shows no Preferences
 	// panel on the customer's page.
 	Consent *consent.Service
+	// Erasure forgets a person who asks to be; nil shows no "Erase this
+	// person" section on the customer's page.
+	Erasure *erasure.Service
 	// Status reports the system's state; nil shows none.
 	Status  func(context.Context) Status
 	Logger  *slog.Logger
@@ -168,6 +172,10 @@ func New(c Config) (*Console, error) {
 	if c.Consent != nil {
 		con.mux.Handle("POST /profiles/{id}/consents", con.signedIn(access.PermConsentChange, con.handleRecordConsent))
 		con.mux.Handle("POST /profiles/{id}/contact-points", con.signedIn(access.PermConsentChange, con.handleSetContact))
+	}
+	if c.Erasure != nil {
+		con.mux.Handle("POST /profiles/{id}/erase", con.signedIn(access.PermErase, con.handleErase))
+		con.mux.Handle("GET /erasures/{id}", con.signedIn(access.PermErase, con.handleErasure))
 	}
 	return con, nil
 }

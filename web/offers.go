@@ -287,7 +287,7 @@ func (con *Console) handleRedeem(w http.ResponseWriter, r *http.Request, v *view
 		http.Redirect(w, r, "/profiles/"+url.PathEscape(pid)+"?redeemed="+url.QueryEscape(grant)+"#offers", http.StatusSeeOther)
 	case kith.ECONFLICT, kith.EINVALID:
 		// Refused: the customer's page as it is now, saying why.
-		con.profilePage(w, r, v, statusOf[kith.ErrorCode(err)], pid, &redeemResult{Grant: grant, Channel: channel, Err: err}, nil)
+		con.profilePage(w, r, v, statusOf[kith.ErrorCode(err)], pid, &redeemResult{Grant: grant, Channel: channel, Err: err}, nil, nil)
 	default:
 		con.fail(w, r, v, err)
 	}

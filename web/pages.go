@@ -147,13 +147,13 @@ type intentRow struct {
 const timelinePage = 50
 
 func (con *Console) handleProfile(w http.ResponseWriter, r *http.Request, v *viewer) {
-	con.profilePage(w, r, v, http.StatusOK, r.PathValue("id"), nil, nil)
+	con.profilePage(w, r, v, http.StatusOK, r.PathValue("id"), nil, nil, nil)
 }
 
 // profilePage draws the customer 360 of profile id; res, when set, is a
 // redemption from its Offers panel that was refused; prefs, a form of its
-// Preferences panel.
-func (con *Console) profilePage(w http.ResponseWriter, r *http.Request, v *viewer, status int, id string, res *redeemResult, prefs *preferencesInput) {
+// Preferences panel; erase, its form to erase the person.
+func (con *Console) profilePage(w http.ResponseWriter, r *http.Request, v *viewer, status int, id string, res *redeemResult, prefs *preferencesInput, erase *eraseInput) {
 	c, err := con.c.Profiles.Customer(r.Context(), id, timelinePage)
 	if err != nil {
 		con.fail(w, r, v, err)
@@ -192,6 +192,7 @@ func (con *Console) profilePage(w http.ResponseWriter, r *http.Request, v *viewe
 		"Offers":      con.offersPanel(r.Context(), v, c.ID, r.URL.Query().Get("redeemed"), res),
 		"Computed":    con.computedPanel(v, c.Profile),
 		"Preferences": con.preferencesPanel(r.Context(), r, v, c.ID, prefs),
+		"Erase":       con.erasePanel(v, c.ID, erase),
 	})
 }
 

@@ -372,7 +372,7 @@ func (con *Console) handleRecordConsent(w http.ResponseWriter, r *http.Request, 
 		return
 	}
 	in.Field, in.Error = kith.ErrorField(err), kith.ErrorMessage(err)
-	con.profilePage(w, r, v, http.StatusBadRequest, id, nil, &preferencesInput{Consent: &in})
+	con.profilePage(w, r, v, http.StatusBadRequest, id, nil, &preferencesInput{Consent: &in}, nil)
 }
 
 // handleSetContact is the Preferences panel's form to set a contact point
@@ -392,5 +392,5 @@ func (con *Console) handleSetContact(w http.ResponseWriter, r *http.Request, v *
 		return
 	}
 	in.Field, in.Error = kith.ErrorField(err), kith.ErrorMessage(err)
-	con.profilePage(w, r, v, http.StatusBadRequest, id, nil, &preferencesInput{Contact: &in})
+	con.profilePage(w, r, v, http.StatusBadRequest, id, nil, &preferencesInput{Contact: &in}, nil)
 }

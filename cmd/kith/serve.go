@@ -294,7 +294,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	console, err := web.New(web.Config{
 		Access: m.Access, Users: m.Users, Profiles: m.Profiles, Audit: m.DB, Lifecycle: life, Offers: m.Offers, Matching: m.Matching,
-		Audiences: audiences, Computed: m.Computed, Consent: m.Consent, Status: m.status, Logger: m.Logger, Version: versionString(), SecureCookies: m.Config.SecureCookies,
+		Audiences: audiences, Computed: m.Computed, Consent: m.Consent, Erasure: m.Erasure, Status: m.status, Logger: m.Logger, Version: versionString(), SecureCookies: m.Config.SecureCookies,
 	})
 	if err != nil {
 		return err
