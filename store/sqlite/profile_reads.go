@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -50,124 +49,6 @@ func (db *DB) Members(ctx context.Context, id string) (string, []string, error) 
 		absorbed = append(absorbed, a)
 	}
 	return cur, absorbed, rows.Err()
-}
-
-// MembersOf returns the memberships of many profiles in three reads,
-// however many ids: the ids go to SQLite as one JSON array (json_each),
-// not as a statement of placeholders per few hundred, which cost a parse
-// each and a third of the time.
-func (db *DB) MembersOf(ctx context.Context, ids []string) (map[string]kith.Membership, error) {
-	out := make(map[string]kith.Membership, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	list, err := jsonIDs(ids)
-	if err != nil {
-		return nil, err
-	}
-	// Each id's current profile: itself, or the one it was merged into.
-	rows, err := db.pr.QueryContext(ctx, "SELECT j.value, p.merged_into FROM json_each(?) j JOIN profiles p ON p.id = j.value", list)
-	if err != nil {
-		return nil, fmt.Errorf("members: %w", err)
-	}
-	asked := make(map[string]string, len(ids))
-	current := make(map[string]*kith.Membership, len(ids))
-	for rows.Next() {
-		var id string
-		var into sql.NullString
-		if err := rows.Scan(&id, &into); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("members: %w", err)
-		}
-		cur := id
-		if into.Valid {
-			cur = into.String
-		}
-		asked[id] = cur
-		if current[cur] == nil {
-			current[cur] = &kith.Membership{Current: cur}
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("members: %w", err)
-	}
-	if len(current) == 0 {
-		return out, nil
-	}
-	curs := make([]string, 0, len(current))
-	for cur := range current {
-		curs = append(curs, cur)
-	}
-	if list, err = jsonIDs(curs); err != nil {
-		return nil, err
-	}
-	rows, err = db.pr.QueryContext(ctx, "SELECT merged_into, id FROM profiles WHERE merged_into IN (SELECT value FROM json_each(?))", list)
-	if err != nil {
-		return nil, fmt.Errorf("members: %w", err)
-	}
-	for rows.Next() {
-		var cur, id string
-		if err := rows.Scan(&cur, &id); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("members: %w", err)
-		}
-		m := current[cur]
-		m.Absorbed = append(m.Absorbed, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("members: %w", err)
-	}
-	if err := db.membersLinks(ctx, list, current); err != nil {
-		return nil, err
-	}
-	for _, m := range current {
-		slices.Sort(m.Absorbed)
-		slices.SortFunc(m.Links, func(a, b kith.Link) int {
-			return cmp.Or(cmp.Compare(a.Seq, b.Seq), strings.Compare(a.Type, b.Type), strings.Compare(a.Value, b.Value))
-		})
-	}
-	for id, cur := range asked {
-		out[id] = *current[cur]
-	}
-	return out, nil
-}
-
-// membersLinks reads the identifiers of the current profiles in list (a
-// JSON array) into their memberships.
-func (db *DB) membersLinks(ctx context.Context, list string, current map[string]*kith.Membership) error {
-	rows, err := db.pr.QueryContext(ctx, `SELECT profile_id, type, value, seq, message_id, source_id, at FROM identifiers
-		WHERE profile_id IN (SELECT value FROM json_each(?))`, list)
-	if err != nil {
-		return fmt.Errorf("members' identifiers: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var l kith.Link
-		var at int64
-		if err := rows.Scan(&l.ProfileID, &l.Type, &l.Value, &l.Seq, &l.MessageID, &l.SourceID, &at); err != nil {
-			return fmt.Errorf("members' identifiers: %w", err)
-		}
-		l.At = time.Unix(0, at).UTC()
-		m := current[l.ProfileID]
-		m.Links = append(m.Links, l)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("members' identifiers: %w", err)
-	}
-	return nil
-}
-
-// jsonIDs is ids, in order and without repeats, as a JSON array for
-// json_each.
-func jsonIDs(ids []string) (string, error) {
-	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
-	b, err := json.Marshal(ids)
-	if err != nil {
-		return "", fmt.Errorf("list ids: %w", err)
-	}
-	return string(b), nil
 }
 
 // Links returns the identifiers a profile holds with the event that linked each.

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/kithhq/kith"
+	"github.com/kithhq/kith/importer"
 )
 
 // runProfiles runs the contracts of profile storage: profile.Store with the
@@ -35,6 +36,8 @@ func runProfiles(t *testing.T, open func(t *testing.T) Store) {
 		{"Links/RoundTrip", testLinks},
 		{"Links/Idempotent", testLinkIdempotent},
 		{"Links/SharedIdentifier", testSharedIdentifier},
+		{"Links/ManyInOneTransaction", testLinksInOneTransaction},
+		{"Links/HoldersOf", testHoldersOf},
 		{"Timeline/Order", testTimelineOrder},
 		{"Timeline/Paging", testTimelinePaging},
 		{"Timeline/EventsInLogOrder", testTimelineEvents},
@@ -835,6 +838,34 @@ func testScanProfiles(t *testing.T, s Store) {
 	}
 	if diff := cmp.Diff(wantMembers, ms); diff != "" {
 		t.Errorf("MembersOf (-want +got):\n%s", diff)
+	}
+	// A list of everyone, which a store may read by passes over whole
+	// tables rather than through the indexes, gets the same answers; a
+	// repeated id is answered once.
+	link1 := kith.Link{Identifier: kith.Identifier{Type: kith.IDEmail, Value: "one@example.com"}, ProfileID: "prf_01", Seq: 2,
+		MessageID: "m-2", SourceID: "src_1", At: at(1)}
+	if err := s.Process(ctx, "profiles", 2, func(tx kith.ProfileTx) error { return tx.AddLink(ctx, link1) }); err != nil {
+		t.Fatal(err)
+	}
+	everyone := []string{"prf_none", "prf_01"}
+	wantEveryone := map[string]kith.Membership{}
+	for i := range 25 {
+		id := fmt.Sprintf("prf_%02d", i)
+		everyone = append(everyone, id)
+		switch {
+		case i == 0 || i%5 == 3:
+			wantEveryone[id] = kith.Membership{Current: "prf_00", Absorbed: merged, Links: []kith.Link{link}}
+		case i == 1:
+			wantEveryone[id] = kith.Membership{Current: "prf_01", Links: []kith.Link{link1}}
+		default:
+			wantEveryone[id] = kith.Membership{Current: id}
+		}
+	}
+	if ms, err = s.MembersOf(ctx, everyone); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(wantEveryone, ms); diff != "" {
+		t.Errorf("MembersOf everyone (-want +got):\n%s", diff)
 	}
 
 	// Customers: those with a purchase or a stage, current ones only.
@@ -1770,5 +1801,109 @@ func testCursorInsideTransaction(t *testing.T, s Store) {
 		return err
 	}); err != nil || other != 0 {
 		t.Errorf("cursor never moved = %d, %v; want 0", other, err)
+	}
+}
+
+// Links added in a transaction are seen by its later reads, whether
+// ProfilesFor asks for one identifier or many (a store may answer a list
+// in one statement), and the first link of an identifier to a profile is
+// kept.
+func testLinksInOneTransaction(t *testing.T, s Store) {
+	a, b := newProfile("prf_a", 1), newProfile("prf_b", 2)
+	putProfiles(t, s, a, b)
+	values := []string{"ann@example.com", "zoë@example.com", `odd"quote\\back@example.com`, "tab\tand\u0001@example.com", "李@example.com", "😀@example.com"}
+	var ids []kith.Identifier
+	for _, v := range values {
+		ids = append(ids, kith.Identifier{Type: kith.IDEmail, Value: v})
+	}
+	shared := kith.Identifier{Type: kith.IDDeviceID, Value: "dev-1"}
+	absent := kith.Identifier{Type: kith.IDPhone, Value: "+14155550123"}
+	first := newLink(kith.IDEmail, values[0], a.ID, 10)
+	again := newLink(kith.IDEmail, values[0], a.ID, 30)
+	type read struct {
+		One, Many map[kith.Identifier][]string
+		Held      []kith.Identifier
+	}
+	got := inTx(t, s, "link and read", func(ctx context.Context, tx kith.ProfileTx) (read, error) {
+		var r read
+		for i, id := range ids {
+			l := newLink(id.Type, id.Value, a.ID, int64(10+i))
+			if i == 0 {
+				l = first
+			}
+			if err := tx.AddLink(ctx, l); err != nil {
+				return r, err
+			}
+		}
+		for _, l := range []kith.Link{again, newLink(shared.Type, shared.Value, a.ID, 40), newLink(shared.Type, shared.Value, b.ID, 41)} {
+			if err := tx.AddLink(ctx, l); err != nil {
+				return r, err
+			}
+		}
+		var err error
+		if r.One, err = tx.ProfilesFor(ctx, []kith.Identifier{ids[1]}); err != nil {
+			return r, err
+		}
+		if r.Many, err = tx.ProfilesFor(ctx, append(append([]kith.Identifier{absent, shared}, ids...), absent)); err != nil {
+			return r, err
+		}
+		r.Held, err = tx.Identifiers(ctx, a.ID)
+		return r, err
+	})
+	if diff := cmp.Diff(map[kith.Identifier][]string{ids[1]: {a.ID}}, got.One); diff != "" {
+		t.Errorf("ProfilesFor one identifier linked in the transaction (-want +got):\n%s", diff)
+	}
+	want := map[kith.Identifier][]string{shared: {a.ID, b.ID}}
+	for _, id := range ids {
+		want[id] = []string{a.ID}
+	}
+	if diff := cmp.Diff(want, got.Many); diff != "" {
+		t.Errorf("ProfilesFor many identifiers linked in the transaction (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(append(append([]kith.Identifier{}, ids...), shared), got.Held, sortIdentifiers); diff != "" {
+		t.Errorf("Identifiers in the transaction (-want +got):\n%s", diff)
+	}
+	links := readLinks(t, s, a.ID)
+	if len(links) == 0 || links[0] != first {
+		t.Errorf("Links(%s) = %v, want the first link of %s first", a.ID, links, first.Identifier)
+	}
+	if got := profileIDsFor(t, s, shared.Type, shared.Value); !cmp.Equal(got, []string{a.ID, b.ID}, sortStrings) {
+		t.Errorf("ProfileIDsFor(%s) after commit = %v, want [%s %s]", shared, got, a.ID, b.ID)
+	}
+}
+
+// HoldersOf answers, for a list of identifiers, the current profiles
+// holding each with the event that created it; absorbed profiles and
+// identifiers nobody holds are left out.
+func testHoldersOf(t *testing.T, s Store) {
+	hr, ok := s.(importer.HolderReader)
+	if !ok {
+		t.Fatalf("%T does not implement importer.HolderReader", s)
+	}
+	a, b, c := newProfile("prf_a", 1), newProfile("prf_b", 2), newProfile("prf_c", 3)
+	putProfiles(t, s, a, b, c)
+	ann := kith.Identifier{Type: kith.IDEmail, Value: "ann@example.com"}
+	zoe := kith.Identifier{Type: kith.IDEmail, Value: "zoë@example.com"}
+	dev := kith.Identifier{Type: kith.IDDeviceID, Value: "dev-1"}
+	moved := kith.Identifier{Type: kith.IDPhone, Value: "+14155550123"}
+	nobody := kith.Identifier{Type: kith.IDEmail, Value: "nobody@example.com"}
+	addLinks(t, s, newLink(ann.Type, ann.Value, a.ID, 10), newLink(zoe.Type, zoe.Value, b.ID, 11),
+		newLink(dev.Type, dev.Value, a.ID, 12), newLink(dev.Type, dev.Value, b.ID, 13), newLink(moved.Type, moved.Value, c.ID, 14))
+	absorb(t, s, newMerge("mrg_1", b.ID, c.ID, 20))
+	got, err := hr.HoldersOf(context.Background(), []kith.Identifier{ann, zoe, dev, moved, nobody, ann})
+	if err != nil {
+		t.Fatalf("HoldersOf: %v", err)
+	}
+	want := map[kith.Identifier]map[string]int64{
+		ann:   {a.ID: 1},
+		zoe:   {b.ID: 2},
+		dev:   {a.ID: 1, b.ID: 2},
+		moved: {b.ID: 2},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("HoldersOf (-want +got):\n%s", diff)
+	}
+	if got, err := hr.HoldersOf(context.Background(), nil); err != nil || len(got) != 0 {
+		t.Errorf("HoldersOf(nil) = %v, %v; want none", got, err)
 	}
 }
