@@ -3,6 +3,7 @@ package web
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/kithhq/kith"
 	"github.com/kithhq/kith/access"
+	"github.com/kithhq/kith/profile"
 )
 
 // eraseInput is what the form to erase a person holds, and why it was
@@ -69,6 +71,19 @@ func (con *Console) handleErase(w http.ResponseWriter, r *http.Request, v *viewe
 		con.profilePage(w, r, v, http.StatusBadRequest, id, nil, nil, &in)
 		return
 	}
+	if in.Reason != "" {
+		p, _, links, err := con.c.Profiles.Person(r.Context(), id)
+		if err != nil {
+			con.fail(w, r, v, err)
+			return
+		}
+		if what := personalIn(in.Reason, p, links); what != "" {
+			in.Field = "reason"
+			in.Error = "the reason stays after the person is gone, so it may not hold their personal data, and it holds their " + what + ". Nothing was erased"
+			con.profilePage(w, r, v, http.StatusBadRequest, id, nil, nil, &in)
+			return
+		}
+	}
 	start := time.Now()
 	e, err := con.c.Erasure.Erase(r.Context(), id, in.Reason)
 	switch code := kith.ErrorCode(err); code {
@@ -81,6 +96,35 @@ func (con *Console) handleErase(w http.ResponseWriter, r *http.Request, v *viewe
 		in.Pending = con.pendingErasure(r.Context(), id, start)
 		con.profilePage(w, r, v, cmp.Or(statusOf[code], http.StatusInternalServerError), id, nil, nil, &in)
 	}
+}
+
+// personalIn returns what of the person's a reason holds, such as "email"
+// when it holds their e-mail address: an identifier or a personal trait
+// (profile.Personal), compared without case, spaces, dashes, dots or
+// brackets so that a phone number typed as it is said is caught. Values
+// shorter than four characters are left out: they name nobody.
+func personalIn(reason string, p *kith.Profile, links []kith.Link) string {
+	fold := strings.NewReplacer(" ", "", "-", "", ".", "", "(", "", ")", "", "\t", "")
+	norm := func(s string) string { return fold.Replace(strings.ToLower(s)) }
+	text := norm(reason)
+	holds := func(v string) bool { v = norm(v); return len(v) >= 4 && strings.Contains(text, v) }
+	for _, l := range links {
+		if holds(l.Value) {
+			return strings.ReplaceAll(l.Type, "_", " ")
+		}
+	}
+	names := make([]string, 0, len(p.Traits))
+	for k := range p.Traits {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		var v string
+		if profile.Personal(k) && json.Unmarshal(p.Traits[k].Value, &v) == nil && holds(v) {
+			return strings.ReplaceAll(k, "_", " ")
+		}
+	}
+	return ""
 }
 
 // pendingErasure returns the id of an erasure of profile id requested

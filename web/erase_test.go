@@ -25,7 +25,7 @@ type eraseEnv struct {
 func newEraseEnv(t *testing.T, cfg erasure.Config) *eraseEnv {
 	t.Helper()
 	e := newConsoleEnv(t, false)
-	e.identify("ann", "m1", map[string]any{"name": "Ann Example", "email": "ann@example.com"})
+	e.identify("ann", "m1", map[string]any{"name": "Ann Example", "email": "ann@example.com", "phone": "+44 7911 123450", "plan": "tv"})
 	e.identify("bob", "m2", map[string]any{"name": "Bob Example", "email": "bob@example.com"})
 	e.process()
 	svc := erasure.New(e.db, e.proc, e.db, e.db, e.db, cfg, quiet)
@@ -216,6 +216,38 @@ func TestEraseConfirmation(t *testing.T) {
 	}
 	if !e.exists(e.ann) || !e.exists(e.bob) || len(e.erasures()) != 0 {
 		t.Errorf("a refused confirmation erased: Ann %v, Bob %v, erasures %+v", e.exists(e.ann), e.exists(e.bob), e.erasures())
+	}
+}
+
+// A reason is kept after the person is gone, so one that holds their
+// identifiers or personal traits is refused by the field: nothing erased.
+func TestErasePersonalReason(t *testing.T) {
+	e := newEraseEnv(t, erasure.Config{})
+	p, _, links, err := e.con.c.Profiles.Person(t.Context(), e.ann)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for reason, what := range map[string]string{
+		"asked by ANN@example.com":         "email",
+		"call from +44 (7911) 123-450":     "phone",
+		"Ann  Example wants out":           "name",
+		"user ann asked by mail, ann@x.io": "", // too short to name her
+		"request 2026-114, plan tv":        "",
+	} {
+		if got := personalIn(reason, p, links); got != what {
+			t.Errorf("personalIn(%q) = %q, want %q", reason, got, what)
+		}
+		if what == "" {
+			continue
+		}
+		status, _, body := e.do(kith.RoleAdmin, "POST", "/profiles/"+e.ann+"/erase", e.eraseForm(kith.RoleAdmin, reason, e.ann))
+		want := `data-testid="erase-reason-error">The reason stays after the person is gone, so it may not hold their personal data, and it holds their ` + what + `. Nothing was erased.</p>`
+		if status != http.StatusBadRequest || !strings.Contains(body, want) {
+			t.Errorf("reason %q: %d, want the error by the reason naming %s\n%s", reason, status, what, erasePanelIn(body))
+		}
+	}
+	if !e.exists(e.ann) || len(e.erasures()) != 0 {
+		t.Errorf("a reason with personal data erased: %v %+v", e.exists(e.ann), e.erasures())
 	}
 }
 
