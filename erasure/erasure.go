@@ -36,6 +36,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kithhq/kith"
 )
@@ -136,8 +137,8 @@ func (s *Service) Erase(ctx context.Context, profileID, reason string) (*kith.Er
 	if profileID == "" {
 		return nil, kith.Invalid("profile", "name the profile to erase")
 	}
-	if len(reason) > 500 {
-		return nil, kith.Invalid("reason", "a reason is at most 500 characters (%d given)", len(reason))
+	if n := utf8.RuneCountInString(reason); n > 500 {
+		return nil, kith.Invalid("reason", "a reason is at most 500 characters (%d given)", n)
 	}
 	cur, absorbed, err := s.people.Members(ctx, profileID)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -178,9 +179,11 @@ func TestErase(t *testing.T) {
 	if _, err := s.Erase(ctx, "", ""); !kith.IsCode(err, kith.EINVALID) || kith.ErrorField(err) != "profile" {
 		t.Errorf("erasing no one: %v", err)
 	}
-	long := make([]byte, 501)
-	if _, err := s.Erase(ctx, "prf_b", string(long)); !kith.IsCode(err, kith.EINVALID) || kith.ErrorField(err) != "reason" {
-		t.Errorf("a 501-byte reason: %v", err)
+	if _, err := s.Erase(ctx, "prf_b", strings.Repeat("x", 501)); !kith.IsCode(err, kith.EINVALID) || kith.ErrorField(err) != "reason" {
+		t.Errorf("a 501-character reason: %v", err)
+	}
+	if _, err := s.Erase(ctx, "nobody", strings.Repeat("é", 500)); !kith.IsCode(err, kith.ENOTFOUND) {
+		t.Errorf("a 500-character reason of 1,000 bytes: %v, want it accepted (and nobody found)", err)
 	}
 	if len(st.erasures) != 1 {
 		t.Errorf("refused requests left erasures behind: %v", st.erasures)
