@@ -34,6 +34,16 @@ type Reader interface {
 	Merges(ctx context.Context, root string) ([]kith.Merge, error)
 }
 
+// HolderReader is optional for a Reader: HoldersOf answers for a whole
+// batch of rows in one read what ProfileIDsFor and Profile answer row by
+// row. Both stores implement it.
+type HolderReader interface {
+	// HoldersOf returns, for each of ids that a current profile holds,
+	// the profiles holding it, each with the position of the event that
+	// created it.
+	HoldersOf(ctx context.Context, ids []kith.Identifier) (map[kith.Identifier]map[string]int64, error)
+}
+
 // Service imports files into the event log.
 type Service struct {
 	log      kith.EventLog
@@ -430,24 +440,46 @@ func (s *Service) outcome(ctx context.Context, b batch) (outcomes, error) {
 			return o, context.Cause(ctx)
 		}
 	}
+	var holders map[kith.Identifier]map[string]int64
+	hr, batched := s.profiles.(HolderReader)
+	if batched {
+		keys := make([]kith.Identifier, 0, len(evs))
+		for _, r := range b.rows {
+			if r.event.Seq > 0 {
+				keys = append(keys, r.key)
+			}
+		}
+		var err error
+		if holders, err = hr.HoldersOf(ctx, keys); err != nil {
+			return o, fmt.Errorf("profiles of the rows: %w", err)
+		}
+	}
 	for _, r := range b.rows {
 		seq := r.event.Seq
 		if seq == 0 {
 			continue // a duplicate, applied by an earlier import
 		}
-		ps, err := s.profiles.ProfileIDsFor(ctx, r.key)
-		if err != nil {
-			return o, fmt.Errorf("line %d: profile of %s: %w", r.line, r.key.Type, err)
-		}
+		var ps []string
 		created := false
-		for _, id := range ps {
-			p, err := s.profiles.Profile(ctx, id)
-			if err != nil {
-				return o, fmt.Errorf("line %d: profile %s: %w", r.line, id, err)
+		if batched {
+			for id, cs := range holders[r.key] {
+				ps = append(ps, id)
+				created = created || cs == seq
 			}
-			if p.CreatedSeq == seq {
-				created = true
-				break
+		} else {
+			var err error
+			if ps, err = s.profiles.ProfileIDsFor(ctx, r.key); err != nil {
+				return o, fmt.Errorf("line %d: profile of %s: %w", r.line, r.key.Type, err)
+			}
+			for _, id := range ps {
+				p, err := s.profiles.Profile(ctx, id)
+				if err != nil {
+					return o, fmt.Errorf("line %d: profile %s: %w", r.line, id, err)
+				}
+				if p.CreatedSeq == seq {
+					created = true
+					break
+				}
 			}
 		}
 		if created {

@@ -114,6 +114,33 @@ func (t *cachingTx) PutProfile(ctx context.Context, p *kith.Profile) error {
 	return nil
 }
 
+// created notes a profile created in this transaction whose row is
+// written later: it holds nothing yet.
+func (t *cachingTx) created(p *kith.Profile) {
+	t.c.profiles[p.ID] = p
+	if _, ok := t.c.held[p.ID]; !ok {
+		t.c.held[p.ID] = nil
+	}
+}
+
+// preload reads in one call the holders of the identifiers the cache does
+// not know yet, and remembers them, those held by nobody included.
+func (t *cachingTx) preload(ctx context.Context, ids []kith.Identifier) error {
+	var missing []kith.Identifier
+	seen := make(map[kith.Identifier]bool, len(ids))
+	for _, id := range ids {
+		if _, ok := t.c.ids[id]; !ok && !seen[id] {
+			seen[id] = true
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err := t.ProfilesFor(ctx, missing)
+	return err
+}
+
 func (t *cachingTx) AddLink(ctx context.Context, l kith.Link) error {
 	if err := t.ProfileTx.AddLink(ctx, l); err != nil {
 		return err

@@ -443,6 +443,14 @@ func (p *Processor) applyBatch(ctx context.Context, after, moves positions, evs 
 			}
 		}
 		b := p.newBatch(tx, nil)
+		if b.pc != nil {
+			// One query for every identifier of the batch the cache has
+			// not seen, rather than one per event: most are new people's,
+			// held by nobody, which the cache then remembers.
+			if err := b.pc.preload(ctx, p.linking(evs, dec)); err != nil {
+				return err
+			}
+		}
 		for i := range evs {
 			if err := b.apply(ctx, &evs[i], &dec[i]); err != nil {
 				return fmt.Errorf("apply event %d (%s): %w", evs[i].Seq, evs[i].MessageID, err)
@@ -747,10 +755,15 @@ type reuse struct {
 // batch applies events inside one transaction, keeping the profiles it
 // touched in memory and writing each back once at the end.
 type batch struct {
-	p         *Processor
-	tx        kith.ProfileTx
-	cache     map[string]*kith.Profile
-	dirty     map[string]bool
+	p     *Processor
+	tx    kith.ProfileTx
+	pc    *cachingTx // the processor's cache under tx; nil without one
+	cache map[string]*kith.Profile
+	dirty map[string]bool
+	// unwritten holds the profiles created in this batch that have no row
+	// yet (only with the processor's cache): each is written once, at the
+	// end, unless something reads the row before (see writeNew).
+	unwritten map[string]bool
 	reuse     *reuse
 	merges    int
 	purchased []string // profiles that got an order, survivors of merges included later
@@ -771,10 +784,36 @@ func (b *batch) touch(id, field string) {
 func (p *Processor) newBatch(tx kith.ProfileTx, r *reuse) *batch {
 	b := &batch{p: p, cache: map[string]*kith.Profile{}, dirty: map[string]bool{}, reuse: r, touched: map[string]map[string]bool{}}
 	if p.cache != nil && r == nil {
-		tx = &cachingTx{ProfileTx: tx, c: p.cache}
+		b.pc = &cachingTx{ProfileTx: tx, c: p.cache}
+		b.unwritten = map[string]bool{}
+		tx = b.pc
 	}
 	b.tx = &cachedTx{ProfileTx: tx, b: b}
 	return b
+}
+
+// writeNew writes the rows of the profiles created in this batch and not
+// written yet (all of them when ids is empty): what reads the profiles
+// table in the store, a merge's update of the absorbed row or a
+// do-not-link check, must find them there.
+func (b *batch) writeNew(ctx context.Context, ids ...string) error {
+	if len(ids) == 0 {
+		for id := range b.unwritten {
+			ids = append(ids, id)
+		}
+	}
+	for _, id := range ids {
+		if !b.unwritten[id] {
+			continue
+		}
+		p := b.cache[id]
+		p.SearchKeys = SearchKeys(p)
+		if err := b.tx.PutProfile(ctx, p); err != nil {
+			return err
+		}
+		delete(b.unwritten, id)
+	}
+	return nil
 }
 
 // cachedTx serves profiles this batch already holds from memory: their
@@ -794,6 +833,13 @@ func (c *cachedTx) Profile(ctx context.Context, id string) (*kith.Profile, error
 	}
 	c.b.cache[id] = p
 	return p, nil
+}
+
+func (c *cachedTx) DoNotLink(ctx context.Context, a, b string) (bool, error) {
+	if err := c.b.writeNew(ctx); err != nil {
+		return false, err
+	}
+	return c.ProfileTx.DoNotLink(ctx, a, b)
 }
 
 func (b *batch) apply(ctx context.Context, e *kith.Event, d *decoded) error {
@@ -828,15 +874,24 @@ func (b *batch) apply(ctx context.Context, e *kith.Event, d *decoded) error {
 		b.touch(target.ID, "*")
 	}
 	if plan.Target == "" {
-		// Written at once: a merge later in this batch, or a do-not-link
-		// check while an undo replays, must find the profile's row.
-		if err := b.tx.PutProfile(ctx, target); err != nil {
+		if b.unwritten != nil {
+			// Written once, at the end of the batch, or before a merge or
+			// a do-not-link check needs its row (writeNew).
+			b.unwritten[target.ID] = true
+			b.pc.created(target)
+		} else if err := b.tx.PutProfile(ctx, target); err != nil {
+			// Written at once: a merge later in this batch, or a
+			// do-not-link check while an undo replays, must find the
+			// profile's row.
 			return err
 		}
 	}
 	for _, a := range plan.Absorb {
 		absorbed, err := b.tx.Profile(ctx, a)
 		if err != nil {
+			return err
+		}
+		if err := b.writeNew(ctx, a); err != nil {
 			return err
 		}
 		b.p.cfg.Intents.absorb(target, absorbed)

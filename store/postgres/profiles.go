@@ -800,3 +800,43 @@ func (t *profileTx) MarkMergeUndone(ctx context.Context, id string, at time.Time
 	}
 	return nil
 }
+
+// HoldersOf returns, for each of ids that a current profile holds, the
+// profiles holding it, each with the position of the event that created
+// it: what an import reads back, a batch of rows at a time, to tell the
+// rows that created a person from those that linked to one.
+func (db *DB) HoldersOf(ctx context.Context, ids []kith.Identifier) (map[kith.Identifier]map[string]int64, error) {
+	out := map[kith.Identifier]map[string]int64{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	types, values := make([]string, len(ids)), make([][]byte, len(ids))
+	for i, id := range ids {
+		types[i], values[i] = id.Type, []byte(id.Value)
+	}
+	rows, err := db.pool.Query(ctx, `SELECT DISTINCT i.type, i.value, i.profile_id, p.created_seq FROM identifiers i
+		JOIN unnest($1::text[], $2::bytea[]) AS q (type, value) ON i.type = q.type AND i.value = q.value
+		JOIN profiles p ON p.id = i.profile_id`, types, values)
+	if err != nil {
+		return nil, fmt.Errorf("holders of %d identifiers: %w", len(ids), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id kith.Identifier
+		var value []byte
+		var p string
+		var seq int64
+		if err := rows.Scan(&id.Type, &value, &p, &seq); err != nil {
+			return nil, fmt.Errorf("holders of %d identifiers: %w", len(ids), err)
+		}
+		id.Value = string(value)
+		if out[id] == nil {
+			out[id] = map[string]int64{}
+		}
+		out[id][p] = seq
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("holders of %d identifiers: %w", len(ids), err)
+	}
+	return out, nil
+}

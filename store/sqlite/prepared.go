@@ -11,6 +11,7 @@ import (
 // a fifth of processing time. Queries are registered by their text.
 var hotQueries = []string{
 	qProfileByID, qPutProfile, qUpdateProfile, qProfilesFor, qLinks, qAddLink, qAddTimeline, qAddTimelineChunk,
+	qAddLinkChunk, qProfilesForList, qHoldersOf, qHoldersOfList,
 	qCurrentProfile, qAbsorbed,
 }
 

@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kithhq/kith"
 )
@@ -34,13 +36,22 @@ const (
 	qAddLink = `INSERT INTO identifiers (type, value, profile_id, seq, message_id, source_id, at)
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
 	qAddTimeline = `INSERT INTO timeline (profile_id, ts, seq, warnings) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`
-	// timelineChunk rows go in one statement: per-statement overhead, not
-	// SQLite's B-tree work, dominated one insert per event.
+	// qProfilesForList answers ProfilesFor for a list of identifiers,
+	// passed as a JSON array of [type, value] pairs, in one statement.
+	qProfilesForList = `SELECT i.type, i.value, i.profile_id FROM json_each(?) j
+		JOIN identifiers i ON i.type = j.value ->> 0 AND i.value = j.value ->> 1`
+	// timelineChunk timeline rows, and as many links, go in one statement:
+	// per-statement overhead, not SQLite's B-tree work, dominated one
+	// insert per event.
 	timelineChunk = 64
 )
 
-var qAddTimelineChunk = "INSERT INTO timeline (profile_id, ts, seq, warnings) VALUES " +
-	strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", timelineChunk), ", ") + " ON CONFLICT DO NOTHING"
+var (
+	qAddTimelineChunk = "INSERT INTO timeline (profile_id, ts, seq, warnings) VALUES " +
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", timelineChunk), ", ") + " ON CONFLICT DO NOTHING"
+	qAddLinkChunk = "INSERT INTO identifiers (type, value, profile_id, seq, message_id, source_id, at) VALUES " +
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?), ", timelineChunk), ", ") + " ON CONFLICT DO NOTHING"
+)
 
 // profileTx implements kith.ProfileTx inside one write transaction of
 // profiles.db; events come from the log's read pool.
@@ -48,11 +59,16 @@ type profileTx struct {
 	q       querier
 	events  *DB
 	pending []any // timeline rows not yet inserted, 4 values each
+	links   []any // links not yet inserted, 7 values each
 }
 
-// flushTimeline inserts the buffered timeline rows; every method that reads
-// or moves timeline rows, and the commit, calls it first.
+// flushTimeline inserts the buffered links and timeline rows; every method
+// that reads or moves identifiers or timeline rows, and the commit, calls
+// it first.
 func (t *profileTx) flushTimeline(ctx context.Context) error {
+	if err := t.flushLinks(ctx); err != nil {
+		return err
+	}
 	const width = 4
 	for len(t.pending) >= timelineChunk*width {
 		if _, err := t.q.ExecContext(ctx, qAddTimelineChunk, t.pending[:timelineChunk*width]...); err != nil {
@@ -67,6 +83,26 @@ func (t *profileTx) flushTimeline(ctx context.Context) error {
 		t.pending = t.pending[width:]
 	}
 	t.pending = nil
+	return nil
+}
+
+// flushLinks inserts the buffered links, in the order they were added, so
+// that of two links of one identifier to one profile the first is kept.
+func (t *profileTx) flushLinks(ctx context.Context) error {
+	const width = 7
+	for len(t.links) >= timelineChunk*width {
+		if _, err := t.q.ExecContext(ctx, qAddLinkChunk, t.links[:timelineChunk*width]...); err != nil {
+			return fmt.Errorf("links: %w", err)
+		}
+		t.links = t.links[timelineChunk*width:]
+	}
+	for len(t.links) > 0 {
+		if _, err := t.q.ExecContext(ctx, qAddLink, t.links[:width]...); err != nil {
+			return fmt.Errorf("link %s:%s to %s: %w", t.links[0], t.links[1], t.links[2], err)
+		}
+		t.links = t.links[width:]
+	}
+	t.links = nil
 	return nil
 }
 
@@ -225,6 +261,12 @@ func (t *profileTx) PutProfile(ctx context.Context, p *kith.Profile) error {
 }
 
 func (t *profileTx) ProfilesFor(ctx context.Context, ids []kith.Identifier) (map[kith.Identifier][]string, error) {
+	if err := t.flushLinks(ctx); err != nil {
+		return nil, err
+	}
+	if len(ids) > 4 && validUTF8(ids) {
+		return profilesForList(ctx, t.q, ids)
+	}
 	out := make(map[kith.Identifier][]string, len(ids))
 	for _, id := range ids {
 		ps, err := profilesFor(ctx, t.q, id)
@@ -236,6 +278,58 @@ func (t *profileTx) ProfilesFor(ctx context.Context, ids []kith.Identifier) (map
 		}
 	}
 	return out, nil
+}
+
+// profilesForList answers ProfilesFor for many identifiers with one
+// statement per thousand of them: a batch's lookups of identifiers the
+// processor has not seen cost a B-tree probe each, not a statement each.
+func profilesForList(ctx context.Context, q querier, ids []kith.Identifier) (map[kith.Identifier][]string, error) {
+	out := make(map[kith.Identifier][]string)
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), 1000)]
+		ids = ids[len(chunk):]
+		pairs := make([][2]string, len(chunk))
+		for i, id := range chunk {
+			pairs[i] = [2]string{id.Type, id.Value}
+		}
+		arg, err := json.Marshal(pairs)
+		if err != nil {
+			return nil, fmt.Errorf("profiles for %d identifiers: %w", len(chunk), err)
+		}
+		if err := func() error {
+			rows, err := q.QueryContext(ctx, qProfilesForList, string(arg))
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id kith.Identifier
+				var p string
+				if err := rows.Scan(&id.Type, &id.Value, &p); err != nil {
+					return err
+				}
+				out[id] = append(out[id], p)
+			}
+			return rows.Err()
+		}(); err != nil {
+			return nil, fmt.Errorf("profiles for %d identifiers: %w", len(chunk), err)
+		}
+	}
+	for _, ps := range out {
+		slices.Sort(ps)
+	}
+	return out, nil
+}
+
+// validUTF8 reports whether every identifier's value is valid UTF-8, as a
+// JSON string must be to be read back the same.
+func validUTF8(ids []kith.Identifier) bool {
+	for _, id := range ids {
+		if !utf8.ValidString(id.Type) || !utf8.ValidString(id.Value) {
+			return false
+		}
+	}
+	return true
 }
 
 func profilesFor(ctx context.Context, q querier, id kith.Identifier) ([]string, error) {
@@ -256,6 +350,9 @@ func profilesFor(ctx context.Context, q querier, id kith.Identifier) ([]string, 
 }
 
 func (t *profileTx) Identifiers(ctx context.Context, profileID string) ([]kith.Identifier, error) {
+	if err := t.flushLinks(ctx); err != nil {
+		return nil, err
+	}
 	links, err := links(ctx, t.q, profileID)
 	if err != nil {
 		return nil, err
@@ -286,10 +383,12 @@ func links(ctx context.Context, q querier, profileID string) ([]kith.Link, error
 	return out, rows.Err()
 }
 
+// AddLink buffers the link: links are inserted together, by the next
+// method that reads or moves identifiers or at the end of the transaction.
 func (t *profileTx) AddLink(ctx context.Context, l kith.Link) error {
-	_, err := t.q.ExecContext(ctx, qAddLink, l.Type, l.Value, l.ProfileID, l.Seq, l.MessageID, l.SourceID, l.At.UnixNano())
-	if err != nil {
-		return fmt.Errorf("link %s to %s: %w", l.Identifier, l.ProfileID, err)
+	t.links = append(t.links, l.Type, l.Value, l.ProfileID, l.Seq, l.MessageID, l.SourceID, l.At.UnixNano())
+	if len(t.links) >= 16*timelineChunk*7 {
+		return t.flushLinks(ctx)
 	}
 	return nil
 }
@@ -500,4 +599,65 @@ func (t *profileTx) MarkMergeUndone(ctx context.Context, id string, at time.Time
 		return kith.Errorf(kith.ECONFLICT, "merge %s is unknown or already undone", id)
 	}
 	return nil
+}
+
+// HoldersOf returns, for each of ids that a current profile holds, the
+// profiles holding it, each with the position of the event that created
+// it: what an import reads back, a batch of rows at a time, to tell the
+// rows that created a person from those that linked to one.
+func (db *DB) HoldersOf(ctx context.Context, ids []kith.Identifier) (map[kith.Identifier]map[string]int64, error) {
+	out := map[kith.Identifier]map[string]int64{}
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), 1000)]
+		ids = ids[len(chunk):]
+		if !validUTF8(chunk) {
+			for _, id := range chunk {
+				if err := holdersOf(ctx, db.prq(), out, qHoldersOf, id.Type, id.Value); err != nil {
+					return nil, fmt.Errorf("holders of %s: %w", id, err)
+				}
+			}
+			continue
+		}
+		pairs := make([][2]string, len(chunk))
+		for i, id := range chunk {
+			pairs[i] = [2]string{id.Type, id.Value}
+		}
+		arg, err := json.Marshal(pairs)
+		if err != nil {
+			return nil, fmt.Errorf("holders of %d identifiers: %w", len(chunk), err)
+		}
+		if err := holdersOf(ctx, db.prq(), out, qHoldersOfList, string(arg)); err != nil {
+			return nil, fmt.Errorf("holders of %d identifiers: %w", len(chunk), err)
+		}
+	}
+	return out, nil
+}
+
+const (
+	qHoldersOf = `SELECT i.type, i.value, i.profile_id, p.created_seq FROM identifiers i
+		JOIN profiles p ON p.id = i.profile_id WHERE i.type = ? AND i.value = ?`
+	qHoldersOfList = `SELECT i.type, i.value, i.profile_id, p.created_seq FROM json_each(?) j
+		JOIN identifiers i ON i.type = j.value ->> 0 AND i.value = j.value ->> 1
+		JOIN profiles p ON p.id = i.profile_id`
+)
+
+func holdersOf(ctx context.Context, q querier, out map[kith.Identifier]map[string]int64, query string, args ...any) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id kith.Identifier
+		var p string
+		var seq int64
+		if err := rows.Scan(&id.Type, &id.Value, &p, &seq); err != nil {
+			return err
+		}
+		if out[id] == nil {
+			out[id] = map[string]int64{}
+		}
+		out[id][p] = seq
+	}
+	return rows.Err()
 }
