@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,8 +32,19 @@ func (s *Service) CheckList(ctx context.Context, ids []string, purpose, channel 
 	}
 	// The list is cut in one part per core, each read and decided on its
 	// own: a person's profiles and guardian are found from their own id.
+	// The parts are ranges of ids, so that a store reading a part by a
+	// pass over a table reads only its own stretch of it.
 	now := s.now().UTC()
 	parts := min(runtime.GOMAXPROCS(0), max(1, len(ids)/1000))
+	order := make([]int, len(ids))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(ids[a], ids[b]) })
+	sorted := make([]string, len(ids))
+	for k, i := range order {
+		sorted[k] = ids[i]
+	}
 	out := make([]Decision, len(ids))
 	errs := make([]error, parts)
 	per := (len(ids) + parts - 1) / parts
@@ -39,8 +52,10 @@ func (s *Service) CheckList(ctx context.Context, ids []string, purpose, channel 
 	for k := range parts {
 		lo, hi := k*per, min(len(ids), (k+1)*per)
 		wg.Go(func() {
-			ds, err := s.checkList(ctx, ids[lo:hi], purpose, channel, now)
-			copy(out[lo:hi], ds)
+			ds, err := s.checkList(ctx, sorted[lo:hi], purpose, channel, now)
+			for j, d := range ds {
+				out[order[lo+j]] = d
+			}
 			errs[k] = err
 		})
 	}

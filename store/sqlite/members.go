@@ -182,7 +182,18 @@ func (db *DB) membersByScan(ctx context.Context, list string, n int) (map[string
 	if len(current) == 0 {
 		return asked, current, nil
 	}
-	rows, err = db.pr.QueryContext(ctx, "SELECT profile_id, type, value, seq, message_id, source_id, at FROM identifiers")
+	// Only the profiles from the least to the greatest of the list's: a
+	// list cut in parts by id reads its own part of the table (the unary +
+	// keeps SQLite from the index, a lookup per row).
+	lo, hi := "", ""
+	for cur := range current {
+		if lo == "" || cur < lo {
+			lo = cur
+		}
+		hi = max(hi, cur)
+	}
+	rows, err = db.pr.QueryContext(ctx, `SELECT profile_id, type, value, seq, message_id, source_id, at FROM identifiers
+		WHERE +profile_id BETWEEN ? AND ?`, lo, hi)
 	if err := collectLinks(rows, err, current); err != nil {
 		return nil, nil, err
 	}
