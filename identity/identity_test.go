@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -539,5 +540,29 @@ func TestResolve(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A number already in E.164 form skips parsing; the answer must be the
+// one parsing gives, for valid numbers and invalid ones, in every region.
+func TestNormalizePhoneE164AsParsed(t *testing.T) {
+	ins := []string{"+14155550123", "+19254130182", "+12125550000", "+1212555000", "+121255500001", "+16464200000",
+		"+442079460958", "+441624123456", "+390612345678", "+393123456789", "+3906123", "+861012345678",
+		"+79161234567", "+77011234567", "+4915123456789", "+33612345678", "+35312345678", "+5511912345678",
+		"+0123", "+999123456789", "+800123456789", "+882123456789", "+8001234", "+1", "+12", "+1234567",
+		"+12345678901234567", "+1415555012a", " +14155550123", "+14155550123 ", "+18005550123", "+19005550123"}
+	for area := 200; area < 1000; area += 37 {
+		for x := 0; x < 10000; x += 1111 {
+			ins = append(ins, fmt.Sprintf("+1%03d%03d%04d", area, 200+x%800, x))
+		}
+	}
+	for _, region := range []string{"US", "GB", "IT"} {
+		for _, in := range ins {
+			got, gotErr := NormalizePhone(in, region)
+			want, wantErr := parsePhone(in, region)
+			if got != want || (gotErr == nil) != (wantErr == nil) {
+				t.Errorf("NormalizePhone(%q, %s) = %q, %v; parsing gives %q, %v", in, region, got, gotErr, want, wantErr)
+			}
+		}
 	}
 }
