@@ -10,8 +10,8 @@ import (
 // driver would otherwise parse every query again on every call, which cost
 // a fifth of processing time. Queries are registered by their text.
 var hotQueries = []string{
-	qProfileByID, qPutProfile, qUpdateProfile, qProfilesFor, qLinks, qAddLink, qAddTimeline, qAddTimelineChunk,
-	qAddLinkChunk, qProfilesForList, qHoldersOf, qHoldersOfList,
+	qProfileByID, qPutProfile, qProfilesFor, qLinks, qAddLink, qAddTimeline, qAddTimelineChunk,
+	qAddLinkChunk, qPutProfileChunk, qProfilesForList, qHoldersOf, qHoldersOfList,
 	qCurrentProfile, qAbsorbed,
 }
 

@@ -28,8 +28,6 @@ const (
 		ON CONFLICT (id) DO UPDATE SET created_seq = excluded.created_seq, created_at = excluded.created_at,
 			updated_at = excluded.updated_at, merged_into = excluded.merged_into,
 			search1 = excluded.search1, search2 = excluded.search2, doc = excluded.doc`
-	qUpdateProfile = `UPDATE profiles SET created_seq = ?, created_at = ?, updated_at = ?, merged_into = ?,
-		search1 = ?, search2 = ?, doc = ? WHERE id = ?`
 	qProfilesFor = "SELECT profile_id FROM identifiers WHERE type = ? AND value = ? ORDER BY profile_id"
 	qLinks       = `SELECT type, value, seq, message_id, source_id, at FROM identifiers
 		WHERE profile_id = ? ORDER BY seq, type, value`
@@ -51,6 +49,11 @@ var (
 		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", timelineChunk), ", ") + " ON CONFLICT DO NOTHING"
 	qAddLinkChunk = "INSERT INTO identifiers (type, value, profile_id, seq, message_id, source_id, at) VALUES " +
 		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?), ", timelineChunk), ", ") + " ON CONFLICT DO NOTHING"
+	qPutProfileChunk = `INSERT INTO profiles (id, created_seq, created_at, updated_at, merged_into, search1, search2, doc) VALUES ` +
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?), ", timelineChunk), ", ") + `
+		ON CONFLICT (id) DO UPDATE SET created_seq = excluded.created_seq, created_at = excluded.created_at,
+			updated_at = excluded.updated_at, merged_into = excluded.merged_into,
+			search1 = excluded.search1, search2 = excluded.search2, doc = excluded.doc`
 )
 
 // profileTx implements kith.ProfileTx inside one write transaction of
@@ -60,12 +63,16 @@ type profileTx struct {
 	events  *DB
 	pending []any // timeline rows not yet inserted, 4 values each
 	links   []any // links not yet inserted, 7 values each
+	puts    []any // profiles not yet written, 8 values each
 }
 
-// flushTimeline inserts the buffered links and timeline rows; every method
-// that reads or moves identifiers or timeline rows, and the commit, calls
-// it first.
+// flushTimeline writes everything buffered: profiles, links and timeline
+// rows. Every method that reads or moves them, and the commit, calls it
+// (or the part it needs) first.
 func (t *profileTx) flushTimeline(ctx context.Context) error {
+	if err := t.flushProfiles(ctx); err != nil {
+		return err
+	}
 	if err := t.flushLinks(ctx); err != nil {
 		return err
 	}
@@ -83,6 +90,26 @@ func (t *profileTx) flushTimeline(ctx context.Context) error {
 		t.pending = t.pending[width:]
 	}
 	t.pending = nil
+	return nil
+}
+
+// flushProfiles writes the buffered profiles, in the order they were put:
+// of two puts of one profile the later wins.
+func (t *profileTx) flushProfiles(ctx context.Context) error {
+	const width = 8
+	for len(t.puts) >= timelineChunk*width {
+		if _, err := t.q.ExecContext(ctx, qPutProfileChunk, t.puts[:timelineChunk*width]...); err != nil {
+			return fmt.Errorf("put profiles: %w", err)
+		}
+		t.puts = t.puts[timelineChunk*width:]
+	}
+	for len(t.puts) > 0 {
+		if _, err := t.q.ExecContext(ctx, qPutProfile, t.puts[:width]...); err != nil {
+			return fmt.Errorf("put profile %s: %w", t.puts[0], err)
+		}
+		t.puts = t.puts[width:]
+	}
+	t.puts = nil
 	return nil
 }
 
@@ -230,9 +257,16 @@ func (t *profileTx) Cursor(ctx context.Context, name string) (int64, error) {
 }
 
 func (t *profileTx) Profile(ctx context.Context, id string) (*kith.Profile, error) {
+	if err := t.flushProfiles(ctx); err != nil {
+		return nil, err
+	}
 	return getProfile(ctx, t.q, id)
 }
 
+// PutProfile buffers the profile's row, encoded now: rows are written
+// together, by the next method that reads the profiles table or at the
+// end of the transaction. Most puts of a batch of events are of new
+// profiles, and one statement per row cost more than SQLite's work.
 func (t *profileTx) PutProfile(ctx context.Context, p *kith.Profile) error {
 	doc := kith.AppendProfileDoc(make([]byte, 0, 2048), p)
 	var s1, s2 any
@@ -246,16 +280,9 @@ func (t *profileTx) PutProfile(ctx context.Context, p *kith.Profile) error {
 	if p.MergedInto != "" {
 		merged = p.MergedInto
 	}
-	// Most puts update a profile that exists; an UPDATE is cheaper than an
-	// upsert's failed insert, and a new profile takes the INSERT.
-	res, err := t.q.ExecContext(ctx, qUpdateProfile, p.CreatedSeq, p.CreatedAt.UnixNano(), p.UpdatedAt.UnixNano(), merged, s1, s2, doc, p.ID)
-	if err == nil {
-		if n, _ := res.RowsAffected(); n == 0 {
-			_, err = t.q.ExecContext(ctx, qPutProfile, p.ID, p.CreatedSeq, p.CreatedAt.UnixNano(), p.UpdatedAt.UnixNano(), merged, s1, s2, doc)
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("put profile %s: %w", p.ID, err)
+	t.puts = append(t.puts, p.ID, p.CreatedSeq, p.CreatedAt.UnixNano(), p.UpdatedAt.UnixNano(), merged, s1, s2, doc)
+	if len(t.puts) >= 16*timelineChunk*8 {
+		return t.flushProfiles(ctx)
 	}
 	return nil
 }
@@ -445,6 +472,9 @@ func (t *profileTx) AddConflict(ctx context.Context, c kith.Conflict) error {
 }
 
 func (t *profileTx) DoNotLink(ctx context.Context, a, b string) (bool, error) {
+	if err := t.flushProfiles(ctx); err != nil {
+		return false, err
+	}
 	var n int
 	err := t.q.QueryRowContext(ctx, `SELECT count(*) FROM do_not_link d
 		JOIN profiles pa ON pa.id = d.a JOIN profiles pb ON pb.id = d.b
@@ -482,6 +512,9 @@ func getMerge(ctx context.Context, q querier, id string) (*kith.Merge, error) {
 }
 
 func (t *profileTx) Cluster(ctx context.Context, root string) ([]*kith.Profile, error) {
+	if err := t.flushProfiles(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := t.q.QueryContext(ctx, "SELECT "+profileCols+" FROM profiles WHERE id = ? OR merged_into = ? ORDER BY created_seq", root, root)
 	if err != nil {
 		return nil, fmt.Errorf("cluster of %s: %w", root, err)
@@ -499,6 +532,9 @@ func (t *profileTx) Cluster(ctx context.Context, root string) ([]*kith.Profile, 
 }
 
 func (t *profileTx) ClusterMerges(ctx context.Context, root string) ([]kith.Merge, error) {
+	if err := t.flushProfiles(ctx); err != nil {
+		return nil, err
+	}
 	return clusterMerges(ctx, t.q, root, false)
 }
 

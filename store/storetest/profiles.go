@@ -29,6 +29,7 @@ func runProfiles(t *testing.T, open func(t *testing.T) Store) {
 		{"Profiles/ConcurrentProcess", testConcurrentProcess},
 		{"Profiles/RoundTrip", testProfileRoundTrip},
 		{"Profiles/Upsert", testProfileUpsert},
+		{"Profiles/ReadInOneTransaction", testProfilesInOneTransaction},
 		{"Profiles/Scan", testScanProfiles},
 		{"Profiles/PurchasesAndStage", testPurchasesAndStage},
 		{"Profiles/NotFound", testProfileNotFound},
@@ -1905,5 +1906,52 @@ func testHoldersOf(t *testing.T, s Store) {
 	}
 	if got, err := hr.HoldersOf(context.Background(), nil); err != nil || len(got) != 0 {
 		t.Errorf("HoldersOf(nil) = %v, %v; want none", got, err)
+	}
+}
+
+// Profiles put in a transaction are seen by its later reads, the last put
+// of one winning, and a merge in the same transaction marks the absorbed
+// profile it has just put.
+func testProfilesInOneTransaction(t *testing.T, s Store) {
+	a, b := newProfile("prf_a", 1, "ann lee"), newProfile("prf_b", 2)
+	a2 := newProfile("prf_a", 1, "ann smith")
+	a2.Events = 7
+	type read struct {
+		A       *kith.Profile
+		Cluster []string
+	}
+	got := inTx(t, s, "put and read", func(ctx context.Context, tx kith.ProfileTx) (read, error) {
+		var r read
+		for _, p := range []*kith.Profile{a, b, a2} {
+			if err := tx.PutProfile(ctx, p); err != nil {
+				return r, err
+			}
+		}
+		var err error
+		if r.A, err = tx.Profile(ctx, a.ID); err != nil {
+			return r, err
+		}
+		c := newProfile("prf_c", 3)
+		if err := tx.PutProfile(ctx, c); err != nil {
+			return r, err
+		}
+		if err := tx.Absorb(ctx, newMerge("mrg_1", a.ID, c.ID, 10)); err != nil {
+			return r, err
+		}
+		cl, err := tx.Cluster(ctx, a.ID)
+		r.Cluster = profileIDs(cl)
+		return r, err
+	})
+	if got.A == nil || got.A.Events != 7 || !cmp.Equal(got.A.SearchKeys, []string{"ann smith"}) {
+		t.Errorf("Profile after two puts in one transaction = %+v, want the second", got.A)
+	}
+	if diff := cmp.Diff([]string{a.ID, "prf_c"}, got.Cluster, sortStrings); diff != "" {
+		t.Errorf("Cluster after putting and absorbing in one transaction (-want +got):\n%s", diff)
+	}
+	if p := readProfile(t, s, "prf_c"); p.MergedInto != a.ID {
+		t.Errorf("absorbed profile put in the same transaction: MergedInto = %q, want %s", p.MergedInto, a.ID)
+	}
+	if p := readProfile(t, s, a.ID); p.Events != 7 {
+		t.Errorf("after commit, Events = %d, want 7 (the last put)", p.Events)
 	}
 }
