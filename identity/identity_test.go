@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/mail"
 	"slices"
 	"sort"
 	"strings"
@@ -556,6 +557,13 @@ func TestNormalizePhoneE164AsParsed(t *testing.T) {
 			ins = append(ins, fmt.Sprintf("+1%03d%03d%04d", area, 200+x%800, x))
 		}
 	}
+	for _, in := range slices.Clone(ins) {
+		if len(in) > 8 && in[0] == '+' {
+			// Spaced and hyphenated spellings, and some parsing must judge.
+			ins = append(ins, in[:2]+" "+in[2:5]+"-"+in[5:8]+"-"+in[8:], in[:3]+" "+in[3:6]+" "+in[6:],
+				in[:2]+"  "+in[2:], in[:2]+"- "+in[2:], in+"-", "+ "+in[1:], in[:2]+" ("+in[2:5]+") "+in[5:], " "+in[:4]+"-"+in[4:]+" ")
+		}
+	}
 	for _, region := range []string{"US", "GB", "IT"} {
 		for _, in := range ins {
 			got, gotErr := NormalizePhone(in, region)
@@ -563,6 +571,31 @@ func TestNormalizePhoneE164AsParsed(t *testing.T) {
 			if got != want || (gotErr == nil) != (wantErr == nil) {
 				t.Errorf("NormalizePhone(%q, %s) = %q, %v; parsing gives %q, %v", in, region, got, gotErr, want, wantErr)
 			}
+		}
+	}
+}
+
+// An address of the plainest shape skips net/mail; the answer must be the
+// one the full check gives.
+func TestNormalizeEmailPlainAsParsed(t *testing.T) {
+	full := func(s string) (string, bool) {
+		s = strings.ToLower(strings.TrimSpace(s))
+		a, err := mail.ParseAddress(s)
+		if len(s) > 254 || err != nil || a.Address != s || !strings.Contains(s[strings.LastIndexByte(s, '@')+1:], ".") {
+			return "", false
+		}
+		return s, true
+	}
+	for _, in := range []string{"ann@example.com", "Ann@Example.COM", " ann@example.com ", "a.b@c.d", "a..b@c.d", ".a@c.d", "a.@c.d",
+		"a@c..d", "a@.c.d", "a@c.d.", "a@c", "a@", "@c.d", "a@@c.d", "a@b@c.d", "a+tag@c.d", "a_b%c-d@e-f.g", "a-@-e.g", "a@e-.g",
+		"a b@c.d", "a@c d.e", "a\"b@c.d", "\"a\"@c.d", "a@[1.2.3.4]", "zoë@example.com", "ann@exämple.com", "a(b)@c.d", "a@c.d(x)",
+		"Ann <ann@example.com>", "a!b@c.d", "a/b@c.d", "1@2.3", "customer12@example.com", "a@b_c.d", "a@b.c_d", "a;b@c.d", "a,b@c.d",
+		strings.Repeat("a", 250) + "@example.com", strings.Repeat("a", 64) + "@example.com", strings.Repeat("a", 65) + "@example.com",
+		"a@" + strings.Repeat("b", 64) + ".com"} {
+		got, err := NormalizeEmail(in)
+		want, ok := full(in)
+		if got != want || (err == nil) != ok {
+			t.Errorf("NormalizeEmail(%q) = %q, %v; the full check gives %q, %v", in, got, err, want, ok)
 		}
 	}
 }
