@@ -216,7 +216,13 @@ func startImporter(ctx context.Context, cfg Config, logger *slog.Logger, process
 		unlock()
 		return nil, fmt.Errorf("lifecycle source: %w", err)
 	}
-	proc = profile.NewProcessor(db, processorConfig(cfg, single, lifeSrc.ID), logger, nil)
+	pcfg := processorConfig(cfg, single, lifeSrc.ID)
+	// An import names most people once: a cache of every profile it makes
+	// would grow with the file (and, at GOGC 400, five times over) and
+	// serve few reads. The batch's identifiers are looked up in one query
+	// whatever the cache holds.
+	pcfg.CacheProfiles = importCacheProfiles
+	proc = profile.NewProcessor(db, pcfg, logger, nil)
 	pctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -234,6 +240,10 @@ func startImporter(ctx context.Context, cfg Config, logger *slog.Logger, process
 		unlock()
 	}}, nil
 }
+
+// importCacheProfiles bounds the cache of the processor that kith import
+// runs, so that its memory does not grow with the file.
+const importCacheProfiles = 50_000
 
 // processorConfig is the profile processor's configuration, the one that
 // kith serve and kith import both run: a processor that folded events
