@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -21,9 +22,6 @@ const (
 	relationshipCols = "from_id, to_id, kind, household, recipient, since, set_by"
 )
 
-// maxIDsPerQuery caps the profile ids bound into one statement, well under
-// SQLite's limit on a statement's variables.
-const maxIDsPerQuery = 500
 
 // AppendConsents stores decisions in one transaction; a record whose ID is
 // held is kept once, as first stored.
@@ -256,21 +254,21 @@ func (db *DB) Relationships(ctx context.Context, profileIDs ...string) ([]kith.R
 	return out, nil
 }
 
-// inChunks calls query with the distinct ids, in order, maxIDsPerQuery at a
-// time, as a list of placeholders for IN (…) and its arguments. It returns
-// how many times it called query: none for no ids.
+// inChunks calls query with the distinct ids as the body of IN (…) and its
+// argument: one JSON array, read by json_each, so a list of any length is
+// one statement (parsed once, not once per few hundred ids). It returns
+// how many times it called query: none for no ids, else one.
 func inChunks(ids []string, query func(in string, args []any) error) (int, error) {
-	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
-	n := 0
-	for part := range slices.Chunk(ids, maxIDsPerQuery) {
-		args := make([]any, len(part))
-		for i, id := range part {
-			args[i] = id
-		}
-		if err := query("?"+strings.Repeat(", ?", len(part)-1), args); err != nil {
-			return n, err
-		}
-		n++
+	if len(ids) == 0 {
+		return 0, nil
 	}
-	return n, nil
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	b, err := json.Marshal(ids)
+	if err != nil {
+		return 0, err
+	}
+	if err := query("SELECT value FROM json_each(?)", []any{string(b)}); err != nil {
+		return 0, err
+	}
+	return 1, nil
 }
