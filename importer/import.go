@@ -441,6 +441,7 @@ func (s *Service) outcome(ctx context.Context, b batch) (outcomes, error) {
 		}
 	}
 	var holders map[kith.Identifier]map[string]int64
+	var linked []linkedRow
 	hr, batched := s.profiles.(HolderReader)
 	if batched {
 		keys := make([]kith.Identifier, 0, len(evs))
@@ -487,19 +488,52 @@ func (s *Service) outcome(ctx context.Context, b batch) (outcomes, error) {
 			continue
 		}
 		o.Linked++
-		for _, id := range ps {
+		linked = append(linked, linkedRow{r.line, seq, ps})
+	}
+	// Only a profile that absorbed others has merges to count: with a
+	// store that reads memberships for a list, the others are skipped.
+	var members map[string]kith.Membership
+	if mr, ok := s.profiles.(memberReader); ok && batched && len(linked) > 0 {
+		var ids []string
+		for _, l := range linked {
+			ids = append(ids, l.holders...)
+		}
+		var err error
+		if members, err = mr.MembersOf(ctx, ids); err != nil {
+			return o, fmt.Errorf("memberships of the rows' profiles: %w", err)
+		}
+	}
+	for _, l := range linked {
+		for _, id := range l.holders {
+			if m, ok := members[id]; ok && m.Current == id && len(m.Absorbed) == 0 {
+				continue
+			}
 			ms, err := s.profiles.Merges(ctx, id)
 			if err != nil {
-				return o, fmt.Errorf("line %d: merges of %s: %w", r.line, id, err)
+				return o, fmt.Errorf("line %d: merges of %s: %w", l.line, id, err)
 			}
 			for _, m := range ms {
-				if m.Seq == seq && m.UndoneAt.IsZero() {
+				if m.Seq == l.seq && m.UndoneAt.IsZero() {
 					o.Merged++
 				}
 			}
 		}
 	}
 	return o, nil
+}
+
+// linkedRow is a row that linked to existing profiles, whose merges are
+// counted once the batch's rows are all read.
+type linkedRow struct {
+	line    int
+	seq     int64
+	holders []string
+}
+
+// memberReader is optional for a Reader (both stores have it): the
+// memberships of a list of profiles in a few reads.
+type memberReader interface {
+	MembersOf(ctx context.Context, ids []string) (map[string]kith.Membership, error)
 }
 
 // record leaves the import's audit record: who imported what into which
