@@ -4,16 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 )
 
 // Statements on the hot path are prepared once, when the store opens: the
 // driver would otherwise parse every query again on every call, which cost
 // a fifth of processing time. Queries are registered by their text.
-var hotQueries = []string{
-	qProfileByID, qPutProfile, qProfilesFor, qLinks, qAddLink, qAddTimeline, qAddTimelineChunk,
-	qAddLinkChunk, qPutProfileChunk, qProfilesForList, qHoldersOf, qHoldersOfList,
-	qCurrentProfile, qAbsorbed,
-}
+var hotQueries = slices.Concat([]string{
+	qProfileByID, qProfilesFor, qLinks, qProfilesForList, qHoldersOf, qHoldersOfList, qCurrentProfile, qAbsorbed,
+}, insertTimeline.queries, insertLinks.queries, insertProfiles.queries)
 
 // prepared holds statements prepared on one *sql.DB.
 type prepared map[string]*sql.Stmt

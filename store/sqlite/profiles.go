@@ -23,38 +23,61 @@ type querier interface {
 // Hot queries, prepared when the store opens (prepared.go).
 const (
 	qProfileByID = "SELECT " + profileCols + " FROM profiles WHERE id = ?"
-	qPutProfile  = `INSERT INTO profiles (id, created_seq, created_at, updated_at, merged_into, search1, search2, doc)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET created_seq = excluded.created_seq, created_at = excluded.created_at,
-			updated_at = excluded.updated_at, merged_into = excluded.merged_into,
-			search1 = excluded.search1, search2 = excluded.search2, doc = excluded.doc`
 	qProfilesFor = "SELECT profile_id FROM identifiers WHERE type = ? AND value = ? ORDER BY profile_id"
 	qLinks       = `SELECT type, value, seq, message_id, source_id, at FROM identifiers
 		WHERE profile_id = ? ORDER BY seq, type, value`
-	qAddLink = `INSERT INTO identifiers (type, value, profile_id, seq, message_id, source_id, at)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
-	qAddTimeline = `INSERT INTO timeline (profile_id, ts, seq, warnings) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`
 	// qProfilesForList answers ProfilesFor for a list of identifiers,
 	// passed as a JSON array of [type, value] pairs, in one statement.
 	qProfilesForList = `SELECT i.type, i.value, i.profile_id FROM json_each(?) j
 		JOIN identifiers i ON i.type = j.value ->> 0 AND i.value = j.value ->> 1`
-	// timelineChunk timeline rows, and as many links, go in one statement:
-	// per-statement overhead, not SQLite's B-tree work, dominated one
-	// insert per event.
-	timelineChunk = 64
 )
 
+// Buffered rows (timeline entries, links, profiles) are inserted by
+// statements of chunkRows[0] rows, then of the smaller sizes for what is
+// left: per-statement overhead, not SQLite's B-tree work, dominated one
+// insert per row.
+var chunkRows = []int{64, 16, 4, 1}
+
+// rowInsert is a multi-row INSERT statement for each of chunkRows.
+type rowInsert struct {
+	what    string // for errors
+	width   int    // values per row
+	queries []string
+}
+
+func newRowInsert(what, head string, width int, tail string) rowInsert {
+	ri := rowInsert{what: what, width: width}
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + "), "
+	for _, n := range chunkRows {
+		ri.queries = append(ri.queries, head+strings.TrimSuffix(strings.Repeat(row, n), ", ")+tail)
+	}
+	return ri
+}
+
 var (
-	qAddTimelineChunk = "INSERT INTO timeline (profile_id, ts, seq, warnings) VALUES " +
-		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", timelineChunk), ", ") + " ON CONFLICT DO NOTHING"
-	qAddLinkChunk = "INSERT INTO identifiers (type, value, profile_id, seq, message_id, source_id, at) VALUES " +
-		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?), ", timelineChunk), ", ") + " ON CONFLICT DO NOTHING"
-	qPutProfileChunk = `INSERT INTO profiles (id, created_seq, created_at, updated_at, merged_into, search1, search2, doc) VALUES ` +
-		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?), ", timelineChunk), ", ") + `
+	insertTimeline = newRowInsert("timeline", "INSERT INTO timeline (profile_id, ts, seq, warnings) VALUES ", 4, " ON CONFLICT DO NOTHING")
+	insertLinks    = newRowInsert("links", "INSERT INTO identifiers (type, value, profile_id, seq, message_id, source_id, at) VALUES ", 7,
+		" ON CONFLICT DO NOTHING")
+	insertProfiles = newRowInsert("put profiles", "INSERT INTO profiles (id, created_seq, created_at, updated_at, merged_into, search1, search2, doc) VALUES ", 8, `
 		ON CONFLICT (id) DO UPDATE SET created_seq = excluded.created_seq, created_at = excluded.created_at,
 			updated_at = excluded.updated_at, merged_into = excluded.merged_into,
-			search1 = excluded.search1, search2 = excluded.search2, doc = excluded.doc`
+			search1 = excluded.search1, search2 = excluded.search2, doc = excluded.doc`)
+	// flushAt is how many rows a buffer holds before it is written.
+	flushAt = 16 * chunkRows[0]
 )
+
+// insert writes rows of ri.width values each, in order.
+func (t *profileTx) insert(ctx context.Context, ri rowInsert, vals []any) error {
+	for i, n := range chunkRows {
+		for len(vals) >= n*ri.width {
+			if _, err := t.q.ExecContext(ctx, ri.queries[i], vals[:n*ri.width]...); err != nil {
+				return fmt.Errorf("%s: %w", ri.what, err)
+			}
+			vals = vals[n*ri.width:]
+		}
+	}
+	return nil
+}
 
 // profileTx implements kith.ProfileTx inside one write transaction of
 // profiles.db; events come from the log's read pool.
@@ -76,61 +99,25 @@ func (t *profileTx) flushTimeline(ctx context.Context) error {
 	if err := t.flushLinks(ctx); err != nil {
 		return err
 	}
-	const width = 4
-	for len(t.pending) >= timelineChunk*width {
-		if _, err := t.q.ExecContext(ctx, qAddTimelineChunk, t.pending[:timelineChunk*width]...); err != nil {
-			return fmt.Errorf("timeline: %w", err)
-		}
-		t.pending = t.pending[timelineChunk*width:]
-	}
-	for len(t.pending) > 0 {
-		if _, err := t.q.ExecContext(ctx, qAddTimeline, t.pending[:width]...); err != nil {
-			return fmt.Errorf("timeline: %w", err)
-		}
-		t.pending = t.pending[width:]
-	}
-	t.pending = nil
-	return nil
+	err := t.insert(ctx, insertTimeline, t.pending)
+	t.pending = t.pending[:0]
+	return err
 }
 
 // flushProfiles writes the buffered profiles, in the order they were put:
 // of two puts of one profile the later wins.
 func (t *profileTx) flushProfiles(ctx context.Context) error {
-	const width = 8
-	for len(t.puts) >= timelineChunk*width {
-		if _, err := t.q.ExecContext(ctx, qPutProfileChunk, t.puts[:timelineChunk*width]...); err != nil {
-			return fmt.Errorf("put profiles: %w", err)
-		}
-		t.puts = t.puts[timelineChunk*width:]
-	}
-	for len(t.puts) > 0 {
-		if _, err := t.q.ExecContext(ctx, qPutProfile, t.puts[:width]...); err != nil {
-			return fmt.Errorf("put profile %s: %w", t.puts[0], err)
-		}
-		t.puts = t.puts[width:]
-	}
-	t.puts = nil
-	return nil
+	err := t.insert(ctx, insertProfiles, t.puts)
+	t.puts = t.puts[:0]
+	return err
 }
 
 // flushLinks inserts the buffered links, in the order they were added, so
 // that of two links of one identifier to one profile the first is kept.
 func (t *profileTx) flushLinks(ctx context.Context) error {
-	const width = 7
-	for len(t.links) >= timelineChunk*width {
-		if _, err := t.q.ExecContext(ctx, qAddLinkChunk, t.links[:timelineChunk*width]...); err != nil {
-			return fmt.Errorf("links: %w", err)
-		}
-		t.links = t.links[timelineChunk*width:]
-	}
-	for len(t.links) > 0 {
-		if _, err := t.q.ExecContext(ctx, qAddLink, t.links[:width]...); err != nil {
-			return fmt.Errorf("link %s:%s to %s: %w", t.links[0], t.links[1], t.links[2], err)
-		}
-		t.links = t.links[width:]
-	}
-	t.links = nil
-	return nil
+	err := t.insert(ctx, insertLinks, t.links)
+	t.links = t.links[:0]
+	return err
 }
 
 // Process runs fn in one write transaction of profiles.db that also moves
@@ -281,15 +268,17 @@ func (t *profileTx) PutProfile(ctx context.Context, p *kith.Profile) error {
 		merged = p.MergedInto
 	}
 	t.puts = append(t.puts, p.ID, p.CreatedSeq, p.CreatedAt.UnixNano(), p.UpdatedAt.UnixNano(), merged, s1, s2, doc)
-	if len(t.puts) >= 16*timelineChunk*8 {
+	if len(t.puts) >= flushAt*insertProfiles.width {
 		return t.flushProfiles(ctx)
 	}
 	return nil
 }
 
 func (t *profileTx) ProfilesFor(ctx context.Context, ids []kith.Identifier) (map[kith.Identifier][]string, error) {
-	if err := t.flushLinks(ctx); err != nil {
-		return nil, err
+	if t.linking(ids, "") {
+		if err := t.flushLinks(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if len(ids) > 4 && validUTF8(ids) {
 		return profilesForList(ctx, t.q, ids)
@@ -377,8 +366,10 @@ func profilesFor(ctx context.Context, q querier, id kith.Identifier) ([]string, 
 }
 
 func (t *profileTx) Identifiers(ctx context.Context, profileID string) ([]kith.Identifier, error) {
-	if err := t.flushLinks(ctx); err != nil {
-		return nil, err
+	if t.linking(nil, profileID) {
+		if err := t.flushLinks(ctx); err != nil {
+			return nil, err
+		}
 	}
 	links, err := links(ctx, t.q, profileID)
 	if err != nil {
@@ -410,11 +401,32 @@ func links(ctx context.Context, q querier, profileID string) ([]kith.Link, error
 	return out, rows.Err()
 }
 
+// linking reports whether a buffered link is of one of ids or to
+// profileID: whether a read of them must write the buffer first. A
+// processor reads between its links, and writing a few rows at a time
+// cost what buffering saves.
+func (t *profileTx) linking(ids []kith.Identifier, profileID string) bool {
+	if len(ids) > 8 {
+		return len(t.links) > 0
+	}
+	for i := 0; i < len(t.links); i += insertLinks.width {
+		if t.links[i+2] == profileID {
+			return true
+		}
+		for _, id := range ids {
+			if t.links[i] == id.Type && t.links[i+1] == id.Value {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // AddLink buffers the link: links are inserted together, by the next
 // method that reads or moves identifiers or at the end of the transaction.
 func (t *profileTx) AddLink(ctx context.Context, l kith.Link) error {
 	t.links = append(t.links, l.Type, l.Value, l.ProfileID, l.Seq, l.MessageID, l.SourceID, l.At.UnixNano())
-	if len(t.links) >= 16*timelineChunk*7 {
+	if len(t.links) >= flushAt*insertLinks.width {
 		return t.flushLinks(ctx)
 	}
 	return nil
@@ -427,7 +439,7 @@ func (t *profileTx) AddTimeline(ctx context.Context, profileID string, e *kith.E
 		w = string(b)
 	}
 	t.pending = append(t.pending, profileID, e.Timestamp.UnixNano(), e.Seq, w)
-	if len(t.pending) >= 16*timelineChunk*4 {
+	if len(t.pending) >= flushAt*insertTimeline.width {
 		return t.flushTimeline(ctx)
 	}
 	return nil
