@@ -87,12 +87,43 @@ type profileTx struct {
 	pending []any // timeline rows not yet inserted, 4 values each
 	links   []any // links not yet inserted, 7 values each
 	puts    []any // profiles not yet written, 8 values each
+	// writing is the result of the full buffer being written in the
+	// background while the processor goes on (nil: none is); every
+	// statement of the transaction, and its end, waits for it first.
+	writing chan error
+}
+
+// wait waits until the buffer written in the background, if any, is.
+func (t *profileTx) wait() error {
+	if t.writing == nil {
+		return nil
+	}
+	err := <-t.writing
+	t.writing = nil
+	return err
+}
+
+// writeBehind writes a full buffer in the background, after the one
+// before: a batch's inserts in SQLite overlap the processor's work on
+// its next events. The transaction's statements run one at a time on
+// its connection.
+func (t *profileTx) writeBehind(ctx context.Context, ri rowInsert, vals []any) error {
+	if err := t.wait(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	t.writing = done
+	go func() { done <- t.insert(ctx, ri, vals) }()
+	return nil
 }
 
 // flushTimeline writes everything buffered: profiles, links and timeline
 // rows. Every method that reads or moves them, and the commit, calls it
 // (or the part it needs) first.
 func (t *profileTx) flushTimeline(ctx context.Context) error {
+	if err := t.wait(); err != nil {
+		return err
+	}
 	if err := t.flushProfiles(ctx); err != nil {
 		return err
 	}
@@ -100,23 +131,29 @@ func (t *profileTx) flushTimeline(ctx context.Context) error {
 		return err
 	}
 	err := t.insert(ctx, insertTimeline, t.pending)
-	t.pending = t.pending[:0]
+	t.pending = nil
 	return err
 }
 
 // flushProfiles writes the buffered profiles, in the order they were put:
 // of two puts of one profile the later wins.
 func (t *profileTx) flushProfiles(ctx context.Context) error {
+	if err := t.wait(); err != nil {
+		return err
+	}
 	err := t.insert(ctx, insertProfiles, t.puts)
-	t.puts = t.puts[:0]
+	t.puts = nil
 	return err
 }
 
 // flushLinks inserts the buffered links, in the order they were added, so
 // that of two links of one identifier to one profile the first is kept.
 func (t *profileTx) flushLinks(ctx context.Context) error {
+	if err := t.wait(); err != nil {
+		return err
+	}
 	err := t.insert(ctx, insertLinks, t.links)
-	t.links = t.links[:0]
+	t.links = nil
 	return err
 }
 
@@ -128,13 +165,17 @@ func (t *profileTx) flushLinks(ctx context.Context) error {
 func (db *DB) Process(ctx context.Context, cursor string, seq int64, fn func(kith.ProfileTx) error) error {
 	return db.update(ctx, false, func(tx *sql.Tx) error {
 		ptx := db.profileTx(tx)
-		if err := fn(ptx); err != nil {
+		err := fn(ptx)
+		if werr := ptx.wait(); err == nil {
+			err = werr
+		}
+		if err != nil {
 			return err
 		}
 		if err := ptx.flushTimeline(ctx); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO cursors (name, seq) VALUES (?, ?)
+		_, err = tx.ExecContext(ctx, `INSERT INTO cursors (name, seq) VALUES (?, ?)
 			ON CONFLICT (name) DO UPDATE SET seq = excluded.seq`, cursor, seq)
 		return err
 	})
@@ -146,7 +187,11 @@ func (db *DB) Process(ctx context.Context, cursor string, seq int64, fn func(kit
 func (db *DB) Update(ctx context.Context, fn func(kith.ProfileTx) error) error {
 	return db.update(ctx, true, func(tx *sql.Tx) error {
 		ptx := db.profileTx(tx)
-		if err := fn(ptx); err != nil {
+		err := fn(ptx)
+		if werr := ptx.wait(); err == nil {
+			err = werr
+		}
+		if err != nil {
 			return err
 		}
 		return ptx.flushTimeline(ctx)
@@ -232,6 +277,9 @@ func getProfile(ctx context.Context, q querier, id string) (*kith.Profile, error
 }
 
 func (t *profileTx) Cursor(ctx context.Context, name string) (int64, error) {
+	if err := t.wait(); err != nil {
+		return 0, err
+	}
 	var seq int64
 	err := t.q.QueryRowContext(ctx, "SELECT seq FROM cursors WHERE name = ?", name).Scan(&seq)
 	if err == sql.ErrNoRows {
@@ -269,12 +317,17 @@ func (t *profileTx) PutProfile(ctx context.Context, p *kith.Profile) error {
 	}
 	t.puts = append(t.puts, p.ID, p.CreatedSeq, p.CreatedAt.UnixNano(), p.UpdatedAt.UnixNano(), merged, s1, s2, doc)
 	if len(t.puts) >= flushAt*insertProfiles.width {
-		return t.flushProfiles(ctx)
+		full := t.puts
+		t.puts = nil
+		return t.writeBehind(ctx, insertProfiles, full)
 	}
 	return nil
 }
 
 func (t *profileTx) ProfilesFor(ctx context.Context, ids []kith.Identifier) (map[kith.Identifier][]string, error) {
+	if err := t.wait(); err != nil {
+		return nil, err
+	}
 	if t.linking(ids, "") {
 		if err := t.flushLinks(ctx); err != nil {
 			return nil, err
@@ -366,6 +419,9 @@ func profilesFor(ctx context.Context, q querier, id kith.Identifier) ([]string, 
 }
 
 func (t *profileTx) Identifiers(ctx context.Context, profileID string) ([]kith.Identifier, error) {
+	if err := t.wait(); err != nil {
+		return nil, err
+	}
 	if t.linking(nil, profileID) {
 		if err := t.flushLinks(ctx); err != nil {
 			return nil, err
@@ -427,7 +483,9 @@ func (t *profileTx) linking(ids []kith.Identifier, profileID string) bool {
 func (t *profileTx) AddLink(ctx context.Context, l kith.Link) error {
 	t.links = append(t.links, l.Type, l.Value, l.ProfileID, l.Seq, l.MessageID, l.SourceID, l.At.UnixNano())
 	if len(t.links) >= flushAt*insertLinks.width {
-		return t.flushLinks(ctx)
+		full := t.links
+		t.links = nil
+		return t.writeBehind(ctx, insertLinks, full)
 	}
 	return nil
 }
@@ -440,7 +498,9 @@ func (t *profileTx) AddTimeline(ctx context.Context, profileID string, e *kith.E
 	}
 	t.pending = append(t.pending, profileID, e.Timestamp.UnixNano(), e.Seq, w)
 	if len(t.pending) >= flushAt*insertTimeline.width {
-		return t.flushTimeline(ctx)
+		full := t.pending
+		t.pending = nil
+		return t.writeBehind(ctx, insertTimeline, full)
 	}
 	return nil
 }
@@ -473,6 +533,9 @@ func (t *profileTx) Absorb(ctx context.Context, m kith.Merge) error {
 }
 
 func (t *profileTx) AddConflict(ctx context.Context, c kith.Conflict) error {
+	if err := t.wait(); err != nil {
+		return err
+	}
 	for _, p := range c.Profiles {
 		_, err := t.q.ExecContext(ctx, `INSERT INTO conflicts (profile_id, seq, message_id, profiles, reason, at)
 			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, p, c.Seq, c.MessageID, strings.Join(c.Profiles, " "), c.Reason, c.At.UnixNano())
@@ -512,6 +575,9 @@ func scanMerge(row interface{ Scan(...any) error }) (*kith.Merge, error) {
 }
 
 func (t *profileTx) Merge(ctx context.Context, id string) (*kith.Merge, error) {
+	if err := t.wait(); err != nil {
+		return nil, err
+	}
 	return getMerge(ctx, t.q, id)
 }
 
@@ -630,6 +696,9 @@ func (t *profileTx) DeleteProfiles(ctx context.Context, ids []string) error {
 }
 
 func (t *profileTx) AddDoNotLink(ctx context.Context, a, b, mergeID string, at time.Time) error {
+	if err := t.wait(); err != nil {
+		return err
+	}
 	_, err := t.q.ExecContext(ctx, `INSERT INTO do_not_link (a, b, merge_id, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		a, b, mergeID, at.UnixNano())
 	if err != nil {
@@ -639,6 +708,9 @@ func (t *profileTx) AddDoNotLink(ctx context.Context, a, b, mergeID string, at t
 }
 
 func (t *profileTx) MarkMergeUndone(ctx context.Context, id string, at time.Time) error {
+	if err := t.wait(); err != nil {
+		return err
+	}
 	res, err := t.q.ExecContext(ctx, `UPDATE merges SET undone_at = ? WHERE id = ? AND undone_at IS NULL`, at.UnixNano(), id)
 	if err != nil {
 		return fmt.Errorf("undo merge %s: %w", id, err)
