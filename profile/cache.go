@@ -134,11 +134,67 @@ func (t *cachingTx) preload(ctx context.Context, ids []kith.Identifier) error {
 			missing = append(missing, id)
 		}
 	}
-	if len(missing) == 0 {
+	if len(missing) > 0 {
+		if _, err := t.ProfilesFor(ctx, missing); err != nil {
+			return err
+		}
+	}
+	br, ok := t.ProfileTx.(BulkReader)
+	if !ok {
 		return nil
 	}
-	_, err := t.ProfilesFor(ctx, missing)
-	return err
+	// The people the batch names that the cache does not hold: read now,
+	// in two statements, rather than one event at a time.
+	var profiles, held []string
+	wanted := map[string]bool{}
+	for _, id := range ids {
+		for _, p := range t.c.ids[id] {
+			if wanted[p] {
+				continue
+			}
+			wanted[p] = true
+			if _, ok := t.c.profiles[p]; !ok {
+				profiles = append(profiles, p)
+			}
+			if _, ok := t.c.held[p]; !ok {
+				held = append(held, p)
+			}
+		}
+	}
+	if len(profiles) > 0 {
+		found, err := br.ProfilesByID(ctx, profiles)
+		if err != nil {
+			return err
+		}
+		for id, p := range found {
+			if p.MergedInto == "" {
+				t.c.profiles[id] = p
+			}
+		}
+	}
+	if len(held) > 0 {
+		found, err := br.IdentifiersOf(ctx, held)
+		if err != nil {
+			return err
+		}
+		for _, p := range held {
+			t.c.held[p] = found[p]
+		}
+	}
+	return nil
+}
+
+// BulkReader is optional for a store's kith.ProfileTx: the processor's
+// cache reads with it, before a batch, the profiles and identifiers of the
+// people the batch names that it does not hold yet, so that applying the
+// batch reads nothing more (and the store's writes of the batch, which a
+// read waits for, run beside it).
+type BulkReader interface {
+	// ProfilesByID returns the profiles of ids there are, absorbed or not.
+	ProfilesByID(ctx context.Context, ids []string) (map[string]*kith.Profile, error)
+	// IdentifiersOf returns the identifiers each profile of ids holds, as
+	// Identifiers would (none for a profile that holds none).
+	IdentifiersOf(ctx context.Context, ids []string) (map[string][]kith.Identifier, error)
 }
 
 func (t *cachingTx) AddLink(ctx context.Context, l kith.Link) error {

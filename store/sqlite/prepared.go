@@ -12,6 +12,7 @@ import (
 // a fifth of processing time. Queries are registered by their text.
 var hotQueries = slices.Concat([]string{
 	qProfileByID, qProfilesFor, qLinks, qProfilesForList, qHoldersOf, qHoldersOfList, qCurrentProfile, qAbsorbed,
+	qProfilesByID, qIdentifiersOf,
 }, insertTimeline.queries, insertLinks.queries, insertProfiles.queries)
 
 // prepared holds statements prepared on one *sql.DB.

@@ -781,3 +781,77 @@ func holdersOf(ctx context.Context, q querier, out map[kith.Identifier]map[strin
 	}
 	return rows.Err()
 }
+
+// ProfilesByID returns the profiles of ids there are, absorbed or not, in
+// one statement per thousand ids (profile.BulkReader).
+func (t *profileTx) ProfilesByID(ctx context.Context, ids []string) (map[string]*kith.Profile, error) {
+	if err := t.flushProfiles(ctx); err != nil {
+		return nil, err
+	}
+	out := make(map[string]*kith.Profile, len(ids))
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), 1000)]
+		ids = ids[len(chunk):]
+		list, _ := json.Marshal(chunk)
+		if err := func() error {
+			rows, err := t.q.QueryContext(ctx, qProfilesByID, string(list))
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				p, err := scanProfile(rows)
+				if err != nil {
+					return err
+				}
+				out[p.ID] = p
+			}
+			return rows.Err()
+		}(); err != nil {
+			return nil, fmt.Errorf("profiles of %d ids: %w", len(chunk), err)
+		}
+	}
+	return out, nil
+}
+
+// IdentifiersOf returns the identifiers each profile of ids holds, in the
+// order Identifiers gives them, in one statement per thousand ids
+// (profile.BulkReader).
+func (t *profileTx) IdentifiersOf(ctx context.Context, ids []string) (map[string][]kith.Identifier, error) {
+	if err := t.flushLinks(ctx); err != nil {
+		return nil, err
+	}
+	out := make(map[string][]kith.Identifier, len(ids))
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), 1000)]
+		ids = ids[len(chunk):]
+		list, _ := json.Marshal(chunk)
+		if err := func() error {
+			rows, err := t.q.QueryContext(ctx, qIdentifiersOf, string(list))
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var p string
+				var id kith.Identifier
+				if err := rows.Scan(&p, &id.Type, &id.Value); err != nil {
+					return err
+				}
+				out[p] = append(out[p], id)
+			}
+			return rows.Err()
+		}(); err != nil {
+			return nil, fmt.Errorf("identifiers of %d profiles: %w", len(chunk), err)
+		}
+	}
+	return out, nil
+}
+
+const (
+	qProfilesByID = `SELECT p.id, p.created_seq, p.created_at, p.updated_at, p.merged_into, p.doc
+		FROM json_each(?) j JOIN profiles p ON p.id = j.value`
+	// Each profile's identifiers in qLinks' order.
+	qIdentifiersOf = `SELECT i.profile_id, i.type, i.value FROM json_each(?) j
+		JOIN identifiers i ON i.profile_id = j.value ORDER BY i.profile_id, i.seq, i.type, i.value`
+)

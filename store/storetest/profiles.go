@@ -15,6 +15,7 @@ import (
 
 	"github.com/kithhq/kith"
 	"github.com/kithhq/kith/importer"
+	"github.com/kithhq/kith/profile"
 )
 
 // runProfiles runs the contracts of profile storage: profile.Store with the
@@ -39,6 +40,7 @@ func runProfiles(t *testing.T, open func(t *testing.T) Store) {
 		{"Links/SharedIdentifier", testSharedIdentifier},
 		{"Links/ManyInOneTransaction", testLinksInOneTransaction},
 		{"Links/HoldersOf", testHoldersOf},
+		{"Links/BulkReads", testBulkReads},
 		{"Timeline/Order", testTimelineOrder},
 		{"Timeline/Paging", testTimelinePaging},
 		{"Timeline/EventsInLogOrder", testTimelineEvents},
@@ -1953,5 +1955,78 @@ func testProfilesInOneTransaction(t *testing.T, s Store) {
 	}
 	if p := readProfile(t, s, a.ID); p.Events != 7 {
 		t.Errorf("after commit, Events = %d, want 7 (the last put)", p.Events)
+	}
+}
+
+// A store whose ProfileTx is a profile.BulkReader (optional: the embedded
+// store's, for the processor's cache) answers for a list what Profile and
+// Identifiers answer one by one, inside the transaction, links and
+// profiles just written included.
+func testBulkReads(t *testing.T, s Store) {
+	a, b, c := newProfile("prf_a", 1, "ann lee"), newProfile("prf_b", 2), newProfile("prf_c", 3)
+	putProfiles(t, s, a, c)
+	addLinks(t, s, newLink(kith.IDEmail, "ann@example.com", a.ID, 10), newLink(kith.IDPhone, "+14155550123", a.ID, 11),
+		newLink(kith.IDEmail, "cy@example.com", c.ID, 12))
+	absorb(t, s, newMerge("mrg_1", a.ID, c.ID, 20))
+	type read struct {
+		Profiles       map[string]*kith.Profile
+		Held, WantHeld map[string][]kith.Identifier
+		WantA, WantC   *kith.Profile
+		Implemented    bool
+	}
+	got := inTx(t, s, "bulk reads", func(ctx context.Context, tx kith.ProfileTx) (read, error) {
+		var r read
+		br, ok := tx.(profile.BulkReader)
+		if !ok {
+			return r, nil
+		}
+		r.Implemented = true
+		if err := tx.PutProfile(ctx, b); err != nil {
+			return r, err
+		}
+		if err := tx.AddLink(ctx, newLink(kith.IDEmail, "bo@example.com", b.ID, 30)); err != nil {
+			return r, err
+		}
+		ids := []string{a.ID, b.ID, c.ID, "prf_none"}
+		var err error
+		if r.Profiles, err = br.ProfilesByID(ctx, ids); err != nil {
+			return r, err
+		}
+		if r.Held, err = br.IdentifiersOf(ctx, ids); err != nil {
+			return r, err
+		}
+		r.WantHeld = map[string][]kith.Identifier{}
+		for _, id := range ids {
+			held, err := tx.Identifiers(ctx, id)
+			if err != nil {
+				return r, err
+			}
+			if len(held) > 0 {
+				r.WantHeld[id] = held
+			}
+		}
+		if r.WantA, err = tx.Profile(ctx, a.ID); err != nil {
+			return r, err
+		}
+		r.WantC, err = tx.Profile(ctx, c.ID)
+		return r, err
+	})
+	if !got.Implemented {
+		t.Skip("this store's ProfileTx is not a profile.BulkReader (optional)")
+	}
+	if diff := cmp.Diff(got.WantHeld, got.Held); diff != "" {
+		t.Errorf("IdentifiersOf (-as Identifiers +got):\n%s", diff)
+	}
+	if len(got.Profiles) != 3 || got.Profiles["prf_none"] != nil {
+		t.Fatalf("ProfilesByID returned %d profiles, want a, b and c", len(got.Profiles))
+	}
+	if diff := cmp.Diff(got.WantA, got.Profiles[a.ID]); diff != "" {
+		t.Errorf("ProfilesByID(%s) (-as Profile +got):\n%s", a.ID, diff)
+	}
+	if p := got.Profiles[c.ID]; p == nil || p.MergedInto != a.ID || !cmp.Equal(got.WantC, p) {
+		t.Errorf("ProfilesByID(%s) = %+v, want the absorbed profile as Profile reads it", c.ID, p)
+	}
+	if p := got.Profiles[b.ID]; p == nil || p.CreatedSeq != b.CreatedSeq {
+		t.Errorf("ProfilesByID(%s) = %+v, want the profile put in the transaction", b.ID, p)
 	}
 }
