@@ -22,7 +22,6 @@ const (
 	relationshipCols = "from_id, to_id, kind, household, recipient, since, set_by"
 )
 
-
 // AppendConsents stores decisions in one transaction; a record whose ID is
 // held is kept once, as first stored.
 func (db *DB) AppendConsents(ctx context.Context, recs ...kith.ConsentRecord) error {
