@@ -254,14 +254,23 @@ func (db *DB) Relationships(ctx context.Context, profileIDs ...string) ([]kith.R
 }
 
 // inChunks calls query with the distinct ids as the body of IN (…) and its
-// argument: one JSON array, read by json_each, so a list of any length is
-// one statement (parsed once, not once per few hundred ids). It returns
-// how many times it called query: none for no ids, else one.
+// arguments: placeholders for a few, else one JSON array read by
+// json_each, so that a list of any length is one statement. It returns how
+// many times it called query: none for no ids, else one.
 func inChunks(ids []string, query func(in string, args []any) error) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
 	}
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	if len(ids) <= 32 {
+		// A person's few profiles: placeholders plan as index lookups
+		// with no JSON to build or parse.
+		args := make([]any, len(ids))
+		for i, id := range ids {
+			args[i] = id
+		}
+		return 1, query("?"+strings.Repeat(", ?", len(ids)-1), args)
+	}
 	b, err := json.Marshal(ids)
 	if err != nil {
 		return 0, err
