@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -67,8 +66,8 @@ interruption grants only the rest.
 	if *chunk < 1 || *chunk > 50000 {
 		return usageError{"--chunk is from 1 to 50000"}
 	}
-	g := &bulkGrant{base: strings.TrimRight(*base, "/"), key: key, code: pos[0], channel: *channel, campaign: *campaign,
-		hc: &http.Client{Timeout: 5 * time.Minute}}
+	g := &bulkGrant{api: &apiClient{base: strings.TrimRight(*base, "/"), key: key, hc: &http.Client{Timeout: 5 * time.Minute}},
+		code: pos[0], channel: *channel, campaign: *campaign}
 	total, err := countPeople(pos[1])
 	if err != nil {
 		return err
@@ -114,10 +113,10 @@ func countPeople(path string) (int, error) {
 
 // bulkGrant sends a list to POST /v1/offers/{code}/grants a chunk at a time.
 type bulkGrant struct {
-	base, key, code, channel, campaign string
-	hc                                 *http.Client
-	granted, refused                   int
-	refusals                           []lineRefusal
+	api                     *apiClient
+	code, channel, campaign string
+	granted, refused        int
+	refusals                []lineRefusal
 }
 
 type lineRefusal struct {
@@ -191,17 +190,6 @@ func (g *bulkGrant) send(ctx context.Context, profiles []string, ids []kith.Iden
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.base+"/v1/offers/"+url.PathEscape(g.code)+"/grants", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+g.key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := g.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("grant %s: %w", g.code, err)
-	}
-	defer resp.Body.Close()
 	var out struct {
 		Granted  int `json:"granted"`
 		Refused  int `json:"refused"`
@@ -209,16 +197,9 @@ func (g *bulkGrant) send(ctx context.Context, profiles []string, ids []kith.Iden
 			Index  int    `json:"index"`
 			Reason string `json:"reason"`
 		} `json:"refusals"`
-		Error struct {
-			Field   string `json:"field"`
-			Message string `json:"message"`
-		} `json:"error"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return fmt.Errorf("grant %s: %s: %w", g.code, resp.Status, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("grant %s: %s: %s", g.code, resp.Status, out.Error.Message)
+	if err := g.api.do(ctx, http.MethodPost, "/v1/offers/"+url.PathEscape(g.code)+"/grants", body, &out); err != nil {
+		return fmt.Errorf("grant %s: %w", g.code, err)
 	}
 	g.granted += out.Granted
 	for _, r := range out.Refusals {
