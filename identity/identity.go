@@ -286,6 +286,18 @@ func normalizedPhone(s string) bool {
 	if len(s) < 8 || len(s) > 16 || s[0] != '+' || s[1] == '0' {
 		return false
 	}
+	if validNumbers.has(s) {
+		return true
+	}
+	if !validE164(s) {
+		return false
+	}
+	validNumbers.add(s)
+	return true
+}
+
+// validE164 is normalizedPhone without the memo.
+func validE164(s string) bool {
 	for i := 1; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
 			return false

@@ -599,3 +599,43 @@ func TestNormalizeEmailPlainAsParsed(t *testing.T) {
 		}
 	}
 }
+
+// The memo of valid numbers holds two generations: a number is
+// remembered until two more generations have filled.
+func TestPhoneMemoGenerations(t *testing.T) {
+	m := phoneMemo{size: 2}
+	for _, s := range []string{"a", "b", "c"} {
+		m.add(s)
+	}
+	for _, s := range []string{"a", "b", "c"} {
+		if !m.has(s) {
+			t.Errorf("%s forgotten after one generation", s)
+		}
+	}
+	m.add("d")
+	m.add("e") // cur {c d} is full: it becomes prev, and a, b go
+	for s, want := range map[string]bool{"a": false, "b": false, "c": true, "d": true, "e": true, "f": false} {
+		if got := m.has(s); got != want {
+			t.Errorf("has(%s) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// An invalid number is never remembered, and a valid one gives the same
+// answer from the memo as checked.
+func TestNormalizedPhoneMemo(t *testing.T) {
+	for range 2 {
+		if !normalizedPhone("+14155550123") {
+			t.Error("+14155550123 not valid")
+		}
+		if normalizedPhone("+19995550123") {
+			t.Error("+19995550123 valid")
+		}
+	}
+	if validNumbers.has("+19995550123") {
+		t.Error("an invalid number was remembered")
+	}
+	if !validNumbers.has("+14155550123") {
+		t.Error("a valid number was not remembered")
+	}
+}

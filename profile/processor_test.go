@@ -1081,3 +1081,43 @@ func TestCachingTxLinkTwice(t *testing.T) {
 		t.Errorf("linking a held identifier again changed the cache (-store +cache):\n%s", diff)
 	}
 }
+
+// Ids sort in the order they were made (the store writes new profiles at
+// the end of its indexes), and never repeat.
+func TestNewIDSortsByTime(t *testing.T) {
+	seen := map[string]bool{}
+	prev := NewID("prf_")
+	for i := range 2000 {
+		if i%500 == 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
+		id := NewID("prf_")
+		if len(id) != len("prf_")+24 || strings.ToLower(id) != id {
+			t.Fatalf("id %q: want prf_ and 24 lower-case characters", id)
+		}
+		if seen[id] {
+			t.Fatalf("id %q made twice", id)
+		}
+		seen[id] = true
+		if at(t, id) < at(t, prev) {
+			t.Fatalf("%q made after %q sorts before it", id, prev)
+		}
+		prev = id
+	}
+}
+
+// at decodes the time an id says it was made.
+func at(t *testing.T, id string) uint64 {
+	b, err := idEncoding.DecodeString(id[len("prf_"):])
+	if err != nil || len(b) != 15 {
+		t.Fatalf("id %q: %v", id, err)
+	}
+	var ms uint64
+	for _, x := range b[:6] {
+		ms = ms<<8 | uint64(x)
+	}
+	if d := time.Since(time.UnixMilli(int64(ms))); d < 0 || d > time.Minute {
+		t.Fatalf("id %q says it was made %v ago", id, d)
+	}
+	return ms
+}
