@@ -215,12 +215,11 @@ func (db *DB) SearchProfiles(ctx context.Context, name string, prefixes []kith.I
 
 // ScanCustomers is ScanProfiles restricted to the profiles that hold a
 // purchase or a lifecycle stage: what the lifecycle service reads. The
-// store filters on the document's bytes (through the partial index
-// profiles_customers, whose predicate this repeats), so a profile that
-// merely has a trait of such a name is also returned; nobody who bought is
-// left out.
+// store marks them when it writes them (column customer), and reads them
+// through the partial index profiles_customers, whose predicate this
+// repeats.
 func (db *DB) ScanCustomers(ctx context.Context, after string, limit int) ([]kith.Profile, error) {
-	return db.scanProfiles(ctx, "scan customers", `merged_into IS NULL AND (instr(doc, '"purchases"') > 0 OR instr(doc, '"lifecycle"') > 0)`, after, limit)
+	return db.scanProfiles(ctx, "scan customers", `merged_into IS NULL AND customer = 1`, after, limit)
 }
 
 // CountProfiles counts the current (not absorbed) profiles: people.

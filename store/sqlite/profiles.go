@@ -64,10 +64,10 @@ var (
 	insertTimeline = newRowInsert("timeline", "INSERT OR FAIL INTO timeline (profile_id, ts, seq, warnings) VALUES ", 4, " ON CONFLICT DO NOTHING")
 	insertLinks    = newRowInsert("links", "INSERT OR FAIL INTO identifiers (type, value, profile_id, seq, message_id, source_id, at) VALUES ", 7,
 		" ON CONFLICT DO NOTHING")
-	insertProfiles = newRowInsert("put profiles", "INSERT OR FAIL INTO profiles (id, created_seq, created_at, updated_at, merged_into, search1, search2, doc) VALUES ", 8, `
+	insertProfiles = newRowInsert("put profiles", "INSERT OR FAIL INTO profiles (id, created_seq, created_at, updated_at, merged_into, search1, search2, customer, doc) VALUES ", 9, `
 		ON CONFLICT (id) DO UPDATE SET created_seq = excluded.created_seq, created_at = excluded.created_at,
 			updated_at = excluded.updated_at, merged_into = excluded.merged_into,
-			search1 = excluded.search1, search2 = excluded.search2, doc = excluded.doc`)
+			search1 = excluded.search1, search2 = excluded.search2, customer = excluded.customer, doc = excluded.doc`)
 	// flushAt is how many rows a buffer holds before it is written.
 	flushAt = 16 * chunkRows[0]
 )
@@ -92,7 +92,7 @@ type profileTx struct {
 	events  *DB
 	pending []any // timeline rows not yet inserted, 4 values each
 	links   []any // links not yet inserted, 7 values each
-	puts    []any // profiles not yet written, 8 values each
+	puts    []any // profiles not yet written, 9 values each
 	// writing is the result of the full buffer being written in the
 	// background while the processor goes on (nil: none is); every
 	// statement of the transaction, and its end, waits for it first.
@@ -321,7 +321,8 @@ func (t *profileTx) PutProfile(ctx context.Context, p *kith.Profile) error {
 	if p.MergedInto != "" {
 		merged = p.MergedInto
 	}
-	t.puts = append(t.puts, p.ID, p.CreatedSeq, p.CreatedAt.UnixNano(), p.UpdatedAt.UnixNano(), merged, s1, s2, doc)
+	customer := len(p.Purchases) > 0 || p.Lifecycle != (kith.Lifecycle{})
+	t.puts = append(t.puts, p.ID, p.CreatedSeq, p.CreatedAt.UnixNano(), p.UpdatedAt.UnixNano(), merged, s1, s2, customer, doc)
 	if len(t.puts) >= flushAt*insertProfiles.width {
 		full := t.puts
 		t.puts = nil
