@@ -16,6 +16,10 @@ type cache struct {
 	held     map[string][]kith.Identifier // profile → identifiers
 	profiles map[string]*kith.Profile     // current profiles only
 	max      int
+	// filter rules out identifiers nobody holds (nil: none yet); a reset
+	// keeps it, since what a failed transaction added only makes it say
+	// "maybe" more often.
+	filter *heldFilter
 }
 
 func newCache(max int) *cache {
@@ -51,6 +55,10 @@ func (t *cachingTx) ProfilesFor(ctx context.Context, ids []kith.Identifier) (map
 	for _, id := range ids {
 		ps, ok := t.c.ids[id]
 		if !ok {
+			if f := t.c.filter; f != nil && f.heldByNobody(id) {
+				t.c.ids[id] = []string{}
+				continue
+			}
 			missing = append(missing, id)
 			continue
 		}
@@ -198,6 +206,9 @@ type BulkReader interface {
 }
 
 func (t *cachingTx) AddLink(ctx context.Context, l kith.Link) error {
+	if f := t.c.filter; f != nil {
+		f.add(l.Identifier) // first: the filter may say "maybe" wrongly, never "nobody"
+	}
 	if err := t.ProfileTx.AddLink(ctx, l); err != nil {
 		return err
 	}

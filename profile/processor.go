@@ -417,6 +417,11 @@ func (p *Processor) applyBatch(ctx context.Context, after, moves positions, evs 
 	start := time.Now()
 	if p.cache != nil {
 		p.cache.trim()
+		if sc, ok := p.store.(IdentifierScanner); ok && p.cache.filter == nil {
+			// Filled beside the batches; used once full.
+			p.cache.filter = newHeldFilter()
+			go p.cache.filter.fill(ctx, sc, p.log)
+		}
 	}
 	process := func(fn func(kith.ProfileTx) error) error {
 		if len(names) == 1 && p.parts == nil {
@@ -682,6 +687,7 @@ func (p *Processor) UndoMerge(ctx context.Context, mergeID string) (*kith.Merge,
 	})
 	if p.cache != nil {
 		p.cache.reset() // the cluster was rebuilt outside the cache
+		p.cache.filter = nil // and its links made outside the filter: filled again
 	}
 	return out, err
 }

@@ -849,6 +849,9 @@ func TestUndoMerge(t *testing.T) {
 			if undone.ID != m.ID || undone.UndoneAt.IsZero() {
 				t.Errorf("UndoMerge returned %+v, want merge %s marked undone", undone, m.ID)
 			}
+			if cache && p.cache.filter != nil {
+				t.Error("the filter of held identifiers outlived an undo, whose links it did not see")
+			}
 			if _, err := p.UndoMerge(ctx, m.ID); !kith.IsCode(err, kith.ECONFLICT) {
 				t.Errorf("second UndoMerge: %v, want %s", err, kith.ECONFLICT)
 			}

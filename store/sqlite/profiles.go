@@ -728,6 +728,28 @@ func (t *profileTx) MarkMergeUndone(ctx context.Context, id string, at time.Time
 	return nil
 }
 
+// ScanIdentifiers calls fn with every identifier some profile holds, once
+// each, in key order: the profile processor fills its filter of held
+// identifiers with it (profile.IdentifierScanner).
+func (db *DB) ScanIdentifiers(ctx context.Context, fn func(kith.Identifier)) error {
+	rows, err := db.pr.QueryContext(ctx, "SELECT DISTINCT type, value FROM identifiers")
+	if err != nil {
+		return fmt.Errorf("scan identifiers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id kith.Identifier
+		if err := rows.Scan(&id.Type, &id.Value); err != nil {
+			return fmt.Errorf("scan identifiers: %w", err)
+		}
+		fn(id)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("scan identifiers: %w", err)
+	}
+	return nil
+}
+
 // HoldersOf returns, for each of ids that a current profile holds, the
 // profiles holding it, each with the position of the event that created
 // it: what an import reads back, a batch of rows at a time, to tell the
