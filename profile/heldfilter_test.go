@@ -10,7 +10,9 @@ import (
 
 func TestHeldFilter(t *testing.T) {
 	f := newHeldFilter()
-	id := func(i int) kith.Identifier { return kith.Identifier{Type: kith.IDEmail, Value: fmt.Sprintf("p%d@example.com", i)} }
+	id := func(i int) kith.Identifier {
+		return kith.Identifier{Type: kith.IDEmail, Value: fmt.Sprintf("p%d@example.com", i)}
+	}
 	for i := range 1000 {
 		f.add(id(i))
 	}

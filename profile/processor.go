@@ -686,7 +686,7 @@ func (p *Processor) UndoMerge(ctx context.Context, mergeID string) (*kith.Merge,
 		return nil
 	})
 	if p.cache != nil {
-		p.cache.reset() // the cluster was rebuilt outside the cache
+		p.cache.reset()      // the cluster was rebuilt outside the cache
 		p.cache.filter = nil // and its links made outside the filter: filled again
 	}
 	return out, err
