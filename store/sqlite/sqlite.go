@@ -132,6 +132,15 @@ func openPair(path, synchronous string, cacheMB int, writerPragmas ...string) (w
 	return w, r, nil
 }
 
+// writerCheckpoint is the WAL size, in pages (200 MB), past which a commit
+// of the log or of profiles checkpoints itself, when the checkpoints run
+// beside the writers have fallen behind.
+const writerCheckpoint = "wal_autocheckpoint(50000)"
+
+// walSizeLimit truncates a WAL that grew past 64 MB (an import's) when it
+// starts over, rather than keeping the file at its largest.
+const walSizeLimit = "journal_size_limit(67108864)"
+
 // Open opens (creating if needed) the store in dir and runs its migrations.
 func Open(ctx context.Context, dir string, opt Options) (_ *DB, err error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -159,7 +168,10 @@ func Open(ctx context.Context, dir string, opt Options) (_ *DB, err error) {
 	}()
 	// FULL: every commit of the log fsyncs the WAL, so an acknowledged event
 	// survives a power loss, not just a process crash.
-	if db.w, db.r, err = openPair(db.path, "FULL", 64); err != nil {
+	// The log's and the profiles' WALs are copied into their files beside
+	// the writers (see checkpoints); a commit checkpoints only if the WAL
+	// has passed writerCheckpointPages, when that has fallen behind.
+	if db.w, db.r, err = openPair(db.path, "FULL", 64, writerCheckpoint, walSizeLimit); err != nil {
 		return nil, err
 	}
 	// NORMAL: derived state; a power loss may forget the latest batches
@@ -169,7 +181,7 @@ func Open(ctx context.Context, dir string, opt Options) (_ *DB, err error) {
 	// temp_store MEMORY: a statement that inserts many rows keeps the
 	// pages it changed in a statement journal, to undo itself alone; in a
 	// file, writing it was a tenth of processing.
-	if db.pw, db.pr, err = openPair(filepath.Join(dir, ProfilesFileName), "NORMAL", 512, "temp_store(MEMORY)"); err != nil {
+	if db.pw, db.pr, err = openPair(filepath.Join(dir, ProfilesFileName), "NORMAL", 512, "temp_store(MEMORY)", writerCheckpoint, walSizeLimit); err != nil {
 		return nil, err
 	}
 	// NORMAL: a record of who read a profile is in the WAL before the data
