@@ -104,7 +104,7 @@ Flags:
 	if *noCounts || *logOnly {
 		svc = importer.New(run.db, cfg.Identity, nil, nil)
 	}
-	began := time.Now()
+	began, cpuBefore := time.Now(), cpuTime()
 	var logged time.Time // when the last row reached the log
 	var inLog int
 	progress := func(p importer.Progress) {
@@ -119,6 +119,7 @@ Flags:
 		sum.Took = time.Since(began)
 	}
 	bar.finish()
+	cpu := cpuTime() - cpuBefore
 	stop()
 	heap, rss := peak()
 	if err != nil {
@@ -140,6 +141,10 @@ Flags:
 		fmt.Fprintf(stdout, "  read, checked and appended to the log in %s: %.0f rows/s\n", took.Round(time.Millisecond), float64(inLog)/took.Seconds())
 	}
 	fmt.Fprintf(stdout, "  %s\n", sum)
+	if cpu > 0 && sum.Rows > 0 {
+		fmt.Fprintf(stdout, "  CPU %.1f s (user and system): %.0f µs a row, %.2f cores on average\n",
+			cpu.Seconds(), float64(cpu.Microseconds())/float64(sum.Rows), cpu.Seconds()/sum.Took.Seconds())
+	}
 	fmt.Fprintf(stdout, "  peak Go heap %.0f MB, peak RSS %.0f MB (store %s)\n", float64(heap)/1e6, float64(rss)/1e6, storeName(cfg))
 	return nil
 }
