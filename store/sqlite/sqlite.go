@@ -170,7 +170,7 @@ func Open(ctx context.Context, dir string, opt Options) (_ *DB, err error) {
 	// survives a power loss, not just a process crash.
 	// The log's and the profiles' WALs are copied into their files beside
 	// the writers (see checkpoints); a commit checkpoints only if the WAL
-	// has passed writerCheckpointPages, when that has fallen behind.
+	// has passed writerCheckpoint's size, when they have fallen behind.
 	if db.w, db.r, err = openPair(db.path, "FULL", 64, writerCheckpoint, walSizeLimit); err != nil {
 		return nil, err
 	}
