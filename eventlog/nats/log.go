@@ -159,8 +159,25 @@ func Open(ctx context.Context, url string, opt Options) (*Log, error) {
 }
 
 // ensureStream creates the stream, or updates the settings Kith owns on an
-// existing one.
+// existing one. A failure the server reports as its own (an API error of
+// code 500 and up: "error creating store for stream" was seen under load)
+// is tried twice more, 200 and 400 ms later, before Open gives up.
 func (l *Log) ensureStream(ctx context.Context) error {
+	for attempt := 1; ; attempt++ {
+		err := l.ensureStreamOnce(ctx)
+		var apiErr *jetstream.APIError
+		if err == nil || attempt == 3 || !errors.As(err, &apiErr) || apiErr.Code < 500 {
+			return err
+		}
+		select {
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		case <-ctx.Done():
+			return err
+		}
+	}
+}
+
+func (l *Log) ensureStreamOnce(ctx context.Context) error {
 	want := strconv.Itoa(l.opt.Partitions)
 	subjects := []string{l.opt.SubjectPrefix + ".>"}
 	s, err := l.js.Stream(ctx, l.opt.Stream)
