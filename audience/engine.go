@@ -51,6 +51,13 @@ type Engine struct {
 	pmu     sync.Mutex
 	pending map[string]*work // profile → what to evaluate, coalesced
 	wake    chan struct{}
+	// While evaluations over everyone run (scans), queued says which
+	// profiles had live work queued, for which audiences, at which gen:
+	// a scan must not record what it read of them before, over what the
+	// live evaluation, from a newer person, decides.
+	gen    uint64
+	scans  int
+	queued map[string]queuedWork
 
 	rmu   sync.Mutex   // one recording at a time, for the cache
 	cache *memberCache // nil: read memberships from the store
@@ -78,6 +85,14 @@ type work struct {
 	all    bool
 	person *Person
 	auds   map[string]bool
+}
+
+// queuedWork is when live work was last queued for a profile during a
+// scan, and for which audiences (all: every one).
+type queuedWork struct {
+	gen  uint64
+	all  bool
+	auds map[string]bool
 }
 
 // Backfill is the progress of a new audience's first evaluation.
@@ -158,12 +173,14 @@ func (e *Engine) Changed(b Batch) {
 	}
 	e.pmu.Lock()
 	defer e.pmu.Unlock()
+	e.gen++
 	queued := false
 	for _, id := range b.Changed {
 		p, touched := b.Profiles[id], b.Touched[id]
 		prev := e.pending[id]
 		if p == nil || touched == nil || p.MergedInto != "" || prev != nil && prev.all {
 			e.pending[id], queued = &work{all: true}, true
+			e.noteQueued(id, nil)
 			continue
 		}
 		hit := map[string]bool{}
@@ -185,11 +202,56 @@ func (e *Engine) Changed(b Batch) {
 			}
 		}
 		e.pending[id], queued = &work{person: e.svc.personFor(p, now, needOf(reads...)), auds: hit}, true
+		e.noteQueued(id, hit)
 	}
 	if queued {
 		select {
 		case e.wake <- struct{}{}:
 		default:
+		}
+	}
+}
+
+// noteQueued remembers, while a scan runs, that live work for the given
+// audiences (nil: all) was queued for a profile at the current gen. The
+// caller holds pmu.
+func (e *Engine) noteQueued(id string, auds map[string]bool) {
+	if e.scans == 0 {
+		return
+	}
+	if e.queued == nil {
+		e.queued = map[string]queuedWork{}
+	}
+	q := e.queued[id]
+	q.gen = e.gen
+	if auds == nil {
+		q.all = true
+	} else {
+		if q.auds == nil {
+			q.auds = map[string]bool{}
+		}
+		for aid := range auds {
+			q.auds[aid] = true
+		}
+	}
+	e.queued[id] = q
+}
+
+// dropFresher removes from a scan's results (in[profile][audience]) what
+// live work queued after the scan began (gen since) will decide from a
+// newer person.
+func (e *Engine) dropFresher(ids []string, in map[string]map[string]bool, since uint64) {
+	e.pmu.Lock()
+	defer e.pmu.Unlock()
+	for _, id := range ids {
+		q, ok := e.queued[id]
+		if !ok || q.gen <= since {
+			continue
+		}
+		for aid := range in[id] {
+			if q.all || q.auds[aid] {
+				delete(in[id], aid)
+			}
 		}
 	}
 }
@@ -363,6 +425,12 @@ func (e *Engine) record(ctx context.Context, profileID string, in map[string]boo
 // announces what changed, with one read, one write and one append per
 // 500 profiles.
 func (e *Engine) recordMany(ctx context.Context, in map[string]map[string]bool) error {
+	return e.recordManySince(ctx, in, nil)
+}
+
+// recordManySince is recordMany for a scan that began at gen *since: what
+// live work queued since then decides is left to it.
+func (e *Engine) recordManySince(ctx context.Context, in map[string]map[string]bool, since *uint64) error {
 	ids := make([]string, 0, len(in))
 	for id, m := range in {
 		if len(m) > 0 {
@@ -372,7 +440,7 @@ func (e *Engine) recordMany(ctx context.Context, in map[string]map[string]bool) 
 	sort.Strings(ids)
 	for len(ids) > 0 {
 		n := min(500, len(ids))
-		if err := e.recordChunk(ctx, ids[:n], in); err != nil {
+		if err := e.recordChunk(ctx, ids[:n], in, since); err != nil {
 			return err
 		}
 		ids = ids[n:]
@@ -380,12 +448,17 @@ func (e *Engine) recordMany(ctx context.Context, in map[string]map[string]bool) 
 	return nil
 }
 
-func (e *Engine) recordChunk(ctx context.Context, ids []string, in map[string]map[string]bool) error {
+func (e *Engine) recordChunk(ctx context.Context, ids []string, in map[string]map[string]bool, since *uint64) error {
 	// Write only what differs from what is recorded: most evaluations
 	// change nothing. The store's conditional writes still decide who
 	// announces a change that two evaluators see.
 	e.rmu.Lock()
 	defer e.rmu.Unlock()
+	if since != nil {
+		// Under rmu: live work queued before this is dropped here; live
+		// work queued after records after this chunk.
+		e.dropFresher(ids, in, *since)
+	}
 	diffs, err := e.diffs(ctx, ids, in)
 	if err != nil {
 		return err
@@ -559,6 +632,17 @@ func (e *Engine) reevaluate(ctx context.Context, ids []string, b *Backfill) erro
 	if len(xs) == 0 {
 		return nil
 	}
+	e.pmu.Lock()
+	e.scans++
+	since := e.gen
+	e.pmu.Unlock()
+	defer func() {
+		e.pmu.Lock()
+		if e.scans--; e.scans == 0 {
+			e.queued = nil
+		}
+		e.pmu.Unlock()
+	}()
 	var ferr error
 	page := map[string]map[string]bool{}
 	err := e.svc.scanMany(ctx, xs, "", false, func(p *kith.Profile, in []bool, _ []error) bool {
@@ -585,7 +669,10 @@ func (e *Engine) reevaluate(ctx context.Context, ids []string, b *Backfill) erro
 		}
 		page[p.ID] = m
 		if len(page) == 500 {
-			if ferr = e.recordMany(ctx, page); ferr != nil {
+			if scanHook != nil {
+				scanHook()
+			}
+			if ferr = e.recordManySince(ctx, page, &since); ferr != nil {
 				return false
 			}
 			clear(page)
@@ -596,10 +683,17 @@ func (e *Engine) reevaluate(ctx context.Context, ids []string, b *Backfill) erro
 		err = ferr
 	}
 	if err == nil {
-		err = e.recordMany(ctx, page)
+		if scanHook != nil {
+			scanHook()
+		}
+		err = e.recordManySince(ctx, page, &since)
 	}
 	return err
 }
+
+// scanHook, set by tests only, runs between a scan's reading of a page of
+// people and its recording of them.
+var scanHook func()
 
 // Progress returns a new audience's backfill progress, or nil.
 func (e *Engine) Progress(id string) *Backfill {
