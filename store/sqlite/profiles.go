@@ -818,27 +818,16 @@ func (t *profileTx) ProfilesByID(ctx context.Context, ids []string) (map[string]
 		return nil, err
 	}
 	out := make(map[string]*kith.Profile, len(ids))
-	for len(ids) > 0 {
-		chunk := ids[:min(len(ids), 1000)]
-		ids = ids[len(chunk):]
-		list, _ := json.Marshal(chunk)
-		if err := func() error {
-			rows, err := t.q.QueryContext(ctx, qProfilesByID, string(list))
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				p, err := scanProfile(rows)
-				if err != nil {
-					return err
-				}
-				out[p.ID] = p
-			}
-			return rows.Err()
-		}(); err != nil {
-			return nil, fmt.Errorf("profiles of %d ids: %w", len(chunk), err)
+	err := eachRowOfList(ctx, t.q, qProfilesByID, ids, "profiles of %d ids: %w", func(rows *sql.Rows) error {
+		p, err := scanProfile(rows)
+		if err != nil {
+			return err
 		}
+		out[p.ID] = p
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -851,30 +840,46 @@ func (t *profileTx) IdentifiersOf(ctx context.Context, ids []string) (map[string
 		return nil, err
 	}
 	out := make(map[string][]kith.Identifier, len(ids))
+	err := eachRowOfList(ctx, t.q, qIdentifiersOf, ids, "identifiers of %d profiles: %w", func(rows *sql.Rows) error {
+		var p string
+		var id kith.Identifier
+		if err := rows.Scan(&p, &id.Type, &id.Value); err != nil {
+			return err
+		}
+		out[p] = append(out[p], id)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eachRowOfList runs query, which reads its ids as one JSON array, a
+// thousand ids to a statement, and calls scan on every row. An error
+// names the chunk with errFormat (its length, then the error).
+func eachRowOfList(ctx context.Context, q querier, query string, ids []string, errFormat string, scan func(*sql.Rows) error) error {
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), 1000)]
 		ids = ids[len(chunk):]
 		list, _ := json.Marshal(chunk)
 		if err := func() error {
-			rows, err := t.q.QueryContext(ctx, qIdentifiersOf, string(list))
+			rows, err := q.QueryContext(ctx, query, string(list))
 			if err != nil {
 				return err
 			}
 			defer rows.Close()
 			for rows.Next() {
-				var p string
-				var id kith.Identifier
-				if err := rows.Scan(&p, &id.Type, &id.Value); err != nil {
+				if err := scan(rows); err != nil {
 					return err
 				}
-				out[p] = append(out[p], id)
 			}
 			return rows.Err()
 		}(); err != nil {
-			return nil, fmt.Errorf("identifiers of %d profiles: %w", len(chunk), err)
+			return fmt.Errorf(errFormat, len(chunk), err)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 const (
