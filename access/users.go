@@ -61,12 +61,15 @@ const (
 	// Kith holds about them goes, on every channel, and cannot be brought
 	// back. Admins only.
 	PermErase Permission = "profiles:erase"
+	// PermImport: import a file of customer records from another system
+	// into a source, and follow the import. Admins only.
+	PermImport Permission = "imports:run"
 )
 
 var rolePerms = map[kith.Role][]Permission{
 	kith.RoleAdmin: {PermProfilesRead, PermPII, PermMergesUndo, PermUsersManage, PermKeysManage, PermAuditRead,
 		PermLifecycleRead, PermLifecycleFit, PermOffersRead, PermOffersRedeem, PermMatchesReview, PermAudiencesBuild, PermConsentChange,
-		PermErase},
+		PermErase, PermImport},
 	kith.RoleAgent:    {PermProfilesRead, PermPII, PermOffersRead, PermOffersRedeem, PermConsentChange},
 	kith.RoleMarketer: {PermProfilesRead, PermPII, PermLifecycleRead, PermOffersRead, PermAudiencesBuild},
 	kith.RoleAnalyst:  {PermProfilesRead, PermLifecycleRead, PermOffersRead, PermAudiencesBuild},

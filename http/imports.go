@@ -131,6 +131,12 @@ func (s *Server) importOptions(r *http.Request, p importParams) (importer.Option
 	return opt, nil
 }
 
+// handleImports answers GET /v1/imports: the jobs this node remembers,
+// the newest first.
+func (s *Server) handleImports(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"imports": s.imports.List()})
+}
+
 // handleImport answers GET /v1/imports/{id}: the job's status, progress
 // and, when done, its summary.
 func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {

@@ -46,6 +46,12 @@ func TestImportJob(t *testing.T) {
 	if job.Status != importer.JobDone || job.Summary == nil || job.Summary.Appended != 1 || job.Summary.Rejected != 1 || job.File != "crm.csv" {
 		t.Fatalf("job %s", body)
 	}
+	status, body, _ = e.do("GET", "/v1/imports", nil, bearer(adminKey))
+	var list struct{ Imports []importer.JobStatus }
+	if err := json.Unmarshal(body, &list); status != http.StatusOK || err != nil || len(list.Imports) != 1 ||
+		list.Imports[0].ID != job.ID || list.Imports[0].Summary == nil || list.Imports[0].Summary.Appended != 1 {
+		t.Fatalf("GET /v1/imports: %d %s (%v)", status, body, err)
+	}
 	status, body, hdr = e.do("GET", "/v1/imports/"+job.ID+"/rejects", nil, bearer(adminKey))
 	want := "line,reason\n3,\"column \"\"Email\"\": \"\"nope\"\" is not a valid email: not an e-mail address\"\n"
 	if status != http.StatusOK || string(body) != want || !strings.HasPrefix(hdr.Get("Content-Type"), "text/csv") {

@@ -128,6 +128,7 @@ func NewServer(c Config) *Server {
 	}
 	if s.imports != nil {
 		s.mux.Handle("POST /v1/imports", s.scoped(kith.ScopeAdmin, s.handleStartImport))
+		s.mux.Handle("GET /v1/imports", s.scoped(kith.ScopeAdmin, s.handleImports))
 		s.mux.Handle("GET /v1/imports/{id}", s.scoped(kith.ScopeAdmin, s.handleImport))
 		s.mux.Handle("GET /v1/imports/{id}/rejects", s.scoped(kith.ScopeAdmin, s.handleImportRejects))
 	}

@@ -59,11 +59,11 @@ func (m Mapping) index(header []string, delim rune) ([]int, error) {
 	if len(header) == 1 && len(m) > 1 {
 		msg := fmt.Sprintf("the header has one column, %q, but %d columns are mapped", trunc(header[0], 80), len(m))
 		if d := guessDelimiter(header[0]); d != 0 {
-			msg += fmt.Sprintf("; the file looks delimited by %q, not %q: pass --delimiter %q", d, delim, d)
+			msg += fmt.Sprintf("; the file looks delimited by %q, not %q: import it with the delimiter %q", d, delim, d)
 		} else {
 			msg += fmt.Sprintf("; is the file delimited by %q?", delim)
 		}
-		return nil, kith.Invalid("file", "%s", msg)
+		return nil, kith.Invalid("delimiter", "%s", msg)
 	}
 	pos := map[string]int{}
 	for i, c := range header {

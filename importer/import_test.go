@@ -113,7 +113,7 @@ func TestFileErrors(t *testing.T) {
 		{"nul", "phone,email,name\n\x00\n", "file", "line 2 holds a NUL byte"},
 		{"empty", "", "file", "the file is empty"},
 		{"missing column", "phone,mail,name\n", "map[1]", `column "email" is mapped but the header has no such column; it has: phone, mail, name`},
-		{"semicolons", "phone;email;name\n1;2;3\n", "file", `the header has one column, "phone;email;name", but 3 columns are mapped; the file looks delimited by ';', not ',': pass --delimiter ';'`},
+		{"semicolons", "phone;email;name\n1;2;3\n", "delimiter", `the header has one column, "phone;email;name", but 3 columns are mapped; the file looks delimited by ';', not ',': import it with the delimiter ';'`},
 		{"duplicate column", "phone,email,email,name\n", "map[1]", `column "email" appears more than once`},
 		{"bad header quote", "phone,\"email,name\n", "file", "line 1: cannot read the header"},
 	} {

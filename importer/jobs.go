@@ -76,6 +76,9 @@ func NewJobs(svc *Service, dir string, maxBytes int64) *Jobs {
 	return &Jobs{svc: svc, dir: dir, maxBytes: maxBytes, ctx: ctx, cancel: cancel, jobs: map[string]*job{}}
 }
 
+// MaxBytes is the largest file Start takes (0: no limit).
+func (j *Jobs) MaxBytes() int64 { return j.maxBytes }
+
 // ParseMapping reads --map style specs with the importer's identity rules.
 func (j *Jobs) ParseMapping(specs []string) (Mapping, error) { return ParseMapping(specs, j.svc.ids) }
 
@@ -190,13 +193,34 @@ func (j *Jobs) Status(id string) (JobStatus, error) {
 	if !ok {
 		return JobStatus{}, kith.Errorf(kith.ENOTFOUND, "no import job %q on this node", id)
 	}
+	return jb.snapshot(), nil
+}
+
+// snapshot is a copy of the job's status that later progress leaves
+// alone; the Jobs' mutex is held.
+func (jb *job) snapshot() JobStatus {
 	st := jb.status
 	if st.Summary != nil {
 		s := *st.Summary
 		st.Summary = &s
 	}
-	return st, nil
+	return st
 }
+
+// List returns the jobs this node remembers, the newest first.
+func (j *Jobs) List() []JobStatus {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	out := make([]JobStatus, 0, len(j.order))
+	for i := len(j.order) - 1; i >= 0; i-- {
+		out = append(out, j.jobs[j.order[i]].snapshot())
+	}
+	return out
+}
+
+// IdentifierTypes are the identifier types a mapping may name, in the
+// identity config's order.
+func (j *Jobs) IdentifierTypes() []string { return j.svc.ids.Types() }
 
 // Rejects opens a finished job's rejects file (CSV: line, reason).
 // ECONFLICT while the job runs.

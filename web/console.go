@@ -7,6 +7,7 @@ import (
 	"embed"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"github.com/kithhq/kith/computed"
 	"github.com/kithhq/kith/consent"
 	"github.com/kithhq/kith/erasure"
+	"github.com/kithhq/kith/importer"
 	"github.com/kithhq/kith/lifecycle"
 	"github.com/kithhq/kith/matching"
 	"github.com/kithhq/kith/offer"
@@ -74,6 +76,9 @@ type Config struct {
 	// Erasure forgets a person who asks to be; nil shows no "Erase this
 	// person" section on the customer's page.
 	Erasure *erasure.Service
+	// Imports runs imports of files in the background; nil shows no
+	// imports page.
+	Imports *importer.Jobs
 	// Status reports the system's state; nil shows none.
 	Status  func(context.Context) Status
 	Logger  *slog.Logger
@@ -177,6 +182,16 @@ func New(c Config) (*Console, error) {
 		con.mux.Handle("POST /profiles/{id}/erase", con.signedIn(access.PermErase, con.handleErase))
 		con.mux.Handle("GET /erasures/{id}", con.signedIn(access.PermErase, con.handleErasure))
 	}
+	if c.Imports != nil {
+		con.mux.Handle("GET /imports", con.signedIn(access.PermImport, con.handleImports))
+		start := con.signedIn(access.PermImport, con.handleStartImport)
+		if n := c.Imports.MaxBytes(); n > 0 {
+			start = limitBody(n+1<<20, start) // the file and the form around it
+		}
+		con.mux.Handle("POST /imports", start)
+		con.mux.Handle("GET /imports/{id}", con.signedIn(access.PermImport, con.handleImport))
+		con.mux.Handle("GET /imports/{id}/rejects", con.signedIn(access.PermImport, con.handleImportRejects))
+	}
 	return con, nil
 }
 
@@ -230,6 +245,10 @@ func (con *Console) signedIn(perm access.Permission, h func(http.ResponseWriter,
 				con.fail(w, r, v, err)
 				return
 			}
+			if err := parseForm(r); err != nil {
+				con.fail(w, r, v, err)
+				return
+			}
 			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(sess.CSRF)) != 1 {
 				con.fail(w, r, v, kith.Errorf(kith.EFORBIDDEN, "this form has expired or did not come from the console; reload the page and try again"))
 				return
@@ -243,6 +262,29 @@ func (con *Console) signedIn(perm access.Permission, h func(http.ResponseWriter,
 			}
 		}
 		h(w, r.WithContext(ctx), v)
+	})
+}
+
+// parseForm reads a posted form, an upload's parts included (those over
+// 32 MB spooled to disk, and removed after the request). A body over the
+// route's limit (limitBody) is ETOOLARGE.
+func parseForm(r *http.Request) error {
+	err := r.ParseMultipartForm(32 << 20)
+	if err == nil || errors.Is(err, http.ErrNotMultipart) {
+		return nil
+	}
+	if tooLarge, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return &kith.Error{Code: kith.ETOOLARGE, Field: "file",
+			Message: fmt.Sprintf("the upload is larger than %s MB, the limit here; import the file with 'kith import' on the server", count(int(tooLarge.Limit>>20)))}
+	}
+	return kith.Invalid("", "the form could not be read: %v", err)
+}
+
+// limitBody bounds the body a route reads to n bytes.
+func limitBody(n int64, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, n)
+		h.ServeHTTP(w, r)
 	})
 }
 

@@ -264,6 +264,7 @@ func (con *Console) render(w http.ResponseWriter, r *http.Request, status int, p
 	data["HasMatches"] = con.c.Matching != nil
 	data["HasAudiences"] = con.c.Audiences != nil
 	data["HasComputed"] = con.c.Computed != nil
+	data["HasImports"] = con.c.Imports != nil
 	con.execute(w, r, status, page, t, "layout", data)
 }
 

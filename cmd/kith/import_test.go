@@ -234,7 +234,7 @@ func TestImportAPIErrors(t *testing.T) {
 		{"bad map", testAPIKey, crmExport, with("map", "Phone=identifier:fax"), 400, "map[0]", `unknown identifier type "fax"`},
 		{"no map", testAPIKey, crmExport, url.Values{"source": {"crm"}}, 400, "map", "no columns are mapped"},
 		{"missing column", testAPIKey, crmExport, with("map", "Mobile=identifier:phone"), 400, "map[0]", `column "Mobile" is mapped but the header has no such column`},
-		{"wrong delimiter", testAPIKey, loyaltyExport, url.Values{"source": {"crm"}, "map": loyaltyMap}, 400, "file", `pass --delimiter ';'`},
+		{"wrong delimiter", testAPIKey, loyaltyExport, url.Values{"source": {"crm"}, "map": loyaltyMap}, 400, "delimiter", `import it with the delimiter ';'`},
 		{"utf-16", testAPIKey, "\xff\xfeP\x00h\x00", ok, 400, "file", "UTF-16"},
 		{"latin-1", testAPIKey, "Phone,Name\n+14155550100,Jos\xe9\n", ok, 400, "file", "line 2 is not valid UTF-8"},
 		{"bad delimiter", testAPIKey, crmExport, with("delimiter", "ab"), 400, "delimiter", "one character"},
@@ -354,7 +354,7 @@ func testImportCommandFileErrors(t *testing.T) {
 		{"utf-16", "\xff\xfeP\x00h\x00o\x00n\x00e\x00", []string{"Phone=identifier:phone"}, "the file is UTF-16 encoded"},
 		{"latin-1", "Phone,Name\n+14155550100,Ann\n+14155550101,Jos\xe9\n", []string{"Phone=identifier:phone"}, "line 3 is not valid UTF-8"},
 		{"missing column", crmExport, []string{"Mobile=identifier:phone"}, `column "Mobile" is mapped but the header has no such column; it has: Phone, Email, First name, Last name, Tier`},
-		{"delimiter", loyaltyExport, loyaltyMap, `the header has one column, "Card;E-mail;Points;Phone", but 4 columns are mapped; the file looks delimited by ';', not ',': pass --delimiter ';'`},
+		{"delimiter", loyaltyExport, loyaltyMap, `the header has one column, "Card;E-mail;Points;Phone", but 4 columns are mapped; the file looks delimited by ';', not ',': import it with the delimiter ';'`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(dir, tc.name+".csv")

@@ -292,13 +292,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	})
 
-	console, err := web.New(web.Config{
-		Access: m.Access, Users: m.Users, Profiles: m.Profiles, Audit: m.DB, Lifecycle: life, Offers: m.Offers, Matching: m.Matching,
-		Audiences: audiences, Computed: m.Computed, Consent: m.Consent, Erasure: m.Erasure, Status: m.status, Logger: m.Logger, Version: versionString(), SecureCookies: m.Config.SecureCookies,
-	})
-	if err != nil {
-		return err
-	}
 	var eventLog kith.EventLog = m.DB
 	ready := m.DB.Ready
 	if m.Log != nil {
@@ -313,6 +306,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	imports := importer.New(eventLog, m.Config.Identity, appliedBy{proc}, m.DB)
 	imports.RecordTo(m.DB)
 	m.Imports = importer.NewJobs(imports, "", maxImportUpload)
+	console, err := web.New(web.Config{
+		Access: m.Access, Users: m.Users, Profiles: m.Profiles, Audit: m.DB, Lifecycle: life, Offers: m.Offers, Matching: m.Matching,
+		Audiences: audiences, Computed: m.Computed, Consent: m.Consent, Erasure: m.Erasure, Imports: m.Imports, Status: m.status, Logger: m.Logger, Version: versionString(), SecureCookies: m.Config.SecureCookies,
+	})
+	if err != nil {
+		return err
+	}
 	handler := kithhttp.NewServer(kithhttp.Config{
 		Imports:   m.Imports,
 		Lifecycle: life,

@@ -166,3 +166,71 @@ document.addEventListener("submit", (e) => {
     input.setSelectionRange(start, start + (chars[col - 1] || "").length);
   });
 })();
+
+// An import's page follows the import while it runs.
+(function () {
+  if (!document.querySelector("[data-testid=import-job][data-refresh]")) return;
+  setTimeout(() => window.location.reload(), 1000);
+})();
+
+// The import form: choosing a file fills in the mapping from its header,
+// guessing identifiers by the columns' names. The mapping is left alone
+// once the person has written in it.
+(function () {
+  const form = document.getElementById("start-import");
+  if (!form) return;
+  const file = form.elements.namedItem("file");
+  const map = form.elements.namedItem("map");
+  const delim = form.elements.namedItem("delimiter");
+  const types = (map.dataset.types || "").split(" ").filter(Boolean);
+  let filled = map.value.trim() === "" ? "" : null; // what this code wrote, null once the person wrote
+  map.addEventListener("input", () => { filled = null; });
+  const synonyms = {
+    e_mail: "email", email_address: "email", mail: "email",
+    mobile: "phone", mobile_phone: "phone", telephone: "phone", tel: "phone", phone_number: "phone", cell: "phone",
+    userid: "user_id", customer_id: "user_id", loyalty: "loyalty_id", loyalty_number: "loyalty_id", loyalty_card: "loyalty_id",
+  };
+  // split cuts a CSV line into fields, honouring double quotes.
+  function split(line, d) {
+    const out = [];
+    let cur = "", quoted = false;
+    for (let i = 0; i < line.length; i++) {
+      const c = line[i];
+      if (quoted) {
+        if (c === '"' && line[i + 1] === '"') { cur += '"'; i++; } else if (c === '"') quoted = false; else cur += c;
+      } else if (c === '"') quoted = true;
+      else if (c === d) { out.push(cur); cur = ""; } else cur += c;
+    }
+    out.push(cur);
+    return out;
+  }
+  file.addEventListener("change", async () => {
+    if (filled === null || !file.files.length) return;
+    let head;
+    try {
+      head = await file.files[0].slice(0, 65536).text();
+    } catch (_) {
+      return;
+    }
+    const line = head.replace(/^\uFEFF/, "").split(/\r?\n/)[0];
+    // The delimiter the header uses most, of those the form offers.
+    let d = delim.value;
+    let most = 0;
+    for (const o of delim.options) {
+      const n = line.split(o.value).length - 1;
+      if (n > most) { most = n; d = o.value; }
+    }
+    delim.value = d;
+    const lines = [];
+    for (const col of split(line, d)) {
+      const name = col.trim();
+      if (!name || name.includes("=")) continue;
+      let key = name.toLowerCase().replace(/[^a-z0-9]+/g, "_").replace(/^_+|_+$/g, "");
+      if (!key) continue;
+      key = synonyms[key] || key;
+      lines.push(name + "=" + (types.includes(key) ? "identifier:" : "trait:") + key);
+    }
+    filled = lines.join("\n");
+    map.value = filled;
+  });
+})();
