@@ -14,7 +14,7 @@ func TestPagesParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"login", "error", "home", "profile", "timeline", "audit", "users", "keys", "lifecycle", "offers", "matches", "audiences", "computed", "erased"} {
+	for _, want := range []string{"login", "error", "home", "profile", "timeline", "audit", "users", "keys", "lifecycle", "offers", "matches", "audiences", "computed", "erased", "imports", "import"} {
 		if pages[want] == nil {
 			t.Errorf("no %s page", want)
 		}
