@@ -184,6 +184,7 @@ func New(c Config) (*Console, error) {
 	}
 	if c.Imports != nil {
 		con.mux.Handle("GET /imports", con.signedIn(access.PermImport, con.handleImports))
+		con.mux.Handle("GET /imports.json", con.signedIn(access.PermImport, con.handleImportsJSON))
 		start := con.signedIn(access.PermImport, con.handleStartImport)
 		if n := c.Imports.MaxBytes(); n > 0 {
 			start = limitBody(n+1<<20, start) // the file and the form around it

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -83,6 +84,31 @@ func (con *Console) importsPage(w http.ResponseWriter, r *http.Request, v *viewe
 	}
 	con.render(w, r, status, "imports", v, map[string]any{"Title": "Imports", "Jobs": rows, "Sources": active,
 		"Form": f, "Other": other, "Delimiters": importDelimiters, "Types": con.c.Imports.IdentifierTypes()})
+}
+
+// importProgress is a job's progress as the imports page's script reads
+// it from /imports.json.
+type importProgress struct {
+	ID      string `json:"id"`
+	Status  string `json:"status"`
+	Percent int    `json:"percent"`
+	Rows    int    `json:"rows"`
+}
+
+// handleImportsJSON answers the jobs' progress, so that the list follows
+// the running ones without drawing the page (and its form) again.
+func (con *Console) handleImportsJSON(w http.ResponseWriter, r *http.Request, v *viewer) {
+	jobs := con.c.Imports.List()
+	out := make([]importProgress, len(jobs))
+	for i, j := range jobs {
+		l := listedImport(j)
+		out[i] = importProgress{ID: j.ID, Status: j.Status, Percent: l.Percent, Rows: j.Progress.Rows}
+		if j.Summary != nil {
+			out[i].Rows = j.Summary.Rows
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
 }
 
 // handleStartImport is the form's Import button: the file is checked as a

@@ -2,12 +2,14 @@ package web
 
 import (
 	"bytes"
+	"encoding/json"
 	"html"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -149,6 +151,15 @@ func TestImportFromConsole(t *testing.T) {
 	_, _, body = e.do(kith.RoleAdmin, "GET", "/imports", nil)
 	if !regexp.MustCompile(`(?s)<tr data-import="` + id + `">.*crm export\.csv.*crm.*done.*>3<`).MatchString(body) {
 		t.Errorf("the list does not show the import:\n%s", body)
+	}
+	status, _, body = e.do(kith.RoleAdmin, "GET", "/imports.json", nil)
+	var progress []importProgress
+	if err := json.Unmarshal([]byte(body), &progress); status != http.StatusOK || err != nil ||
+		!slices.Equal(progress, []importProgress{{ID: id, Status: importer.JobDone, Percent: 100, Rows: 3}}) {
+		t.Errorf("GET /imports.json: %d %s (%v)", status, body, err)
+	}
+	if status, _, _ := e.do(kith.RoleMarketer, "GET", "/imports.json", nil); status != http.StatusForbidden {
+		t.Errorf("a marketer reads /imports.json: %d", status)
 	}
 	if n, _ := e.db.CountEvents(t.Context()); n != 2 {
 		t.Errorf("%d events in the log, want 2", n)

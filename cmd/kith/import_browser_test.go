@@ -1,6 +1,11 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -172,4 +177,68 @@ func TestBrowserImport(t *testing.T) {
 	if cy := c.lookup("email", "cy.loyal@example.com"); string(cy.Traits["first_name"].Value) != `"Cy"` {
 		t.Errorf("Cy's first name %s", cy.Traits["first_name"].Value)
 	}
+}
+
+// TestBrowserImportsFollow: the imports list follows a running import in
+// place — its progress, then done — without drawing the page (and the form
+// the admin may be filling in) again.
+func TestBrowserImportsFollow(t *testing.T) {
+	chromium := chromiumPath(t)
+	m := startMain(t, func(c *Config) { c.BootstrapAdminPassword = testAdminPassword })
+	c := newProfileClient(t, m)
+	c.createSource("crm", "call_center")
+	if _, err := m.Users.Add(t.Context(), "admin1", "admin", "password-of-admin1"); err != nil {
+		t.Fatal(err)
+	}
+	// Enough rows to be running for a few seconds.
+	var csv strings.Builder
+	csv.WriteString("Email,Name\n")
+	const rows = 50000
+	for i := range rows {
+		fmt.Fprintf(&csv, "follow%d@example.com,Person %d\n", i, i)
+	}
+	tab := openConsoleTab(t, newBrowser(t, chromium), m.URL())
+	// This test waits for an import: a longer budget than a page's.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(tab.ctx), 60*time.Second)
+	defer cancel()
+	tab.ctx = ctx
+	signInAs(tab, "admin1")
+
+	q := url.Values{"source": {"crm"}, "map": {"Email=identifier:email", "Name=trait:name"}, "file": {"follow.csv"}}
+	req, _ := http.NewRequest("POST", m.URL()+"/v1/imports?"+q.Encode(), strings.NewReader(csv.String()))
+	req.Header.Set("Authorization", "Bearer "+testAPIKey)
+	req.Header.Set("Content-Type", "text/csv")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var job importJob
+	err = json.NewDecoder(resp.Body).Decode(&job)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted || err != nil {
+		t.Fatalf("POST /v1/imports: %d (%v)", resp.StatusCode, err)
+	}
+	tab.navigate("/imports")
+	row := `tr[data-import="` + job.ID + `"]`
+	if !evalIn[bool](tab, `!!document.querySelector('`+row+`[data-running] progress')`) {
+		t.Fatalf("the list does not show the import running: %q", tab.text(row))
+	}
+	// The admin starts on the form while it runs; the page is not drawn again.
+	tab.retype("#import-map", "Email=identifier:email")
+	evalIn[bool](tab, `window.sameListPage = true`)
+	for deadline := time.Now().Add(45 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if evalIn[string](tab, `document.querySelector('`+row+` [data-testid="import-status"]').textContent.trim()`) == "done" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the list's row still reads %q after 45 s", tab.text(row))
+		}
+	}
+	if got := tab.text(row + ` [data-testid="import-rows"]`); got != "50,000" {
+		t.Errorf("the row counts %q rows, want 50,000", got)
+	}
+	if !evalIn[bool](tab, `window.sameListPage === true && document.querySelector("#import-map").value === "Email=identifier:email"`) {
+		t.Error("the page was drawn again while it followed the import, losing the form")
+	}
+	tab.checkConsole(nil)
 }

@@ -234,3 +234,40 @@ document.addEventListener("submit", (e) => {
     map.value = filled;
   });
 })();
+
+// The imports list follows the running imports in place, leaving the form
+// below it alone.
+(function () {
+  if (!document.querySelector("tr[data-import][data-running]")) return;
+  async function poll() {
+    let jobs;
+    try {
+      const r = await fetch("/imports.json", { credentials: "same-origin" });
+      if (!r.ok) return;
+      jobs = await r.json();
+    } catch (_) {
+      setTimeout(poll, 3000);
+      return;
+    }
+    let running = false;
+    for (const j of jobs) {
+      const row = document.querySelector(`tr[data-import="${CSS.escape(j.id)}"][data-running]`);
+      if (!row) continue;
+      row.querySelector("[data-testid=import-rows]").textContent = j.rows.toLocaleString("en-US");
+      const cell = row.querySelector("[data-testid=import-status]");
+      if (j.status === "running") {
+        running = true;
+        cell.querySelector("progress").value = j.percent;
+        cell.querySelector(".percent").textContent = j.percent + " %";
+        continue;
+      }
+      delete row.dataset.running;
+      const s = document.createElement("span");
+      s.className = j.status === "failed" ? "error small" : "small";
+      s.textContent = j.status;
+      cell.replaceChildren(s);
+    }
+    if (running) setTimeout(poll, 1000);
+  }
+  setTimeout(poll, 1000);
+})();
