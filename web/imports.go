@@ -117,7 +117,7 @@ func (con *Console) handleImportsJSON(w http.ResponseWriter, r *http.Request, v 
 // at fault (400; 413 for a file too large).
 func (con *Console) handleStartImport(w http.ResponseWriter, r *http.Request, v *viewer) {
 	f := importForm{Source: r.PostFormValue("source"), Map: r.PostFormValue("map"), Delimiter: r.PostFormValue("delimiter")}
-	st, err := con.startImport(r, &f)
+	st, err := con.startImport(r, f)
 	if err == nil {
 		http.Redirect(w, r, "/imports/"+st.ID, http.StatusSeeOther)
 		return
@@ -134,7 +134,8 @@ func (con *Console) handleStartImport(w http.ResponseWriter, r *http.Request, v 
 	con.importsPage(w, r, v, status, f)
 }
 
-func (con *Console) startImport(r *http.Request, f *importForm) (importer.JobStatus, error) {
+// startImport checks the form and starts its import.
+func (con *Console) startImport(r *http.Request, f importForm) (importer.JobStatus, error) {
 	var opt importer.Options
 	if f.Source == "" {
 		return importer.JobStatus{}, kith.Invalid("source", "choose the source the records come from")
@@ -167,7 +168,7 @@ func (con *Console) startImport(r *http.Request, f *importForm) (importer.JobSta
 		return importer.JobStatus{}, err
 	}
 	file, hdr, err := r.FormFile("file")
-	if errors.Is(err, http.ErrMissingFile) || err == nil && hdr.Size == 0 {
+	if errors.Is(err, http.ErrMissingFile) {
 		return importer.JobStatus{}, kith.Invalid("file", "choose a CSV file to import")
 	}
 	if err != nil {

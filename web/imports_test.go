@@ -208,7 +208,7 @@ func TestImportFromConsoleRefused(t *testing.T) {
 		{"no identifier", with("map", "Name=trait:name"), "a.csv", file, 400, "map", "No column is mapped to an identifier"},
 		{"missing column", with("map", "E-mail=identifier:email"), "a.csv", file, 400, "map", `Column "E-mail" is mapped but the header has no such column; it has: Email, Name`},
 		{"no file", ok, "", "", 400, "file", "Choose a CSV file to import"},
-		{"empty file", ok, "a.csv", "", 400, "file", "Choose a CSV file to import"},
+		{"empty file", ok, "a.csv", "", 400, "file", "The file is empty; it needs a header line naming its columns"},
 		{"Latin-1", ok, "a.csv", "Email,Name\nj@example.com,Jos\xe9\n", 400, "file", "Line 2 is not valid UTF-8"},
 		{"wrong delimiter", ok, "a.csv", "Email;Name\nann@example.com;Ann\n", 400, "delimiter", `the file looks delimited by ';', not ',': import it with the delimiter ';'`},
 		{"too large", ok, "a.csv", "Email\n" + strings.Repeat("someone@example.com\n", 1<<20/20+1), 413, "file", "larger than 1048576 bytes"},
