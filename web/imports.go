@@ -36,6 +36,7 @@ type importListed struct {
 	importer.JobStatus
 	Running bool
 	Percent int    // of the file read, while running
+	Rows    int    // data rows read so far, or in all once done
 	Read    string // how far it is, in words
 	Took    time.Duration
 }
@@ -48,6 +49,10 @@ func listedImport(st importer.JobStatus) importListed {
 	}
 	if st.FinishedAt != nil {
 		l.Took = st.FinishedAt.Sub(st.CreatedAt)
+	}
+	l.Rows = p.Rows
+	if st.Summary != nil {
+		l.Rows = st.Summary.Rows
 	}
 	l.Read = count(p.Rows) + " " + pluralWord(p.Rows, "row") + " read"
 	if p.Rejected > 0 {
@@ -102,10 +107,7 @@ func (con *Console) handleImportsJSON(w http.ResponseWriter, r *http.Request, v 
 	out := make([]importProgress, len(jobs))
 	for i, j := range jobs {
 		l := listedImport(j)
-		out[i] = importProgress{ID: j.ID, Status: j.Status, Percent: l.Percent, Rows: j.Progress.Rows}
-		if j.Summary != nil {
-			out[i].Rows = j.Summary.Rows
-		}
+		out[i] = importProgress{ID: j.ID, Status: j.Status, Percent: l.Percent, Rows: l.Rows}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(out)
